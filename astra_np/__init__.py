@@ -1,0 +1,65 @@
+r"""astra_np: reference NumPy implementation of ASTra and the GMN loss.
+
+ASTra (Asymmetric Sigmoid Transfer, Eq. 4 of the paper) is a learnable output
+activation whose threshold tau(b) (Eq. 5) moves below 0.5 so that a rare positive
+class gets more of the output range; the GMN loss (Eq. 9) is one minus the G-Mean of
+the approximated confusion matrix (Eq. 8). Every value and gradient here is derived
+by hand (see ``derivations/``) and computed in logit/log space so that it is finite
+and accurate in the tails.
+
+Layers
+------
+formulas   :mod:`astra_np.activation`, :mod:`astra_np.ztransform`,
+           :mod:`astra_np.losses`, :mod:`astra_np.metrics`, :mod:`astra_np.gradcheck`
+learning   the MLP, Adam, the eta_b rule (Eq. 10), the trainer, ``ASTraClassifier``
+study      data, splits, the protocol runner, the report, the figures, the vectors
+"""
+__version__ = "0.1.0"
+
+from .activation import (
+    astra,
+    astra_complement,
+    astra_logit,
+    astra_logit_partials,
+    astra_partials,
+    astra_vjp,
+    beta_from_slope,
+    slope_for_threshold,
+    slope_from_beta,
+    slope_from_beta_grad,
+    threshold,
+    threshold_grad,
+    threshold_logit,
+    threshold_logit_grad,
+)
+from .datasets import make_imbalanced
+from .losses import (
+    METHODS,
+    approx_confusion,
+    bce,
+    bce_grad,
+    bce_with_logits,
+    bce_with_logits_grad,
+    gmn,
+    gmn_grad,
+    gmn_with_logits,
+    head_logits,
+    head_loss,
+)
+from .metrics import (
+    approx_fnr_from_logits,
+    approx_g_mean,
+    approx_mcc,
+    approx_metrics_from_logits,
+    approx_rates,
+    confusion_matrix,
+    e_ratio,
+    g_mean,
+    log_approx_confusion,
+    log_e_ratio,
+    mcc,
+    rates,
+)
+from .ztransform import z_transform, z_transform_complement, z_transform_partials, z_transform_vjp
+
+__all__ = [name for name in dir() if not name.startswith("_")]

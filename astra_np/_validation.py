@@ -1,0 +1,140 @@
+r"""Input validation shared by every public function.
+
+Every check raises ``ValueError`` whose message names the argument and shows the
+offending value, in the spirit of scikit-learn's parameter validation. Nothing is
+silently clipped, cast or dropped.
+"""
+import numbers
+
+import numpy as np
+
+__all__ = [
+    "as_float_array",
+    "check_finite",
+    "check_slope",
+    "check_tau",
+    "check_probability",
+    "check_binary_labels",
+    "check_same_shape",
+    "check_both_classes",
+]
+
+
+def _show(value, limit=6):
+    """Short printable form of a (possibly large) value for error messages."""
+    arr = np.asarray(value)
+    if arr.ndim == 0:
+        return repr(arr.item())
+    flat = arr.ravel()
+    text = ", ".join(repr(v) for v in flat[:limit].tolist())
+    more = ", ..." if flat.size > limit else ""
+    return f"array of shape {arr.shape} [{text}{more}]"
+
+
+def as_float_array(name, value):
+    r"""Convert ``value`` to a float64 array, refusing complex, object or string data."""
+    if isinstance(value, (str, bytes)):
+        raise ValueError(f"{name} must be numeric, got {value!r}")
+    try:
+        arr = np.asarray(value)
+    except Exception as exc:  # pragma: no cover - exotic containers
+        raise ValueError(f"{name} could not be converted to an array: {exc}") from exc
+    if arr.dtype == object or arr.dtype.kind in "USVMm":
+        raise ValueError(f"{name} must be numeric, got dtype {arr.dtype} ({_show(arr)})")
+    if arr.dtype.kind == "c":
+        raise ValueError(f"{name} must be real, got complex values ({_show(arr)})")
+    return np.asarray(arr, dtype=np.float64)
+
+
+def check_finite(name, value):
+    r"""Return ``value`` as float64, raising ``ValueError`` if any entry is NaN or inf."""
+    arr = as_float_array(name, value)
+    if not np.all(np.isfinite(arr)):
+        bad = arr[~np.isfinite(arr)]
+        raise ValueError(f"{name} must be finite, got {_show(bad)} (in {_show(arr)})")
+    return arr
+
+
+def check_slope(value, name="b"):
+    r"""Validate the ASTra slope: finite and ``b > 0`` (``b >= 1`` is the paper's range)."""
+    arr = check_finite(name, value)
+    if np.any(arr <= 0):
+        raise ValueError(f"{name} must be > 0, got {_show(arr[arr <= 0])}")
+    return arr
+
+
+def check_tau(value, name="tau"):
+    r"""Validate a threshold: finite and in the half-open interval (0, 0.5]."""
+    arr = check_finite(name, value)
+    bad = (arr <= 0) | (arr > 0.5)
+    if np.any(bad):
+        raise ValueError(f"{name} must be in (0, 0.5], got {_show(arr[bad])}")
+    return arr
+
+
+def check_probability(value, name="p"):
+    r"""Validate probabilities: finite and in the closed interval [0, 1]."""
+    arr = check_finite(name, value)
+    bad = (arr < 0) | (arr > 1)
+    if np.any(bad):
+        raise ValueError(f"{name} must be in [0, 1], got {_show(arr[bad])}")
+    return arr
+
+
+def check_binary_labels(value, name="y"):
+    r"""Validate labels: every entry is 0 or 1 (bool or numeric). Returns float64."""
+    arr = np.asarray(value)
+    if arr.dtype == bool:
+        return arr.astype(np.float64)
+    arr = check_finite(name, arr)
+    bad = (arr != 0) & (arr != 1)
+    if np.any(bad):
+        raise ValueError(
+            f"{name} must hold binary labels 0/1 (minority = 1), got {_show(np.unique(arr[bad]))}"
+        )
+    return arr
+
+
+def check_same_shape(name_a, a, name_b, b):
+    r"""Raise ``ValueError`` unless ``a`` and ``b`` have identical shapes."""
+    if np.shape(a) != np.shape(b):
+        raise ValueError(
+            f"{name_a} and {name_b} must have the same shape, got {np.shape(a)} and {np.shape(b)}"
+        )
+
+
+def check_both_classes(y, name="y"):
+    r"""Raise ``ValueError`` unless ``y`` holds at least one 0 and one 1. Returns (m0, m1)."""
+    m1 = int(np.count_nonzero(y))
+    m0 = int(np.size(y)) - m1
+    if m1 == 0:
+        raise ValueError(f"{name} has no positive (label 1) example; need at least one of each class")
+    if m0 == 0:
+        raise ValueError(f"{name} has no negative (label 0) example; need at least one of each class")
+    return m0, m1
+
+
+def check_1d(name, value):
+    r"""Raise ``ValueError`` unless ``value`` is one-dimensional and non-empty."""
+    arr = np.asarray(value)
+    if arr.ndim != 1:
+        raise ValueError(f"{name} must be 1-D, got shape {arr.shape}")
+    if arr.size == 0:
+        raise ValueError(f"{name} must not be empty")
+    return arr
+
+
+def check_scalar(name, value):
+    r"""Validate a finite real scalar (Python or NumPy); returns it as float."""
+    if isinstance(value, bool) or not isinstance(value, (numbers.Real, np.ndarray, np.generic)):
+        raise ValueError(f"{name} must be a real number, got {value!r}")
+    arr = check_finite(name, value)
+    if arr.ndim != 0 and arr.size != 1:
+        raise ValueError(f"{name} must be a scalar, got shape {arr.shape}")
+    return float(arr.reshape(()))
+
+
+def finish(arr):
+    r"""Return a NumPy scalar for a 0-d result and the array itself otherwise."""
+    arr = np.asarray(arr)
+    return arr[()] if arr.ndim == 0 else arr

@@ -1,0 +1,347 @@
+r"""Losses: BCE, the approximated confusion matrix (Eq. 8), GMN (Eq. 9), and the
+output head that chains ASTra (Eq. 4), the z-transform (Eq. 6) and a loss in logit
+space.
+
+Two families of functions live here:
+
+* probability-space functions (``bce``, ``approx_confusion``, ``gmn`` and their
+  gradients) that follow the paper's formulas on ``p = y-hat`` in ``[0, 1]``;
+* logit-space functions (``bce_with_logits``, ``gmn_with_logits``, ``head_loss``),
+  the stable path the network trains through. ``head_loss`` never forms ``y-hat``
+  or ``z``: it works with ``logit z = logit y-hat - logit tau`` and with
+  ``log TP_apx`` / ``log TN_apx``, so it stays finite when every output saturates.
+
+Derivations: ``derivations/bce.md``, ``derivations/gmn.md``, ``derivations/head.md``.
+"""
+import numpy as np
+
+from ._stable import expit, log_expit, logsumexp, softplus
+from ._validation import (
+    check_binary_labels,
+    check_both_classes,
+    check_finite,
+    check_probability,
+    check_same_shape,
+    check_scalar,
+)
+from .activation import (
+    astra_logit,
+    astra_logit_partials,
+    slope_from_beta,
+    slope_from_beta_grad,
+    threshold_logit,
+    threshold_logit_grad,
+)
+
+__all__ = [
+    "METHODS",
+    "bce",
+    "bce_grad",
+    "bce_with_logits",
+    "bce_with_logits_grad",
+    "approx_confusion",
+    "gmn",
+    "gmn_grad",
+    "gmn_with_logits",
+    "head_logits",
+    "head_loss",
+]
+
+#: The paper's four training methods (Section 4.2) as ``head_loss`` keyword sets.
+METHODS = {
+    "bce": dict(loss="bce", astra=False, z=False),
+    "gmn": dict(loss="gmn", astra=False, z=False),
+    "bce-astra": dict(loss="bce", astra=True, z=True),
+    "gmn-astra": dict(loss="gmn", astra=True, z=True),
+}
+
+
+def _pair(p, y, p_name="p"):
+    p = check_probability(p, p_name)
+    y = check_binary_labels(y)
+    check_same_shape(p_name, p, "y", y)
+    if p.size == 0:
+        raise ValueError(f"{p_name} must not be empty")
+    return p, y
+
+
+# ---------------------------------------------------------------------------
+# BCE
+# ---------------------------------------------------------------------------
+
+
+def bce(p, y):
+    r"""Mean binary cross-entropy :math:`\frac1n\sum_i -y_i\log p_i - (1-y_i)\log(1-p_i)`.
+
+    ``log(1 - p)`` is evaluated as ``log1p(-p)``. A positive example with ``p = 0``
+    (or a negative with ``p = 1``) has infinite loss and raises ``ValueError``: pass
+    logits to :func:`bce_with_logits` instead, which never saturates.
+    """
+    p, y = _pair(p, y)
+    pos = y == 1
+    if np.any(pos & (p == 0)) or np.any(~pos & (p == 1)):
+        raise ValueError(
+            "p has 0 for a positive or 1 for a negative example: the BCE is infinite; "
+            "use bce_with_logits on logits"
+        )
+    terms = np.where(pos, -np.log(np.where(pos, p, 1.0)), -np.log1p(-np.where(pos, 0.0, p)))
+    return float(np.mean(terms))
+
+
+def bce_grad(p, y):
+    r"""Gradient of :func:`bce` in ``p``: :math:`(-y/p + (1-y)/(1-p))/n`."""
+    p, y = _pair(p, y)
+    pos = y == 1
+    if np.any(pos & (p == 0)) or np.any(~pos & (p == 1)):
+        raise ValueError(
+            "p has 0 for a positive or 1 for a negative example: the BCE gradient is infinite; "
+            "use bce_with_logits_grad on logits"
+        )
+    n = p.size
+    with np.errstate(over="ignore"):  # 1/p for subnormal p is the correctly rounded inf
+        g = np.where(pos, -1.0 / np.where(pos, p, 1.0), 1.0 / (1.0 - np.where(pos, 0.0, p)))
+    return g / n
+
+
+def _logit_pair(logit, y):
+    logit = check_finite("logit", logit)
+    y = check_binary_labels(y)
+    check_same_shape("logit", logit, "y", y)
+    if logit.size == 0:
+        raise ValueError("logit must not be empty")
+    return logit, y
+
+
+def bce_with_logits(logit, y):
+    r"""Mean BCE from logits: :math:`\frac1n\sum_i y_i\,\mathrm{sp}(-\ell_i) + (1-y_i)\,\mathrm{sp}(\ell_i)`.
+
+    Derivation of the stable form (``sp`` = softplus, :math:`p = \sigma(\ell)`)::
+
+        -log p       = -log(1 / (1 + e^-l)) = log(1 + e^-l) = sp(-l)
+        -log(1 - p)  = -log(e^-l / (1 + e^-l)) = l + sp(-l) = sp(l)
+
+    ``sp`` is ``logaddexp(0, .)``: no overflow for large ``|l|``, no loss of the
+    tiny values. The naive ``-log(sigmoid(l))`` is ``inf`` for ``l < -745``.
+
+    >>> float(bce_with_logits([-800.0], [1]))
+    800.0
+    """
+    logit, y = _logit_pair(logit, y)
+    terms = np.where(y == 1, softplus(-logit), softplus(logit))
+    return float(np.mean(terms))
+
+
+def bce_with_logits_grad(logit, y):
+    r"""Gradient of :func:`bce_with_logits`: :math:`(\sigma(\ell_i) - y_i)/n`.
+
+    For ``y = 1`` it is formed as :math:`-\sigma(-\ell)` so that no digits cancel when
+    :math:`\sigma(\ell) \to 1`.
+    """
+    logit, y = _logit_pair(logit, y)
+    return np.where(y == 1, -expit(-logit), expit(logit)) / logit.size
+
+
+# ---------------------------------------------------------------------------
+# Approximated confusion matrix and GMN
+# ---------------------------------------------------------------------------
+
+
+def approx_confusion(p, y):
+    r"""Approximated confusion matrix, Eq. 8: ``[[TN, FP], [FN, TP]]`` (floats).
+
+    .. math::
+
+        TN = \sum_i (1-p_i)(1-y_i),\; FP = \sum_i p_i(1-y_i),\;
+        FN = \sum_i (1-p_i) y_i,\; TP = \sum_i p_i y_i .
+    """
+    p, y = _pair(p, y)
+    q = 1.0 - p
+    return np.array(
+        [[np.sum(q * (1 - y)), np.sum(p * (1 - y))], [np.sum(q * y), np.sum(p * y)]],
+        dtype=np.float64,
+    )
+
+
+def gmn(p, y):
+    r"""GMN loss, Eq. 9: :math:`J = 1 - \sqrt{TN_{apx}\,TP_{apx}/(m_0 m_1)}`.
+
+    Needs at least one example of each class. Formed as
+    ``1 - sqrt(TN/m0) * sqrt(TP/m1)`` so the product cannot underflow.
+    """
+    p, y = _pair(p, y)
+    m0, m1 = check_both_classes(y)
+    cm = approx_confusion(p, y)
+    return float(1.0 - np.sqrt(cm[0, 0] / m0) * np.sqrt(cm[1, 1] / m1))
+
+
+def gmn_grad(p, y):
+    r"""Gradient of :func:`gmn` in ``p`` (Eq. 9).
+
+    .. math::
+
+        \frac{\partial J}{\partial p_i} = -\frac{G}{2\,TP}\ (y_i = 1),\qquad
+        +\frac{G}{2\,TN}\ (y_i = 0),\qquad G = \sqrt{TN\,TP/(m_0 m_1)} .
+
+    Infinite (the square root's slope at 0) when ``TP_apx = 0`` or ``TN_apx = 0``:
+    that raises ``ValueError``; :func:`head_loss` works in logit space and has no
+    such point.
+    """
+    p, y = _pair(p, y)
+    m0, m1 = check_both_classes(y)
+    cm = approx_confusion(p, y)
+    tn, tp = cm[0, 0], cm[1, 1]
+    if tp == 0 or tn == 0:
+        raise ValueError(
+            f"gmn_grad is infinite at TP_apx = {tp!r}, TN_apx = {tn!r} (all positive p = 0 "
+            "or all negative p = 1); use head_loss on logits"
+        )
+    # G/(2 TP) = 0.5 sqrt(TN/m0) / (sqrt(m1) sqrt(TP)), and symmetrically.
+    d_pos = -0.5 * np.sqrt(tn / m0) / (np.sqrt(m1) * np.sqrt(tp))
+    d_neg = 0.5 * np.sqrt(tp / m1) / (np.sqrt(m0) * np.sqrt(tn))
+    return np.where(y == 1, d_pos, d_neg)
+
+
+def gmn_with_logits(logit, y):
+    r"""GMN (Eq. 9) on ``p = sigmoid(logit)``, with its gradient in the logits.
+
+    Returns ``(J, dJ_dlogit)``. Works with :math:`\log TP_{apx}` and
+    :math:`\log TN_{apx}` (log-sum-exp of ``log_expit``), so it is finite and accurate
+    when every positive's ``p`` underflows:
+
+    .. math::
+
+        h = \tfrac12(\log TP + \log TN - \log m_0 - \log m_1),\quad
+        J = -\operatorname{expm1}(h),\quad G = e^h,
+
+        \frac{\partial J}{\partial \ell_i} = -\tfrac{G}{2}\,w_i\,(1-p_i)\ (y_i=1),
+        \qquad +\tfrac{G}{2}\,w'_i\,p_i\ (y_i=0),
+
+    with softmax weights :math:`w_i = e^{\log p_i - \log TP}` and
+    :math:`w'_i = e^{\log(1-p_i) - \log TN}`. See ``derivations/gmn.md``.
+
+    >>> J, g = gmn_with_logits([-1e4, 3.0, -2.0], [1, 0, 0])   # TP_apx = e^-10000
+    >>> float(J), bool(np.all(np.isfinite(g)))
+    (1.0, True)
+    >>> J, g = gmn_with_logits([-30.0, 3.0, -2.0], [1, 0, 0])
+    >>> bool(g[0] < 0 < g[1])
+    True
+    """
+    logit, y = _logit_pair(logit, y)
+    m0, m1 = check_both_classes(y)
+    pos = y == 1
+    log_p = log_expit(logit)
+    log_q = log_expit(-logit)
+    log_tp = logsumexp(log_p[pos])
+    log_tn = logsumexp(log_q[~pos])
+    h = 0.5 * (log_tp + log_tn - np.log(m0) - np.log(m1))
+    loss = float(-np.expm1(h))
+    half_g = 0.5 * np.exp(h)
+    w = np.exp(np.where(pos, log_p - log_tp, log_q - log_tn))
+    grad = np.where(pos, -half_g * w * np.exp(log_q), half_g * w * np.exp(log_p))
+    return loss, grad
+
+
+# ---------------------------------------------------------------------------
+# The output head
+# ---------------------------------------------------------------------------
+
+
+def _check_head_args(x, beta, y, loss):
+    x = check_finite("x", x)
+    if x.ndim != 1 or x.size == 0:
+        raise ValueError(f"x must be a non-empty 1-D array of pre-activations, got shape {x.shape}")
+    beta = check_scalar("beta", beta)
+    y = check_binary_labels(y)
+    check_same_shape("x", x, "y", y)
+    if loss not in ("bce", "gmn"):
+        raise ValueError(f"loss must be 'bce' or 'gmn', got {loss!r}")
+    return x, beta, y
+
+
+def head_logits(x, beta, astra=True, z=True):
+    r"""Logit of the quantity the loss sees: :math:`\operatorname{logit} z` or :math:`\operatorname{logit}\hat y`.
+
+    ``astra=True``: :math:`\operatorname{logit}\hat y = ` :func:`~astra_np.activation.astra_logit`
+    ``(x, b(beta))`` (Eq. 4, 7); ``z=True`` subtracts :math:`\operatorname{logit}\tau(b)`
+    (Eq. 6 in logit form). ``astra=False``: the plain sigmoid, logit = ``x`` (``b = 1``,
+    ``tau = 0.5``, so the z-transform is the identity).
+    """
+    x = check_finite("x", x)
+    beta = check_scalar("beta", beta)
+    if not astra:
+        return x.copy()
+    b = float(slope_from_beta(beta))
+    logit = astra_logit(x, b)
+    if z:
+        logit = logit - float(threshold_logit(b))
+    return np.asarray(logit, dtype=np.float64)
+
+
+def head_loss(x, beta, y, loss="bce", astra=True, z=True):
+    r"""The whole output head: pre-activation ``x`` -> ASTra -> z -> loss, with gradients.
+
+    Chain (``derivations/head.md``): :math:`b = b(\beta)` (Eq. 7),
+    :math:`\ell_i = \operatorname{logit}\hat y_i - \operatorname{logit}\tau(b)` (Eq. 4-6 in
+    logit space), then BCE (mean) or GMN (Eq. 9) on :math:`\sigma(\ell_i)`.
+
+    .. math::
+
+        \frac{\partial L}{\partial x_i} = \frac{\partial L}{\partial \ell_i}
+            \frac{\partial \operatorname{logit}\hat y_i}{\partial x_i},\qquad
+        \frac{\partial L}{\partial \beta} = \frac{db}{d\beta}\sum_i
+            \frac{\partial L}{\partial \ell_i}\Big(
+            \frac{\partial \operatorname{logit}\hat y_i}{\partial b}
+            - \frac{d\operatorname{logit}\tau}{db}\Big).
+
+    Every factor is bounded (``d logit y-hat / dx`` lies in ``[1, b]``), whereas the
+    naive chain ``dL/dy-hat * dy-hat/dx`` multiplies ``1/y-hat`` (overflowing when
+    ``y-hat`` underflows) by ``dy-hat/dx`` (underflowing to 0): ``inf * 0``.
+
+    Parameters
+    ----------
+    x : array_like, shape (n,)
+        Pre-activations of the output unit; any finite float64.
+    beta : float
+        Unconstrained slope parameter (Eq. 7). Ignored when ``astra=False``.
+    y : array_like, shape (n,)
+        Binary targets (minority = 1). GMN needs both classes.
+    loss : {"bce", "gmn"}
+        Loss on the transformed output. ``"bce"`` is the mean over examples.
+    astra : bool
+        ASTra output with ``b = b(beta)``; ``False`` gives the plain sigmoid
+        (``b = 1``) and ``dL_dbeta = 0``.
+    z : bool
+        Apply the z-transform (Eq. 6). The paper applies it with ASTra.
+
+    Returns
+    -------
+    loss : float
+    dL_dx : ndarray, shape (n,)
+    dL_dbeta : float
+
+    Examples
+    --------
+    >>> L, gx, gbeta = head_loss([-1e4, 2.0, -3.0], 5.3963, [1, 0, 0], loss="gmn")
+    >>> float(L), bool(np.all(np.isfinite(gx)) and np.isfinite(gbeta))
+    (1.0, True)
+    >>> L, gx, gbeta = head_loss([-1e4, 2.0, -3.0], 5.3963, [1, 0, 0], loss="bce")
+    >>> round(L, 6), round(float(gx[0]), 6)        # the naive chain gives inf * 0 here
+    (24655.066405, -2.465433)
+    """
+    x, beta, y = _check_head_args(x, beta, y, loss)
+    logit = head_logits(x, beta, astra=astra, z=z)
+    if loss == "bce":
+        value = float(np.mean(np.where(y == 1, softplus(-logit), softplus(logit))))
+        d_logit = np.where(y == 1, -expit(-logit), expit(logit)) / logit.size
+    else:
+        value, d_logit = gmn_with_logits(logit, y)
+    if not astra:
+        return value, d_logit, 0.0
+    b = float(slope_from_beta(beta))
+    dl_dx, dl_db = astra_logit_partials(x, b)
+    d_x = d_logit * dl_dx
+    d_b = float(np.sum(d_logit * dl_db))
+    if z:
+        d_b -= float(np.sum(d_logit)) * float(threshold_logit_grad(b))
+    d_beta = d_b * float(slope_from_beta_grad(beta))
+    return value, d_x, d_beta

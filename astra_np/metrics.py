@@ -1,0 +1,198 @@
+r"""Confusion-matrix metrics: counted (Eq. 1-3) and approximated (Eq. 8, 11).
+
+Conventions for the 0/0 cases (``derivations/metrics.md``):
+
+* rates (TPR, TNR, FNR, FPR) need at least one actual example of the class they
+  are conditioned on; otherwise ``ValueError`` (a test fold without a positive is a
+  protocol error, not a number);
+* MCC (Eq. 2) is 0 when any marginal of the matrix is empty (no predicted
+  positives, no predicted negatives): the numerator is then 0 too, and 0 is the
+  value MCC tends to as a classifier approaches the constant one (scikit-learn's
+  convention);
+* G-Mean (Eq. 3) is ``sqrt(TPR * TNR)``.
+
+Approximated metrics use the soft matrix of Eq. 8. In training they are computed
+from logits (:func:`approx_metrics_from_logits`), in log space, so that the
+e-ratio (Eq. 11) stays finite when ``FPR_apx`` or ``FNR_apx`` underflows.
+"""
+import numpy as np
+
+from ._stable import log_expit, logsumexp
+from ._validation import check_binary_labels, check_both_classes, check_finite, check_same_shape
+from .losses import approx_confusion
+
+__all__ = [
+    "confusion_matrix",
+    "rates",
+    "mcc",
+    "g_mean",
+    "approx_rates",
+    "approx_mcc",
+    "approx_g_mean",
+    "e_ratio",
+    "log_approx_confusion",
+    "approx_fnr_from_logits",
+    "log_e_ratio",
+    "approx_metrics_from_logits",
+]
+
+
+def confusion_matrix(y_true, y_pred):
+    r"""Counted confusion matrix, Eq. 1: ``[[TN, FP], [FN, TP]]`` (int64).
+
+    Rows are actual labels, columns predicted labels; both must be binary 0/1.
+
+    >>> confusion_matrix([0, 0, 1, 1], [0, 1, 0, 1]).tolist()
+    [[1, 1], [1, 1]]
+    """
+    yt = check_binary_labels(y_true, "y_true")
+    yp = check_binary_labels(y_pred, "y_pred")
+    check_same_shape("y_true", yt, "y_pred", yp)
+    yt = yt.astype(bool)
+    yp = yp.astype(bool)
+    return np.array(
+        [
+            [np.count_nonzero(~yt & ~yp), np.count_nonzero(~yt & yp)],
+            [np.count_nonzero(yt & ~yp), np.count_nonzero(yt & yp)],
+        ],
+        dtype=np.int64,
+    )
+
+
+def _check_cm(cm):
+    cm = check_finite("cm", cm)
+    if cm.shape != (2, 2):
+        raise ValueError(f"cm must be a 2x2 matrix [[TN, FP], [FN, TP]], got shape {cm.shape}")
+    if np.any(cm < 0):
+        raise ValueError(f"cm must be non-negative, got {cm.tolist()}")
+    return cm
+
+
+def rates(cm):
+    r"""TPR, TNR, FNR, FPR of a (counted or approximated) matrix ``[[TN, FP], [FN, TP]]``.
+
+    Raises ``ValueError`` if the matrix has no actual positive (``TP + FN = 0``) or
+    no actual negative (``TN + FP = 0``).
+    """
+    cm = _check_cm(cm)
+    (tn, fp), (fn, tp) = cm
+    if tp + fn == 0:
+        raise ValueError(f"cm has no actual positive (TP + FN = 0): {cm.tolist()}")
+    if tn + fp == 0:
+        raise ValueError(f"cm has no actual negative (TN + FP = 0): {cm.tolist()}")
+    p = tp + fn
+    n = tn + fp
+    return {"tpr": tp / p, "tnr": tn / n, "fnr": fn / p, "fpr": fp / n}
+
+
+def mcc(cm):
+    r"""Matthews correlation coefficient, Eq. 2; 0 when a marginal is empty.
+
+    The denominator is formed as a product of square roots so that it cannot
+    overflow or underflow for large or tiny (approximated) entries.
+
+    >>> mcc([[5, 0], [0, 5]]), mcc([[5, 5], [0, 0]])
+    (1.0, 0.0)
+    """
+    cm = _check_cm(cm)
+    (tn, fp), (fn, tp) = cm
+    den = np.sqrt(tp + fp) * np.sqrt(tp + fn) * np.sqrt(tn + fp) * np.sqrt(tn + fn)
+    if den == 0:
+        return 0.0
+    return float((tp * tn - fp * fn) / den)
+
+
+def g_mean(cm):
+    r"""G-Mean, Eq. 3: :math:`\sqrt{TPR \cdot TNR}`."""
+    r = rates(cm)
+    return float(np.sqrt(r["tpr"]) * np.sqrt(r["tnr"]))
+
+
+def approx_rates(p, y):
+    r"""Rates of the approximated matrix (Eq. 8): ``dict(tpr, tnr, fnr, fpr)``."""
+    return rates(approx_confusion(p, y))
+
+
+def approx_mcc(p, y):
+    r"""MCC (Eq. 2) of the approximated matrix (Eq. 8)."""
+    return mcc(approx_confusion(p, y))
+
+
+def approx_g_mean(p, y):
+    r"""G-Mean (Eq. 3) of the approximated matrix (Eq. 8); ``1 - gmn(p, y)``."""
+    return g_mean(approx_confusion(p, y))
+
+
+def e_ratio(p, y):
+    r"""e-ratio, Eq. 11: :math:`FNR_{apx}/FPR_{apx}` from probabilities.
+
+    Returns ``inf`` when ``FPR_apx = 0`` exactly (every negative has ``p = 0``), which
+    can only happen once the probabilities have underflowed; :func:`log_e_ratio`
+    works from logits and is always finite.
+    """
+    r = approx_rates(p, y)
+    if r["fpr"] == 0:
+        return float("inf")
+    return float(r["fnr"] / r["fpr"])
+
+
+def _logits_labels(logit, y):
+    logit = check_finite("logit", logit)
+    y = check_binary_labels(y)
+    check_same_shape("logit", logit, "y", y)
+    m0, m1 = check_both_classes(y)
+    return logit, y == 1, m0, m1
+
+
+def log_approx_confusion(logit, y):
+    r"""Natural logs of the approximated matrix (Eq. 8) from logits ``l`` (``p = sigmoid(l)``).
+
+    Returns ``(log TN, log FP, log FN, log TP)``, each a log-sum-exp of
+    ``log_expit(+-l)`` over one class: finite even when every ``p`` in a class
+    underflows. Needs both classes.
+    """
+    logit, pos, _, _ = _logits_labels(logit, y)
+    lp = log_expit(logit)
+    lq = log_expit(-logit)
+    return (logsumexp(lq[~pos]), logsumexp(lp[~pos]), logsumexp(lq[pos]), logsumexp(lp[pos]))
+
+
+def approx_fnr_from_logits(logit, y):
+    r""":math:`FNR_{apx} = FN_{apx}/m_1` from logits (the paper's validation monitor)."""
+    logit, y_, m0, m1 = _logits_labels(logit, y)
+    log_fn = log_approx_confusion(logit, y)[2]
+    return float(np.exp(log_fn - np.log(m1)))
+
+
+def log_e_ratio(logit, y):
+    r"""Natural log of the e-ratio (Eq. 11) from logits, always finite.
+
+    :math:`\log(FN_{apx}/m_1) - \log(FP_{apx}/m_0)`; divide by ``log(10)`` for the
+    decimal log of Fig. 4.
+    """
+    logit, _, m0, m1 = _logits_labels(logit, y)
+    _, log_fp, log_fn, _ = log_approx_confusion(logit, y)
+    return float((log_fn - np.log(m1)) - (log_fp - np.log(m0)))
+
+
+def approx_metrics_from_logits(logit, y):
+    r"""All approximated metrics of Eq. 8 from logits, in one pass.
+
+    Returns a dict with ``fnr``, ``fpr``, ``tpr``, ``tnr``, ``g_mean``, ``mcc`` and
+    ``log_e_ratio`` (natural log, Eq. 11). Rates near 1 are formed as ``1 - rate``
+    of their complement only through ``exp`` of logs, never by subtraction of
+    nearly equal numbers.
+    """
+    logit, pos, m0, m1 = _logits_labels(logit, y)
+    log_tn, log_fp, log_fn, log_tp = log_approx_confusion(logit, y)
+    lm0, lm1 = np.log(m0), np.log(m1)
+    tn, fp, fn, tp = np.exp([log_tn, log_fp, log_fn, log_tp])
+    return {
+        "fnr": float(np.exp(log_fn - lm1)),
+        "fpr": float(np.exp(log_fp - lm0)),
+        "tpr": float(np.exp(log_tp - lm1)),
+        "tnr": float(np.exp(log_tn - lm0)),
+        "g_mean": float(np.exp(0.5 * (log_tp - lm1 + log_tn - lm0))),
+        "mcc": mcc(np.array([[tn, fp], [fn, tp]])),
+        "log_e_ratio": float((log_fn - lm1) - (log_fp - lm0)),
+    }

@@ -1,0 +1,42 @@
+"""Shared test configuration: hypothesis profiles and floating-point strictness.
+
+Profiles
+--------
+``ci``        derandomized, no deadline, moderate example counts (used by .ci/run).
+``thorough``  many more examples, for local runs:
+              ``HYPOTHESIS_PROFILE=thorough python -m pytest``.
+``dev``       default for local runs: randomized, few examples.
+"""
+import os
+
+import numpy as np
+import pytest
+from hypothesis import HealthCheck, settings
+
+settings.register_profile(
+    "ci",
+    derandomize=True,
+    deadline=None,
+    max_examples=150,
+    print_blob=True,
+    suppress_health_check=[HealthCheck.too_slow],
+)
+settings.register_profile(
+    "thorough",
+    deadline=None,
+    max_examples=3000,
+    print_blob=True,
+    suppress_health_check=[HealthCheck.too_slow],
+)
+settings.register_profile("dev", deadline=None, max_examples=60, print_blob=True)
+settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "dev"))
+
+
+@pytest.fixture(autouse=True)
+def _strict_floating_point():
+    """Every test runs with overflow, division by zero and invalid operations raising.
+
+    Underflow to zero is allowed: it is the correctly rounded result for the tails.
+    """
+    with np.errstate(over="raise", divide="raise", invalid="raise", under="ignore"):
+        yield
