@@ -70,6 +70,11 @@ def _pair(p, y, p_name="p"):
 # ---------------------------------------------------------------------------
 
 
+def _mean(terms):
+    """Mean as sum(terms / n): cannot overflow while the mean itself is representable."""
+    return float(np.sum(terms / terms.size))
+
+
 def bce(p, y):
     r"""Mean binary cross-entropy :math:`\frac1n\sum_i -y_i\log p_i - (1-y_i)\log(1-p_i)`.
 
@@ -85,7 +90,7 @@ def bce(p, y):
             "use bce_with_logits on logits"
         )
     terms = np.where(pos, -np.log(np.where(pos, p, 1.0)), -np.log1p(-np.where(pos, 0.0, p)))
-    return float(np.mean(terms))
+    return _mean(terms)
 
 
 def bce_grad(p, y):
@@ -128,7 +133,7 @@ def bce_with_logits(logit, y):
     """
     logit, y = _logit_pair(logit, y)
     terms = np.where(y == 1, softplus(-logit), softplus(logit))
-    return float(np.mean(terms))
+    return _mean(terms)
 
 
 def bce_with_logits_grad(logit, y):
@@ -271,10 +276,16 @@ def head_logits(x, beta, astra=True, z=True):
     if not astra:
         return x.copy()
     b = float(slope_from_beta(beta))
-    logit = astra_logit(x, b)
+    logit = np.asarray(astra_logit(x, b), dtype=np.float64)
+    if not np.all(np.isfinite(logit)):
+        bad = x[~np.isfinite(logit)]
+        raise ValueError(
+            f"x has values {bad[:6].tolist()} whose logit b*x lies beyond the float64 range "
+            f"for b={b!r}; the head's domain is |b x| < 1.7e308"
+        )
     if z:
         logit = logit - float(threshold_logit(b))
-    return np.asarray(logit, dtype=np.float64)
+    return logit
 
 
 def head_loss(x, beta, y, loss="bce", astra=True, z=True):
@@ -331,7 +342,7 @@ def head_loss(x, beta, y, loss="bce", astra=True, z=True):
     x, beta, y = _check_head_args(x, beta, y, loss)
     logit = head_logits(x, beta, astra=astra, z=z)
     if loss == "bce":
-        value = float(np.mean(np.where(y == 1, softplus(-logit), softplus(logit))))
+        value = _mean(np.where(y == 1, softplus(-logit), softplus(logit)))
         d_logit = np.where(y == 1, -expit(-logit), expit(logit)) / logit.size
     else:
         value, d_logit = gmn_with_logits(logit, y)
