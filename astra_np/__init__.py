@@ -25,6 +25,7 @@ from .activation import (
     astra_vjp,
     beta_from_slope,
     slope_for_threshold,
+    slope_for_threshold_grad,
     slope_from_beta,
     slope_from_beta_grad,
     threshold,
@@ -60,6 +61,7 @@ from .metrics import (
     mcc,
     rates,
 )
+from .vectors import validate
 from .ztransform import z_transform, z_transform_complement, z_transform_partials, z_transform_vjp
 
 __all__ = [name for name in dir() if not name.startswith("_")]

@@ -55,6 +55,7 @@ __all__ = [
     "threshold_logit",
     "threshold_logit_grad",
     "slope_for_threshold",
+    "slope_for_threshold_grad",
     "slope_from_beta",
     "slope_from_beta_grad",
     "beta_from_slope",
@@ -378,6 +379,17 @@ def slope_for_threshold(tau):
                 b = b_new
         out[idx] = b
     return out if out.ndim else float(out)
+
+
+def slope_for_threshold_grad(tau):
+    r"""Derivative of the inverse of Eq. 5: :math:`db/d\tau = 1/\tau'(b)` at ``b = b(tau)``.
+
+    Negative everywhere (``tau`` is strictly decreasing in ``b``). Overflows to
+    ``-inf`` only where ``tau'(b)`` itself underflows (``b > ~1e150``).
+    """
+    b = slope_for_threshold(tau)
+    with np.errstate(divide="ignore", over="ignore"):
+        return finish(1.0 / np.asarray(threshold_grad(b)))
 
 
 # ---------------------------------------------------------------------------

@@ -171,12 +171,15 @@ def gmn(p, y):
     r"""GMN loss, Eq. 9: :math:`J = 1 - \sqrt{TN_{apx}\,TP_{apx}/(m_0 m_1)}`.
 
     Needs at least one example of each class. Formed as
-    ``1 - sqrt(TN/m0) * sqrt(TP/m1)`` so the product cannot underflow.
+    ``1 - (sqrt(TN)/sqrt(m0)) * (sqrt(TP)/sqrt(m1))`` so that neither the product nor
+    a quotient of a subnormal entry can underflow or lose digits.
     """
     p, y = _pair(p, y)
     m0, m1 = check_both_classes(y)
     cm = approx_confusion(p, y)
-    return float(1.0 - np.sqrt(cm[0, 0] / m0) * np.sqrt(cm[1, 1] / m1))
+    # sqrt(TN)/sqrt(m0), not sqrt(TN/m0): the quotient of a subnormal TN would round badly.
+    g = (np.sqrt(cm[0, 0]) / np.sqrt(m0)) * (np.sqrt(cm[1, 1]) / np.sqrt(m1))
+    return float(1.0 - g)
 
 
 def gmn_grad(p, y):
@@ -200,9 +203,10 @@ def gmn_grad(p, y):
             f"gmn_grad is infinite at TP_apx = {tp!r}, TN_apx = {tn!r} (all positive p = 0 "
             "or all negative p = 1); use head_loss on logits"
         )
-    # G/(2 TP) = 0.5 sqrt(TN/m0) / (sqrt(m1) sqrt(TP)), and symmetrically.
-    d_pos = -0.5 * np.sqrt(tn / m0) / (np.sqrt(m1) * np.sqrt(tp))
-    d_neg = 0.5 * np.sqrt(tp / m1) / (np.sqrt(m0) * np.sqrt(tn))
+    # G/(2 TP) = 0.5 (sqrt(TN)/sqrt(m0)) / (sqrt(m1) sqrt(TP)), and symmetrically;
+    # every square root is taken before dividing, so subnormal TP or TN stay accurate.
+    d_pos = -0.5 * (np.sqrt(tn) / np.sqrt(m0)) / (np.sqrt(m1) * np.sqrt(tp))
+    d_neg = 0.5 * (np.sqrt(tp) / np.sqrt(m1)) / (np.sqrt(m0) * np.sqrt(tn))
     return np.where(y == 1, d_pos, d_neg)
 
 
