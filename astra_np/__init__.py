@@ -34,6 +34,7 @@ from .activation import (
     threshold_logit_grad,
 )
 from .datasets import make_imbalanced
+from .gradcheck import GradcheckResult, assert_gradient, check_gradient
 from .losses import (
     METHODS,
     approx_confusion,

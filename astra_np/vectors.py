@@ -469,14 +469,6 @@ def _package_impl():
         for name in dir(mod):
             if not name.startswith("_"):
                 impl[name] = getattr(mod, name)
-    if "slope_for_threshold_grad" not in impl:
-        slope, tgrad = activation.slope_for_threshold, activation.threshold_grad
-
-        def slope_for_threshold_grad(tau):
-            r"""db/dtau of the inverse of Eq. 5, 1 / (dtau/db) at b = slope_for_threshold(tau)."""
-            return 1.0 / np.asarray(tgrad(slope(tau)), dtype=np.float64)
-
-        impl["slope_for_threshold_grad"] = slope_for_threshold_grad
     return impl
 
 
