@@ -17,7 +17,7 @@ setup(
     install_requires=["numpy>=1.22", "scipy>=1.9"],
     extras_require={
         "test": ["pytest>=7", "hypothesis>=6.50", "mpmath>=1.2", "sympy>=1.10"],
-        "plot": ["matplotlib>=3.5"],
+        "plot": ["matplotlib>=3.7"],
         "ref": ["mpmath>=1.2"],
         "compare": ["scikit-learn>=1.2"],
         "dask": ["dask[distributed]>=2023.1"],

@@ -161,6 +161,27 @@ def log_expm1(s, log_s):
     return np.where(big, out_big, np.where(mid, out_mid, out_small))
 
 
+# e = _E_HI + _E_LO to about 1e-32.
+_E_HI = 2.718281828459045
+_E_LO = 1.4456468917292502e-16
+
+
+def one_minus_log(b):
+    r""":math:`1 - \log b = -\log(b/e)`, accurate also where it vanishes (``b`` near ``e``).
+
+    The subtraction ``1 - np.log(b)`` keeps only an absolute accuracy of ~1e-16, so
+    its relative error explodes near ``b = e``. Within ``|b - e| < 0.25`` the form
+    ``-log1p(((b - E_HI) - E_LO) / E_HI)`` is used, where ``E_HI + E_LO`` is ``e`` in
+    double-double and ``b - E_HI`` is exact (Sterbenz).
+    """
+    b = np.asarray(b, dtype=np.float64)
+    near = np.abs(b - _E_HI) < 0.25
+    bn = np.where(near, b, _E_HI)
+    out_near = -np.log1p(((bn - _E_HI) - _E_LO) / _E_HI)
+    bf = np.where(near, 1.0, b)
+    return np.where(near, out_near, 1.0 - np.log(bf))
+
+
 def logsumexp(a):
     r""":math:`\log\sum_i e^{a_i}` of a 1-D array of finite values, without overflow or underflow."""
     a = np.asarray(a, dtype=np.float64)

@@ -138,3 +138,14 @@ def finish(arr):
     r"""Return a NumPy scalar for a 0-d result and the array itself otherwise."""
     arr = np.asarray(arr)
     return arr[()] if arr.ndim == 0 else arr
+
+
+def broadcast_pair(name_a, a, name_b, b):
+    r"""Broadcast two arrays, raising ``ValueError`` naming both if their shapes clash."""
+    try:
+        return np.broadcast_arrays(a, b)
+    except ValueError:
+        raise ValueError(
+            f"{name_a} and {name_b} must have broadcast-compatible shapes, "
+            f"got {np.shape(a)} and {np.shape(b)}"
+        ) from None

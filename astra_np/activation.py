@@ -32,6 +32,7 @@ from scipy.optimize import brentq
 
 from ._stable import (
     _g_series_over_v2,
+    one_minus_log,
     expit,
     expit_over_softplus,
     log_expm1,
@@ -41,7 +42,7 @@ from ._stable import (
     softplus_minus_expit,
     unbroadcast,
 )
-from ._validation import check_finite, check_slope, check_tau, finish
+from ._validation import broadcast_pair, check_finite, check_slope, check_tau, finish
 
 __all__ = [
     "astra",
@@ -66,7 +67,7 @@ def _prepare(x, b):
     """Validate and broadcast (x, b); return (x, b, t, s, log_s) as float64 arrays."""
     x = check_finite("x", x)
     b = check_slope(b)
-    x, b = np.broadcast_arrays(x, b)
+    x, b = broadcast_pair("x", x, "b", b)
     log_b = np.log(b)
     # |b x| above the float64 range is the correctly rounded +-inf; every later step is
     # written to accept t = +-inf.
@@ -185,7 +186,7 @@ def _partials_core(x, b, bx, t, s):
     em = expit(-tt)  # sigma(-t)
     prod_pos = np.zeros_like(bxb)
     np.multiply(bxb + 1.0, em, out=prod_pos, where=em > 0)
-    n_pos = (1.0 - np.log(np.where(small_v, 1.0, b))) - prod_pos - softplus(-tt)
+    n_pos = one_minus_log(np.where(small_v, 1.0, b)) - prod_pos - softplus(-tt)
     n_big = np.where(tt > 0, n_pos, n_neg)
 
     y = -np.expm1(-s)

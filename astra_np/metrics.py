@@ -109,7 +109,11 @@ def g_mean(cm):
 
 
 def approx_rates(p, y):
-    r"""Rates of the approximated matrix (Eq. 8): ``dict(tpr, tnr, fnr, fpr)``."""
+    r"""Rates of the approximated matrix (Eq. 8): ``dict(tpr, tnr, fnr, fpr)``.
+
+    Needs at least one example of each class in ``y``.
+    """
+    check_both_classes(check_binary_labels(y))
     return rates(approx_confusion(p, y))
 
 

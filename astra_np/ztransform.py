@@ -14,7 +14,7 @@ its relative error is a few ulps for every ``p`` in ``[0, 1]`` (``z(0) = 0``,
 import numpy as np
 
 from ._stable import unbroadcast
-from ._validation import check_finite, check_probability, check_tau, finish
+from ._validation import broadcast_pair, check_finite, check_probability, check_tau, finish
 
 __all__ = ["z_transform", "z_transform_complement", "z_transform_partials", "z_transform_vjp"]
 
@@ -22,7 +22,7 @@ __all__ = ["z_transform", "z_transform_complement", "z_transform_partials", "z_t
 def _prepare(p, tau):
     p = check_probability(p)
     tau = check_tau(tau)
-    p, tau = np.broadcast_arrays(p, tau)
+    p, tau = broadcast_pair("p", p, "tau", tau)
     a = p * (1.0 - tau)  # weight of the positive class
     c = (1.0 - p) * tau  # weight of the negative class
     return p, tau, a, c, a + c
