@@ -34,6 +34,7 @@ from .activation import (
     threshold_logit_grad,
 )
 from .datasets import make_imbalanced
+from .estimator import ASTraClassifier, NotFittedError, TrainingStoppedWarning
 from .gradcheck import GradcheckResult, assert_gradient, check_gradient
 from .losses import (
     METHODS,
@@ -62,6 +63,9 @@ from .metrics import (
     mcc,
     rates,
 )
+from .nn import MLPParams, backward, default_hidden_sizes, forward, init_params, loss_and_grad
+from .optim import Adam, EtaBRule, adam_update
+from .train import TrainResult, train
 from .vectors import validate
 from .ztransform import z_transform, z_transform_complement, z_transform_partials, z_transform_vjp
 

@@ -1,0 +1,654 @@
+r"""``ASTraClassifier``: the paper's network and training behind scikit-learn conventions.
+
+The estimator follows scikit-learn's API (``fit`` / ``predict`` / ``predict_proba`` /
+``decision_function`` / ``score``, ``get_params`` / ``set_params``, fitted attributes
+with a trailing underscore, ``classes_``, ``n_features_in_``) without importing
+scikit-learn, so it works in pipelines, ``clone``, grid searches and
+``check_estimator`` when scikit-learn is installed, and without it otherwise.
+
+Conventions specific to ASTra:
+
+* **Positive class.** ASTra assumes the minority class is the positive one (label 1,
+  Section 3.1, footnote 2). By default the positive class is ``classes_[1]`` (the
+  larger label, e.g. 1 of 0/1); set ``positive_class`` to the minority label
+  otherwise. ``decision_function`` is oriented so that it is positive for
+  ``classes_[1]``, as scikit-learn expects.
+* **Prediction.** Positive iff the output pre-activation :math:`x \ge 0`;
+  equivalently :math:`\hat y \ge \tau` or :math:`z \ge 0.5` (Eq. 4-6), the threshold
+  that moves with the learned slope.
+* **Probabilities.** ``predict_proba`` returns columns ``[1 - p, p]`` (in
+  ``classes_`` order) with ``p = z`` (Eq. 6) by default: ``z`` crosses 0.5 exactly at
+  the decision threshold, so ``argmax`` of the probabilities agrees with ``predict``.
+  ``proba="output"`` gives the raw ASTra output :math:`\hat y` instead, whose natural
+  threshold is :math:`\tau`, not 0.5. For the plain-sigmoid methods both are
+  :math:`\sigma(x)`.
+* **Scaling.** ``standardize=True`` (default) centres and scales every feature with
+  the training rows' mean and standard deviation (a constant feature is centred
+  only), the usual choice, which the paper does not specify. Data that is already
+  standardised is unchanged by it.
+"""
+import inspect
+import json
+import math
+import numbers
+import os
+import sys
+import warnings
+import zipfile
+
+import numpy as np
+
+from ._stable import expit, log_expit
+from .activation import slope_from_beta, threshold
+from .losses import head_logits
+from .nn import MLPParams, forward, method_flags
+from .optim import EtaBRule
+from .train import HISTORY_KEYS, MONITORS, train
+
+__all__ = [
+    "ASTraClassifier",
+    "NotFittedError",
+    "DataConversionWarning",
+    "TrainingStoppedWarning",
+    "MODEL_FORMAT",
+]
+
+#: Tag stored in every saved model file (``format`` entry of the .npz archive).
+MODEL_FORMAT = "astra_np.ASTraClassifier"
+_MODEL_VERSION = 1
+
+
+class NotFittedError(ValueError, AttributeError):
+    r"""Raised when a method needing a fitted model is called before ``fit``.
+
+    A ``ValueError`` and an ``AttributeError`` (as scikit-learn's). When scikit-learn
+    is already imported, the raised exception also derives from
+    ``sklearn.exceptions.NotFittedError``.
+    """
+
+
+class DataConversionWarning(UserWarning):
+    r"""Warning used when the input was converted (a column-vector ``y`` was raveled)."""
+
+
+class TrainingStoppedWarning(RuntimeWarning):
+    r"""Training ended early on a non-finite loss; the best parameters so far are kept."""
+
+
+_SK_CLASSES = {}
+
+
+def _sk_compatible(cls):
+    r"""``cls``, or a subclass also deriving from scikit-learn's class of the same name.
+
+    Only when scikit-learn is already imported (by the caller); astra_np never imports
+    it. Lets scikit-learn's tools (``check_is_fitted``, warning filters) recognise the
+    exceptions and warnings raised here.
+    """
+    sk = sys.modules.get("sklearn.exceptions")
+    sk_cls = getattr(sk, cls.__name__, None) if sk is not None else None
+    if sk_cls is None:
+        return cls
+    if cls not in _SK_CLASSES:
+        _SK_CLASSES[cls] = type(cls.__name__, (cls, sk_cls), {"__module__": cls.__module__})
+    return _SK_CLASSES[cls]
+
+
+def _not_fitted(name, method):
+    cls = _sk_compatible(NotFittedError)
+    return cls(
+        f"This {name} instance is not fitted yet. Call 'fit' with appropriate arguments "
+        f"before using '{method}'."
+    )
+
+
+def _is_sparse(X):
+    return hasattr(X, "toarray") and (hasattr(X, "nnz") or hasattr(X, "tocsr"))
+
+
+def _check_X(X, name="X", estimator="ASTraClassifier"):
+    r"""Validate a feature matrix: dense, numeric, real, 2-D, non-empty, finite. Returns float64."""
+    if X is None:
+        raise ValueError(f"{estimator} needs {name}, got None")
+    if _is_sparse(X):
+        raise TypeError(f"sparse input is not supported by {estimator}; pass a dense array ({name}.toarray())")
+    arr = np.asarray(X)
+    if arr.dtype.kind == "c":
+        raise ValueError(f"Complex data not supported: {name} has dtype {arr.dtype}")
+    if arr.dtype == object:
+        try:  # a TypeError (e.g. a dict in X) propagates, as from np.asarray(X, dtype=float)
+            arr = arr.astype(np.float64)
+        except ValueError as exc:
+            raise ValueError(f"{name} must be numeric: {exc}") from None
+        if np.iscomplexobj(arr):
+            raise ValueError(f"Complex data not supported in {name}")
+    if arr.dtype.kind not in "biuf":
+        raise ValueError(f"{name} must be numeric, got dtype {arr.dtype}")
+    if arr.ndim != 2:
+        raise ValueError(
+            f"Expected 2D array for {name}, got {arr.ndim}D array of shape {arr.shape} instead. "
+            "Reshape your data with X.reshape(-1, 1) for a single feature or X.reshape(1, -1) "
+            "for a single sample."
+        )
+    if arr.shape[0] == 0:
+        raise ValueError(f"Found array with 0 sample(s) (shape={arr.shape}) while a minimum of 1 is required.")
+    if arr.shape[1] == 0:
+        raise ValueError(f"Found array with 0 feature(s) (shape={arr.shape}) while a minimum of 1 is required.")
+    arr = arr.astype(np.float64)
+    if not np.all(np.isfinite(arr)):
+        raise ValueError(f"Input {name} contains NaN or infinity.")
+    return arr
+
+
+def _check_y(y, n_samples, estimator="ASTraClassifier"):
+    r"""Validate targets: 1-D (a column vector is raveled with a warning), finite, discrete."""
+    if y is None:
+        raise ValueError(f"{estimator} requires y to be passed, but the target y is None")
+    if _is_sparse(y):
+        raise TypeError("sparse y is not supported; pass a dense 1-D array")
+    arr = np.asarray(y)
+    if arr.ndim == 2 and arr.shape[1] == 1:
+        warnings.warn(
+            "A column-vector y was passed when a 1d array was expected. Please change the "
+            "shape of y to (n_samples,), for example using ravel().",
+            _sk_compatible(DataConversionWarning),
+            stacklevel=3,
+        )
+        arr = arr.ravel()
+    if arr.ndim != 1:
+        raise ValueError(f"y should be a 1d array, got an array of shape {arr.shape} instead.")
+    if arr.shape[0] != n_samples:
+        raise ValueError(f"X and y have inconsistent numbers of samples: {n_samples} and {arr.shape[0]}")
+    if arr.dtype.kind == "c":
+        raise ValueError("Complex data not supported in y")
+    if arr.dtype.kind == "f":
+        if not np.all(np.isfinite(arr)):
+            raise ValueError("Input y contains NaN or infinity.")
+        if np.any(arr != np.round(arr)):
+            raise ValueError(
+                "Unknown label type: continuous. ASTraClassifier needs binary class labels."
+            )
+    if arr.dtype == object:
+        try:
+            arr = np.asarray(arr.tolist())
+        except Exception:  # pragma: no cover - exotic label objects
+            pass
+    return arr
+
+
+def _stratified_split(y01, fraction, rng):
+    r"""Indices ``(train, val)`` with ``round(fraction * n_c)`` rows of each class in val.
+
+    Every class keeps at least one row on each side; needs two rows per class.
+    """
+    train_idx, val_idx = [], []
+    for c in (0, 1):
+        idx = np.flatnonzero(y01 == c)
+        if idx.size < 2:
+            raise ValueError(
+                f"validation_fraction={fraction!r} needs at least 2 samples of each class for a "
+                f"stratified split, got {idx.size} of class {'positive' if c else 'negative'}; "
+                "pass validation_data or set validation_fraction=None"
+            )
+        k = min(max(int(round(fraction * idx.size)), 1), idx.size - 1)
+        perm = rng.permutation(idx)
+        val_idx.append(perm[:k])
+        train_idx.append(perm[k:])
+    return np.sort(np.concatenate(train_idx)), np.sort(np.concatenate(val_idx))
+
+
+class ASTraClassifier:
+    r"""Binary classifier for extreme imbalance: an MLP with an ASTra output (Section 3-4).
+
+    Trains the network of Section 4.2 (Leaky ReLU hidden layer(s), ASTra or sigmoid
+    output) with one of the paper's four methods for a fixed number of epochs and keeps
+    the best-on-validation parameters (:func:`astra_np.train.train`).
+
+    Parameters
+    ----------
+    method : {"gmn-astra", "bce-astra", "gmn", "bce"}
+        Loss and output (Section 4.2, :data:`astra_np.losses.METHODS`).
+    hidden_layer_sizes : None, int or tuple of int
+        ``None``: one hidden layer of :math:`\lceil (n_x + 1)/2 \rceil` units.
+    epochs : int
+        Number of (full-batch) epochs; 10,000 in the paper. No early stopping.
+    learning_rate : float
+        Adam learning rate of the weights (0.001).
+    tau_init : float
+        Initial threshold :math:`\tau` of ASTra (0.25, :math:`b = 7.396`).
+    monitor : {"fnr_apx", "mcc_apx", "gmean_apx"}
+        Validation monitor for best-on-validation selection (:math:`FNR_{apx}`,
+        Section 4.3).
+    validation_fraction : float or None
+        Fraction of each class held out (stratified) as validation data when ``fit``
+        gets no ``validation_data``; ``None`` or 0 trains on everything and keeps the
+        last epoch.
+    random_state : None or int
+        Seeds the split, the initial weights and any mini-batch order; the same seed
+        gives bit-identical models.
+    eta_b : float
+        Initial :math:`\eta_b` of Eq. 10 (0.01), or the fixed rate when
+        ``adaptive_eta_b=False``.
+    eta_b_min, eta_b_max, k_mult, k_dec : float
+        Constants of Eq. 10 (0.01, 0.5, 1.1, 0.99).
+    adaptive_eta_b : bool
+        Adapt :math:`\eta_b` to the train-set e-ratio (Eq. 10, default) or keep it fixed.
+    beta_update : {"adam", "sgd"}
+        Adam step for beta with rate :math:`\eta_b` (default) or a plain gradient step;
+        see :mod:`astra_np.train`.
+    metrics_on : {"z", "output"}
+        Space of the e-ratio and approximated validation metrics (z by default).
+    batch_size : None or int
+        ``None``: full batch (the paper); else stratified mini-batches.
+    standardize : bool
+        Standardise features with the training rows' statistics (default True).
+    proba : {"z", "output"}
+        What ``predict_proba`` reports as the positive-class probability.
+    positive_class : None or label
+        The minority label that ASTra treats as positive; ``None``: ``classes_[1]``.
+
+    Attributes
+    ----------
+    classes_ : ndarray of shape (2,)
+    n_features_in_ : int
+    params_ : MLPParams
+        Best-on-validation weights, biases and beta.
+    history_ : dict of str -> ndarray
+        Per-epoch ``loss``, ``log_e_ratio``, ``e_ratio``, ``beta``, ``b``, ``tau``,
+        ``eta_b``, ``val_monitor`` (see :class:`astra_np.train.TrainResult`).
+    best_epoch_ : int
+    best_score_ : float
+        Validation monitor at ``best_epoch_``.
+    slope_ : float
+        Slope ``b`` of the kept parameters (1 for the plain-sigmoid methods).
+    threshold_ : float
+        Threshold :math:`\tau(b)` (0.5 for the plain sigmoid).
+    n_epochs_ : int
+        Completed epochs.
+    stopped_ : bool
+        True if a non-finite loss stopped training (a :class:`TrainingStoppedWarning`
+        is emitted).
+    mean_, scale_ : ndarray
+        Standardisation statistics (zeros/ones with ``standardize=False``).
+
+    Examples
+    --------
+    >>> from astra_np.datasets import make_imbalanced
+    >>> X, y = make_imbalanced(n_samples=2000, n_positives=12, random_state=0)
+    >>> clf = ASTraClassifier(epochs=50, random_state=0).fit(X, y)
+    >>> clf.predict(X[:3]).shape, clf.predict_proba(X[:3]).shape
+    ((3,), (3, 2))
+    >>> clf.slope_ > 1.0
+    True
+    """
+
+    def __init__(self, method="gmn-astra", hidden_layer_sizes=None, epochs=10000, learning_rate=0.001,
+                 tau_init=0.25, monitor="fnr_apx", validation_fraction=0.25, random_state=None,
+                 eta_b=0.01, eta_b_min=0.01, eta_b_max=0.5, k_mult=1.1, k_dec=0.99, adaptive_eta_b=True,
+                 beta_update="adam", metrics_on="z", batch_size=None, standardize=True, proba="z",
+                 positive_class=None):
+        self.method = method
+        self.hidden_layer_sizes = hidden_layer_sizes
+        self.epochs = epochs
+        self.learning_rate = learning_rate
+        self.tau_init = tau_init
+        self.monitor = monitor
+        self.validation_fraction = validation_fraction
+        self.random_state = random_state
+        self.eta_b = eta_b
+        self.eta_b_min = eta_b_min
+        self.eta_b_max = eta_b_max
+        self.k_mult = k_mult
+        self.k_dec = k_dec
+        self.adaptive_eta_b = adaptive_eta_b
+        self.beta_update = beta_update
+        self.metrics_on = metrics_on
+        self.batch_size = batch_size
+        self.standardize = standardize
+        self.proba = proba
+        self.positive_class = positive_class
+
+    # -- scikit-learn protocol ---------------------------------------------------------
+
+    @classmethod
+    def _get_param_names(cls):
+        sig = inspect.signature(cls.__init__)
+        return sorted(p.name for p in sig.parameters.values() if p.name != "self")
+
+    def get_params(self, deep=True):
+        r"""Constructor parameters as a dict (``deep`` is accepted for compatibility)."""
+        return {name: getattr(self, name) for name in self._get_param_names()}
+
+    def set_params(self, **params):
+        r"""Set constructor parameters; unknown names raise ``ValueError``. Returns ``self``."""
+        valid = set(self._get_param_names())
+        for key, value in params.items():
+            if key not in valid:
+                raise ValueError(
+                    f"Invalid parameter {key!r} for estimator {type(self).__name__}. "
+                    f"Valid parameters are: {sorted(valid)}."
+                )
+            setattr(self, key, value)
+        return self
+
+    def __repr__(self):
+        defaults = {p.name: p.default for p in inspect.signature(type(self).__init__).parameters.values()
+                    if p.name != "self"}
+        items = []
+        for name in self._get_param_names():
+            value = getattr(self, name)
+            default = defaults[name]
+            if value is default or (type(value) is type(default) and value == default):
+                continue
+            items.append(f"{name}={value!r}")
+        return f"{type(self).__name__}({', '.join(items)})"
+
+    def __sklearn_tags__(self):
+        r"""Estimator tags for scikit-learn >= 1.6 (imported only when scikit-learn asks)."""
+        from sklearn.utils import ClassifierTags, InputTags, Tags, TargetTags
+
+        return Tags(
+            estimator_type="classifier",
+            target_tags=TargetTags(required=True),
+            classifier_tags=ClassifierTags(multi_class=False),
+            input_tags=InputTags(),
+        )
+
+    def _more_tags(self):  # scikit-learn < 1.6
+        return {"binary_only": True, "requires_y": True}
+
+    def __sklearn_is_fitted__(self):
+        return hasattr(self, "params_")
+
+    # -- validation of the parameters ------------------------------------------------
+
+    def _validated(self):
+        method_flags(self.method)
+        for name in ("epochs",):
+            v = getattr(self, name)
+            if isinstance(v, bool) or not isinstance(v, numbers.Integral) or v < 1:
+                raise ValueError(f"{name} must be a positive integer, got {v!r}")
+        for name in ("learning_rate", "tau_init", "eta_b", "eta_b_min", "eta_b_max", "k_mult", "k_dec"):
+            v = getattr(self, name)
+            if isinstance(v, bool) or not isinstance(v, numbers.Real) or not math.isfinite(v):
+                raise ValueError(f"{name} must be a finite real number, got {v!r}")
+        if self.monitor not in MONITORS:
+            raise ValueError(f"monitor must be one of {sorted(MONITORS)}, got {self.monitor!r}")
+        vf = self.validation_fraction
+        if vf is not None and (isinstance(vf, bool) or not isinstance(vf, numbers.Real) or not 0 <= vf < 1):
+            raise ValueError(f"validation_fraction must be None or in [0, 1), got {vf!r}")
+        if self.proba not in ("z", "output"):
+            raise ValueError(f"proba must be 'z' or 'output', got {self.proba!r}")
+        if not isinstance(self.standardize, (bool, np.bool_)):
+            raise ValueError(f"standardize must be True or False, got {self.standardize!r}")
+        if not isinstance(self.adaptive_eta_b, (bool, np.bool_)):
+            raise ValueError(f"adaptive_eta_b must be True or False, got {self.adaptive_eta_b!r}")
+        if self.adaptive_eta_b:
+            rule = EtaBRule(init=float(self.eta_b), min=float(self.eta_b_min), max=float(self.eta_b_max),
+                            k_mult=float(self.k_mult), k_dec=float(self.k_dec))
+        else:
+            rule = float(self.eta_b)
+        return rule
+
+    def _labels_to01(self, y, name="y"):
+        classes = self.classes_
+        known = np.isin(y, classes)
+        if not np.all(known):
+            raise ValueError(f"{name} has labels not seen in fit: {np.unique(y[~known])[:6].tolist()}; "
+                             f"classes_ = {classes.tolist()}")
+        return (y == classes[self._pos_index_]).astype(np.int64)
+
+    # -- fit ---------------------------------------------------------------------------
+
+    def fit(self, X, y, validation_data=None):
+        r"""Train on ``(X, y)``; returns ``self``.
+
+        Parameters
+        ----------
+        X : array_like, shape (n_samples, n_features)
+        y : array_like, shape (n_samples,)
+            Two class labels (any type).
+        validation_data : (X_val, y_val), optional
+            Explicit validation rows for best-on-validation selection (the protocol's
+            validation fold). Without it, ``validation_fraction`` of each class is held
+            out, stratified.
+        """
+        rule = self._validated()
+        feature_names = getattr(X, "columns", None)
+        X = _check_X(X)
+        y = _check_y(y, X.shape[0])
+        classes = np.unique(y)
+        if classes.size < 2:
+            raise ValueError(
+                f"ASTraClassifier needs samples of 2 classes, but the data contains only 1 class: "
+                f"{classes.tolist()}"
+            )
+        if classes.size > 2:
+            raise ValueError(
+                f"Only binary classification is supported. The type of the target is multiclass "
+                f"({classes.size} classes)."
+            )
+        if self.positive_class is None:
+            pos_index = 1
+        else:
+            match = np.flatnonzero(classes == self.positive_class)
+            if match.size != 1:
+                raise ValueError(f"positive_class={self.positive_class!r} is not one of the classes "
+                                 f"{classes.tolist()}")
+            pos_index = int(match[0])
+        for attr in list(vars(self)):
+            if attr.endswith("_") and not attr.startswith("_"):
+                delattr(self, attr)
+        self.classes_ = classes
+        self._pos_index_ = pos_index
+        y01 = self._labels_to01(y)
+        rng = np.random.default_rng(self.random_state)
+        if validation_data is not None:
+            try:
+                X_val, y_val = validation_data
+            except (TypeError, ValueError):
+                raise ValueError("validation_data must be a pair (X_val, y_val)") from None
+            X_val = _check_X(X_val, "X_val")
+            if X_val.shape[1] != X.shape[1]:
+                raise ValueError(f"X_val has {X_val.shape[1]} features, but X has {X.shape[1]}")
+            y_val = self._labels_to01(_check_y(y_val, X_val.shape[0]), "y_val")
+            X_tr, y_tr = X, y01
+        elif self.validation_fraction:
+            tr, va = _stratified_split(y01, float(self.validation_fraction), rng)
+            X_tr, y_tr, X_val, y_val = X[tr], y01[tr], X[va], y01[va]
+        else:
+            X_tr, y_tr, X_val, y_val = X, y01, None, None
+        if self.standardize:
+            mean = X_tr.mean(axis=0)
+            scale = X_tr.std(axis=0)
+            scale[scale == 0.0] = 1.0
+        else:
+            mean, scale = np.zeros(X.shape[1]), np.ones(X.shape[1])
+        X_tr = (X_tr - mean) / scale
+        if X_val is not None:
+            X_val = (X_val - mean) / scale
+        result = train(
+            X_tr, y_tr, X_val, y_val, method=self.method, hidden_layer_sizes=self.hidden_layer_sizes,
+            epochs=int(self.epochs), learning_rate=float(self.learning_rate), tau_init=float(self.tau_init),
+            monitor=self.monitor, eta_b=rule, beta_update=self.beta_update, metrics_on=self.metrics_on,
+            batch_size=self.batch_size, random_state=rng,
+        )
+        self._set_fitted(result.params, mean, scale, result.history, result.best_epoch, result.best_score,
+                         result.n_epochs, result.stopped, result.message)
+        if feature_names is not None and all(isinstance(c, str) for c in feature_names):
+            self.feature_names_in_ = np.asarray(list(feature_names), dtype=object)
+        if result.stopped:
+            warnings.warn(result.message, TrainingStoppedWarning, stacklevel=2)
+        return self
+
+    def _set_fitted(self, params, mean, scale, history, best_epoch, best_score, n_epochs, stopped, message):
+        flags = method_flags(self.method)
+        self.params_ = params
+        self.n_features_in_ = int(params.layer_sizes[0])
+        self.mean_ = np.asarray(mean, dtype=np.float64)
+        self.scale_ = np.asarray(scale, dtype=np.float64)
+        self.history_ = history
+        self.best_epoch_ = int(best_epoch)
+        self.best_score_ = float(best_score)
+        self.n_epochs_ = int(n_epochs)
+        self.stopped_ = bool(stopped)
+        self.training_message_ = str(message)
+        if flags["astra"]:
+            self.beta_ = float(params.beta)
+            self.slope_ = float(slope_from_beta(params.beta))
+            self.threshold_ = float(threshold(self.slope_))
+        else:
+            self.beta_ = float("nan")
+            self.slope_, self.threshold_ = 1.0, 0.5
+
+    # -- prediction ----------------------------------------------------------------------
+
+    def _pre_activation(self, X, method_name):
+        if not self.__sklearn_is_fitted__():
+            raise _not_fitted(type(self).__name__, method_name)
+        X = _check_X(X)
+        if X.shape[1] != self.n_features_in_:
+            raise ValueError(
+                f"X has {X.shape[1]} features, but {type(self).__name__} is expecting "
+                f"{self.n_features_in_} features as input"
+            )
+        x, _ = forward(self.params_, (X - self.mean_) / self.scale_)
+        return x
+
+    def _logit(self, X, method_name):
+        x = self._pre_activation(X, method_name)
+        flags = method_flags(self.method)
+        return head_logits(x, self.params_.beta, astra=flags["astra"], z=flags["z"] and self.proba == "z")
+
+    def decision_function(self, X):
+        r"""Output pre-activation ``x``, signed so that ``> 0`` means ``classes_[1]``.
+
+        Positive predictions are ``x >= 0`` (:math:`\hat y \ge \tau`, :math:`z \ge 0.5`).
+        """
+        x = self._pre_activation(X, "decision_function")
+        return x if self._pos_index_ == 1 else -x
+
+    def predict(self, X):
+        r"""Class labels: the positive class iff the pre-activation is ``>= 0``."""
+        x = self._pre_activation(X, "predict")
+        pos = x >= 0
+        return np.where(pos, self.classes_[self._pos_index_], self.classes_[1 - self._pos_index_])
+
+    def predict_proba(self, X):
+        r"""``[P(classes_[0]), P(classes_[1])]`` per row, with ``P(positive) = z`` (or y-hat).
+
+        Both columns come from the logit (``sigmoid(+-logit)``), so the complement is
+        accurate when the probability is close to 1.
+        """
+        logit = self._logit(X, "predict_proba")
+        p, q = expit(logit), expit(-logit)
+        cols = [q, p] if self._pos_index_ == 1 else [p, q]
+        return np.column_stack(cols)
+
+    def predict_log_proba(self, X):
+        r"""Natural log of :meth:`predict_proba`, finite when the probabilities underflow."""
+        logit = self._logit(X, "predict_log_proba")
+        lp, lq = log_expit(logit), log_expit(-logit)
+        cols = [lq, lp] if self._pos_index_ == 1 else [lp, lq]
+        return np.column_stack(cols)
+
+    def score(self, X, y, sample_weight=None):
+        r"""Mean accuracy of :meth:`predict` (scikit-learn's classifier default).
+
+        For imbalanced data prefer :func:`astra_np.metrics.g_mean` or
+        :func:`astra_np.metrics.mcc` of the confusion matrix.
+        """
+        pred = self.predict(X)
+        y = _check_y(y, pred.shape[0])
+        return float(np.average(pred == y, weights=sample_weight))
+
+    # -- save / load -----------------------------------------------------------------------
+
+    def save(self, path):
+        r"""Write the fitted model to an ``.npz`` file (no pickles; ``load`` reads it back)."""
+        if not self.__sklearn_is_fitted__():
+            raise _not_fitted(type(self).__name__, "save")
+        params = self.get_params()
+        if not isinstance(params["random_state"], (type(None), numbers.Integral)):
+            params["random_state"] = None
+        classes = np.asarray(self.classes_)
+        if classes.dtype == object:
+            classes = classes.astype(str)
+        arrays = {
+            "format": np.array(MODEL_FORMAT),
+            "version": np.array(_MODEL_VERSION),
+            "params_json": np.array(json.dumps(params, default=_json_default)),
+            "layer_sizes": np.asarray(self.params_.layer_sizes, dtype=np.int64),
+            "theta": self.params_.to_vector(),
+            "classes": classes,
+            "pos_index": np.array(self._pos_index_),
+            "mean": self.mean_,
+            "scale": self.scale_,
+            "fit_info": np.array([self.best_epoch_, self.best_score_, self.n_epochs_, float(self.stopped_)]),
+            "message": np.array(self.training_message_),
+        }
+        for key in HISTORY_KEYS:
+            arrays["history__" + key] = np.asarray(self.history_[key])
+        with open(os.fspath(path), "wb") as fh:
+            np.savez(fh, **arrays)
+
+    @classmethod
+    def load(cls, path):
+        r"""Read a model written by :meth:`save`.
+
+        Raises ``ValueError`` naming the file for anything that is not such a model:
+        missing file, not an ``.npz`` archive, truncated or corrupted data, pickled
+        objects, another program's archive, inconsistent shapes.
+        """
+        path = os.fspath(path)
+        if not os.path.isfile(path):
+            raise ValueError(f"model file {path!r} does not exist")
+        try:
+            with open(path, "rb") as fh:
+                data = np.load(fh, allow_pickle=False)
+                if not hasattr(data, "files"):  # a bare .npy array
+                    raise ValueError("it holds a single array, not an .npz archive")
+                with data:
+                    arrays = {k: data[k] for k in data.files}
+        except (zipfile.BadZipFile, OSError, EOFError, ValueError, KeyError, zipfile.LargeZipFile) as exc:
+            raise ValueError(f"{path!r} is not a readable astra_np model file (corrupted, truncated or not "
+                             f"an .npz archive): {exc}") from None
+        fmt = arrays.get("format")
+        if fmt is None or fmt.shape != () or str(fmt) != MODEL_FORMAT:
+            raise ValueError(f"{path!r} is not an astra_np model file (no '{MODEL_FORMAT}' format tag)")
+        try:
+            version = int(arrays["version"])
+            if version != _MODEL_VERSION:
+                raise ValueError(f"unsupported model file version {version} (this astra_np reads {_MODEL_VERSION})")
+            params = json.loads(str(arrays["params_json"]))
+            if isinstance(params.get("hidden_layer_sizes"), list):
+                params["hidden_layer_sizes"] = tuple(params["hidden_layer_sizes"])
+            est = cls(**params)
+            sizes = tuple(int(s) for s in arrays["layer_sizes"])
+            theta = np.asarray(arrays["theta"], dtype=np.float64)
+            p = MLPParams.from_vector(theta, sizes)
+            if not np.all(np.isfinite(theta)):
+                raise ValueError("parameters contain NaN or inf")
+            mean, scale = arrays["mean"], arrays["scale"]
+            if mean.shape != (sizes[0],) or scale.shape != (sizes[0],):
+                raise ValueError("standardisation statistics do not match the network's inputs")
+            classes = arrays["classes"]
+            if classes.shape != (2,):
+                raise ValueError(f"classes must hold 2 labels, got shape {classes.shape}")
+            info = arrays["fit_info"]
+            history = {k: arrays["history__" + k] for k in HISTORY_KEYS}
+            est.classes_ = classes
+            est._pos_index_ = int(arrays["pos_index"])
+            est._set_fitted(p, mean, scale, history, int(info[0]), float(info[1]), int(info[2]),
+                            bool(info[3]), str(arrays["message"]))
+        except (KeyError, TypeError, ValueError, json.JSONDecodeError) as exc:
+            raise ValueError(f"{path!r} is a damaged astra_np model file: {exc}") from None
+        return est
+
+
+def _json_default(value):
+    if isinstance(value, np.generic):
+        return value.item()
+    if isinstance(value, tuple):
+        return list(value)
+    raise TypeError(f"cannot store parameter value {value!r} in a model file")

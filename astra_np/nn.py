@@ -1,0 +1,339 @@
+r"""The multilayer perceptron of Section 4.2: forward and hand-written backward.
+
+Architecture (Section 4.2): inputs -> hidden layers of Leaky ReLU units (negative
+slope 0.3; one layer of :math:`n_h = \lceil (n_x + n_y)/2 \rceil` units by default,
+:math:`n_y = 1`) -> one output unit whose pre-activation ``x`` goes through the
+output head of :func:`astra_np.losses.head_loss` (ASTra, Eq. 4, with the learnable
+slope :math:`b = b(\beta)` of Eq. 7, then the z-transform of Eq. 6, then BCE or the
+GMN loss of Eq. 9; or the plain sigmoid).
+
+Everything here is a plain function of a :class:`MLPParams` value and arrays. The
+forward pass returns its intermediate values explicitly (a :class:`ForwardCache`)
+and the backward pass takes them as an argument: nothing is stored between the two
+calls, so the code reads as the chain rule, line by line::
+
+    a_0 = X                                   (n, n_x)
+    z_l = a_{l-1} W_l^T + c_l                 hidden pre-activations, l = 1..L
+    a_l = leaky_relu(z_l)
+    x   = a_L w_out^T + c_out                 output pre-activation, shape (n,)
+
+    backward, from g = dJ/dx (head_loss):
+    dW_out = g^T a_L,  dc_out = sum(g),  da_L = g w_out
+    dz_l = da_l * leaky_relu'(z_l),  dW_l = dz_l^T a_{l-1},  dc_l = sum_rows(dz_l),
+    da_{l-1} = dz_l W_l
+
+Weights follow the ``(n_out, n_in)`` convention of ``torch.nn.Linear``.
+:mod:`astra_np._fast` computes the same loss and gradients with a fused kernel for
+speed; its tests compare it with the functions here.
+"""
+import math
+from dataclasses import dataclass
+from typing import NamedTuple, Tuple
+
+import numpy as np
+
+from ._validation import check_finite
+from .activation import beta_from_slope, slope_for_threshold, slope_from_beta, threshold
+from .losses import METHODS, head_loss
+
+__all__ = [
+    "LEAKY_SLOPE",
+    "MLPParams",
+    "ForwardCache",
+    "default_hidden_sizes",
+    "initial_beta",
+    "init_params",
+    "leaky_relu",
+    "leaky_relu_grad",
+    "forward",
+    "backward",
+    "loss_and_grad",
+    "method_flags",
+]
+
+#: Negative slope of the hidden Leaky ReLU units (Section 4.2).
+LEAKY_SLOPE = 0.3
+
+
+def method_flags(method):
+    r"""Return the :data:`astra_np.losses.METHODS` entry of ``method`` (a copy).
+
+    Raises ``ValueError`` naming the method and the valid names when it is unknown.
+    """
+    if not isinstance(method, str) or method not in METHODS:
+        raise ValueError(f"method must be one of {sorted(METHODS)}, got {method!r}")
+    return dict(METHODS[method])
+
+
+@dataclass(frozen=True, eq=False)
+class MLPParams:
+    r"""Parameters of the network: weights, biases and the ASTra parameter beta.
+
+    Attributes
+    ----------
+    weights : tuple of ndarray
+        ``weights[l]`` has shape ``(n_out, n_in)``; the last one is the output layer,
+        shape ``(1, n_h)``.
+    biases : tuple of ndarray
+        ``biases[l]`` has shape ``(n_out,)``.
+    beta : float
+        Unconstrained slope parameter of the output (Eq. 7, :math:`b = b(\beta)`).
+        Unused (and not trained) by the plain-sigmoid methods ``"bce"`` and ``"gmn"``.
+
+    The same type holds gradients (``beta`` then is :math:`\partial J/\partial\beta`).
+    The value is immutable; the arrays are not copied, so treat them as read-only
+    or use :meth:`copy`.
+    """
+
+    weights: Tuple[np.ndarray, ...]
+    biases: Tuple[np.ndarray, ...]
+    beta: float
+
+    @property
+    def layer_sizes(self):
+        r"""``(n_x, n_h1, ..., 1)``: the width of every layer, inputs first."""
+        return (self.weights[0].shape[1],) + tuple(W.shape[0] for W in self.weights)
+
+    @property
+    def size(self):
+        r"""Total number of scalars, beta included."""
+        return sum(W.size + c.size for W, c in zip(self.weights, self.biases)) + 1
+
+    def copy(self):
+        r"""A deep copy (new arrays)."""
+        return MLPParams(
+            tuple(W.copy() for W in self.weights), tuple(c.copy() for c in self.biases), float(self.beta)
+        )
+
+    def to_vector(self):
+        r"""Flatten to one float64 vector: for each layer ``[W | c]`` row by row, then beta.
+
+        Each layer is stored as its augmented matrix ``[W, c[:, None]]`` (bias as the last
+        column) in C order; this is the layout of :mod:`astra_np._fast` and of saved models.
+        """
+        parts = [np.concatenate([W, c[:, None]], axis=1).ravel() for W, c in zip(self.weights, self.biases)]
+        parts.append(np.array([self.beta], dtype=np.float64))
+        return np.concatenate(parts).astype(np.float64, copy=False)
+
+    @classmethod
+    def from_vector(cls, vector, layer_sizes):
+        r"""Inverse of :meth:`to_vector` for the given ``layer_sizes`` (``(n_x, ..., 1)``)."""
+        vector = np.asarray(vector, dtype=np.float64)
+        sizes = tuple(int(s) for s in layer_sizes)
+        need = sum((sizes[i] + 1) * sizes[i + 1] for i in range(len(sizes) - 1)) + 1
+        if vector.ndim != 1 or vector.size != need:
+            raise ValueError(
+                f"vector must be 1-D with {need} entries for layer_sizes {sizes}, got shape {vector.shape}"
+            )
+        weights, biases, k = [], [], 0
+        for n_in, n_out in zip(sizes[:-1], sizes[1:]):
+            block = vector[k:k + n_out * (n_in + 1)].reshape(n_out, n_in + 1)
+            weights.append(block[:, :n_in].copy())
+            biases.append(block[:, n_in].copy())
+            k += n_out * (n_in + 1)
+        return cls(tuple(weights), tuple(biases), float(vector[k]))
+
+    def allclose(self, other, rtol, atol):
+        r"""True when every array and beta agree with ``other`` within ``rtol``/``atol``."""
+        return (
+            len(self.weights) == len(other.weights)
+            and all(np.allclose(a, b, rtol=rtol, atol=atol) for a, b in zip(self.weights, other.weights))
+            and all(np.allclose(a, b, rtol=rtol, atol=atol) for a, b in zip(self.biases, other.biases))
+            and bool(np.isclose(self.beta, other.beta, rtol=rtol, atol=atol))
+        )
+
+
+class ForwardCache(NamedTuple):
+    r"""Intermediate values of :func:`forward`, passed explicitly to :func:`backward`.
+
+    ``inputs[l]`` is the input of layer ``l`` (``inputs[0] = X``), ``preacts[l]`` the
+    pre-activation of hidden layer ``l``.
+    """
+
+    inputs: Tuple[np.ndarray, ...]
+    preacts: Tuple[np.ndarray, ...]
+
+
+def default_hidden_sizes(n_features):
+    r"""The paper's hidden layer: one layer of :math:`\lceil (n_x + 1)/2 \rceil` units.
+
+    Section 4.2, :math:`n_h = \lceil (n_x + n_y)/2 \rceil` with :math:`n_y = 1`.
+
+    >>> default_hidden_sizes(8), default_hidden_sizes(3), default_hidden_sizes(22)
+    ((5,), (2,), (12,))
+    """
+    n_features = int(n_features)
+    if n_features < 1:
+        raise ValueError(f"n_features must be >= 1, got {n_features}")
+    return (int(math.ceil((n_features + 1) / 2)),)
+
+
+def initial_beta(tau_init=0.25):
+    r"""The beta whose slope has threshold ``tau_init``: ``beta_from_slope(slope_for_threshold(tau_init))``.
+
+    For the paper's :math:`\tau_{init} = 0.25`, :math:`b = 7.3963\ldots` and
+    :math:`\beta = b - 2` (the linear branch of Eq. 7, which the paper recommends
+    starting in so that the threshold can move quickly). ``tau_init`` must lie in
+    ``(0, 0.5)``; thresholds above :math:`\tau(2) = 1 - 3^{-1/2} \approx 0.4226` start
+    in the exponential branch :math:`\beta = \log(b - 1)`.
+
+    >>> round(initial_beta(0.25), 10)
+    5.3963487604
+    """
+    tau = float(tau_init)
+    if not (0.0 < tau < 0.5):
+        raise ValueError(f"tau_init must be in (0, 0.5) (b > 1), got {tau_init!r}")
+    b = float(slope_for_threshold(tau))
+    return float(beta_from_slope(b))
+
+
+def _check_sizes(hidden_layer_sizes, n_features):
+    if hidden_layer_sizes is None:
+        return default_hidden_sizes(n_features)
+    if isinstance(hidden_layer_sizes, (int, np.integer)) and not isinstance(hidden_layer_sizes, bool):
+        hidden_layer_sizes = (hidden_layer_sizes,)
+    try:
+        sizes = tuple(hidden_layer_sizes)
+    except TypeError:
+        raise ValueError(
+            f"hidden_layer_sizes must be None, an int or a sequence of ints, got {hidden_layer_sizes!r}"
+        ) from None
+    if len(sizes) == 0 or any(
+        isinstance(s, bool) or not isinstance(s, (int, np.integer)) or s < 1 for s in sizes
+    ):
+        raise ValueError(f"hidden_layer_sizes must be positive integers, got {hidden_layer_sizes!r}")
+    return tuple(int(s) for s in sizes)
+
+
+def init_params(n_features, hidden_layer_sizes=None, tau_init=0.25, random_state=None):
+    r"""Initial parameters: He (hidden layers), Glorot (output), zero biases (Section 4.2).
+
+    * hidden layer ``l``: :math:`W_l \sim \mathcal N(0, 2/n_{in})` (He et al., 2015,
+      normal form);
+    * output layer: :math:`W \sim \mathcal U(-r, r)`, :math:`r = \sqrt{6/(n_{in} + 1)}`
+      (Glorot and Bengio, 2010, uniform form: the Keras default);
+    * biases 0; ``beta = initial_beta(tau_init)`` (:math:`\tau_{init} = 0.25`, Section 3.1).
+
+    The draws come from ``np.random.default_rng(random_state)``, layer by layer, so a
+    seed fixes every bit.
+
+    Parameters
+    ----------
+    n_features : int
+    hidden_layer_sizes : None, int or sequence of int
+        ``None``: :func:`default_hidden_sizes`.
+    tau_init : float
+        Initial threshold, in ``(0, 0.5)``.
+    random_state : None, int or numpy.random.Generator
+    """
+    n_features = int(n_features)
+    if n_features < 1:
+        raise ValueError(f"n_features must be >= 1, got {n_features}")
+    sizes = (n_features,) + _check_sizes(hidden_layer_sizes, n_features) + (1,)
+    beta = initial_beta(tau_init)
+    rng = random_state if isinstance(random_state, np.random.Generator) else np.random.default_rng(random_state)
+    weights, biases = [], []
+    for n_in, n_out in zip(sizes[:-2], sizes[1:-1]):
+        weights.append(rng.standard_normal((n_out, n_in)) * math.sqrt(2.0 / n_in))
+        biases.append(np.zeros(n_out))
+    n_in = sizes[-2]
+    r = math.sqrt(6.0 / (n_in + 1))
+    weights.append(rng.uniform(-r, r, size=(1, n_in)))
+    biases.append(np.zeros(1))
+    return MLPParams(tuple(weights), tuple(biases), beta)
+
+
+def leaky_relu(z, slope=LEAKY_SLOPE):
+    r"""Leaky ReLU: ``z`` for ``z > 0``, ``slope * z`` otherwise."""
+    z = np.asarray(z, dtype=np.float64)
+    return np.where(z > 0, z, slope * z)
+
+
+def leaky_relu_grad(z, slope=LEAKY_SLOPE):
+    r"""Derivative of :func:`leaky_relu`: 1 for ``z > 0``, ``slope`` otherwise (``slope`` at 0)."""
+    z = np.asarray(z, dtype=np.float64)
+    return np.where(z > 0, 1.0, slope)
+
+
+def _check_params(params):
+    if not isinstance(params, MLPParams):
+        raise ValueError(f"params must be an MLPParams, got {type(params).__name__}")
+
+
+def _check_X(X, n_features):
+    X = check_finite("X", X)
+    if X.ndim != 2 or X.shape[0] == 0:
+        raise ValueError(f"X must be a non-empty 2-D array (n_samples, n_features), got shape {X.shape}")
+    if X.shape[1] != n_features:
+        raise ValueError(f"X has {X.shape[1]} features, but the network expects {n_features}")
+    return X
+
+
+def forward(params, X):
+    r"""Output pre-activations ``x`` (shape ``(n,)``) and the :class:`ForwardCache`.
+
+    The head (ASTra, z, loss) is not applied here: see :func:`astra_np.losses.head_loss`
+    and :func:`astra_np.losses.head_logits`.
+    """
+    _check_params(params)
+    X = _check_X(X, params.layer_sizes[0])
+    inputs, preacts = [X], []
+    a = X
+    for W, c in zip(params.weights[:-1], params.biases[:-1]):
+        z = a @ W.T + c
+        preacts.append(z)
+        a = leaky_relu(z)
+        inputs.append(a)
+    x = a @ params.weights[-1][0] + params.biases[-1][0]
+    return x, ForwardCache(tuple(inputs), tuple(preacts))
+
+
+def backward(params, cache, dL_dx, dL_dbeta=0.0):
+    r"""Gradients of the loss in every parameter, from ``dL_dx`` (shape ``(n,)``).
+
+    ``dL_dbeta`` (from :func:`~astra_np.losses.head_loss`) is passed through into the
+    ``beta`` field of the returned :class:`MLPParams`.
+    """
+    _check_params(params)
+    g = np.asarray(dL_dx, dtype=np.float64)
+    a = cache.inputs[-1]
+    if g.shape != (a.shape[0],):
+        raise ValueError(f"dL_dx must have shape ({a.shape[0]},), got {g.shape}")
+    gW = [None] * len(params.weights)
+    gc = [None] * len(params.weights)
+    gW[-1] = (g @ a)[None, :]
+    gc[-1] = np.array([g.sum()])
+    da = np.outer(g, params.weights[-1][0])
+    for l in range(len(params.weights) - 2, -1, -1):
+        dz = da * leaky_relu_grad(cache.preacts[l])
+        gW[l] = dz.T @ cache.inputs[l]
+        gc[l] = dz.sum(axis=0)
+        if l > 0:
+            da = dz @ params.weights[l]
+    return MLPParams(tuple(gW), tuple(gc), float(dL_dbeta))
+
+
+def loss_and_grad(params, X, y, method="gmn-astra"):
+    r"""Total loss of the network on ``(X, y)`` and its gradient in every parameter.
+
+    The reference path: :func:`forward`, :func:`astra_np.losses.head_loss` for the
+    method's head (:data:`astra_np.losses.METHODS`), then :func:`backward`. For the
+    plain-sigmoid methods the ``beta`` gradient is 0.
+
+    Returns
+    -------
+    loss : float
+    grads : MLPParams
+    """
+    flags = method_flags(method)
+    x, cache = forward(params, X)
+    loss, g_x, g_beta = head_loss(x, params.beta, y, **flags)
+    return loss, backward(params, cache, g_x, g_beta)
+
+
+def slope_and_threshold(beta, astra=True):
+    r"""``(b, tau)`` for ``beta`` (Eq. 7, Eq. 5); ``(1.0, 0.5)`` for the plain sigmoid."""
+    if not astra:
+        return 1.0, 0.5
+    b = float(slope_from_beta(beta))
+    return b, float(threshold(b))
