@@ -33,6 +33,7 @@ from .activation import (
     threshold_logit,
     threshold_logit_grad,
 )
+from .data import load_dataset, undersample_minority
 from .datasets import make_imbalanced
 from .estimator import ASTraClassifier, NotFittedError, TrainingStoppedWarning
 from .gradcheck import GradcheckResult, assert_gradient, check_gradient
@@ -65,6 +66,10 @@ from .metrics import (
 )
 from .nn import MLPParams, backward, default_hidden_sizes, forward, init_params, loss_and_grad
 from .optim import Adam, EtaBRule, adam_update
+from .protocol import run_experiment
+from .report import summarize, write_report
+from .splits import CVSplits, load_splits, make_splits
+from .store import ResultsStore
 from .train import TrainResult, train
 from .vectors import validate
 from .ztransform import z_transform, z_transform_complement, z_transform_partials, z_transform_vjp

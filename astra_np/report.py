@@ -1,0 +1,270 @@
+r"""Table 2 (and Fig. 4) from stored fold records.
+
+Layout (the paper's Table 2): one block per data set, rows G-Mean and MCC, columns the
+four methods (BCE, GMN without ASTra; BCE, GMN with ASTra), each cell
+``mean (std)`` over all folds (R x K test folds) with the sample standard deviation
+(``ddof=1``; 0 for a single fold). Written as Markdown (``table.md``) and CSV
+(``table.csv``, long form: one row per data set, metric and method), with the paired
+p-values in ``pvalues.csv``.
+
+Winners and ties (bold), decided per data set and metric:
+
+1. the *best* method is the one with the highest mean (the first in column order on an
+   exact tie);
+2. every other method is compared with the best by a two-sided **Wilcoxon
+   signed-rank test** over the folds, paired by (repeat, rotation)
+   (:func:`scipy.stats.wilcoxon`, ``zero_method="wilcox"``: folds where both methods
+   score the same are dropped; if every fold ties, p = 1);
+3. bold = the best and every method whose p-value against it is above ``alpha``
+   (default 0.05). A single bold cell is a **win** (the best beats every competitor
+   at p <= alpha, as the paper requires); several are a **tie**.
+
+The numbers are recomputed from ``folds.jsonl``; nothing is taken from the run itself.
+"""
+import csv
+import importlib.util
+import io
+import math
+import os
+
+import numpy as np
+
+from .store import ResultsStore
+
+__all__ = ["load_results", "summarize", "paired_p_value", "format_markdown", "write_report",
+           "METRICS", "METHOD_LABELS"]
+
+METRICS = (("g_mean", "G-Mean"), ("mcc", "MCC"))
+METHOD_LABELS = {"bce": "BCE", "gmn": "GMN", "bce-astra": "BCE-ASTra", "gmn-astra": "GMN-ASTra"}
+_ORDER = ("bce", "gmn", "bce-astra", "gmn-astra")
+
+
+def load_results(results_dir):
+    r"""``(meta, records)`` of a results directory (a torn last line is ignored)."""
+    store = ResultsStore(results_dir)
+    meta = store.read_meta()
+    if meta is None:
+        raise ValueError(f"{results_dir}: no meta.json (not a results directory)")
+    return meta, store.load()
+
+
+def paired_p_value(a, b):
+    r"""Two-sided Wilcoxon signed-rank p-value of paired samples ``a`` and ``b``.
+
+    Zero differences are dropped (``zero_method="wilcox"``); with no non-zero
+    difference left the samples are indistinguishable and p = 1.
+
+    Examples
+    --------
+    >>> paired_p_value([1, 2, 3], [1, 2, 3])
+    1.0
+    """
+    from scipy.stats import wilcoxon
+
+    d = np.asarray(a, dtype=np.float64) - np.asarray(b, dtype=np.float64)
+    d = d[d != 0]
+    if d.size == 0:
+        return 1.0
+    return float(wilcoxon(d, zero_method="wilcox", alternative="two-sided").pvalue)
+
+
+def _methods_in(records):
+    found = {r["method"] for r in records}
+    return [m for m in _ORDER if m in found] + sorted(found - set(_ORDER))
+
+
+def summarize(records, alpha=0.05):
+    r"""Per data set and metric: mean, std, folds, p-values and the bold set.
+
+    Returns
+    -------
+    list of dict
+        One entry per (dataset, metric) with keys ``dataset``, ``metric``, ``methods``,
+        ``mean``, ``std``, ``n`` (dicts by method), ``p`` (method -> p-value against the
+        best, None for the best), ``best``, ``bold`` (list) and ``result``
+        (``"win"`` or ``"tie"``).
+    """
+    by_ds = {}
+    for r in records:
+        by_ds.setdefault(r.get("dataset", ""), []).append(r)
+    out = []
+    for ds in sorted(by_ds):
+        recs = by_ds[ds]
+        methods = _methods_in(recs)
+        folds = {}
+        for r in recs:
+            folds.setdefault((r["repeat"], r["rotation"]), {})[r["method"]] = r
+        paired = sorted(k for k, v in folds.items() if all(m in v for m in methods))
+        for metric, _ in METRICS:
+            vals = {m: np.array([folds[k][m][metric] for k in paired], dtype=np.float64) for m in methods}
+            mean = {m: float(v.mean()) if v.size else math.nan for m, v in vals.items()}
+            std = {m: float(v.std(ddof=1)) if v.size > 1 else 0.0 for m, v in vals.items()}
+            best = max(methods, key=lambda m: (mean[m], -methods.index(m)))
+            p = {m: (None if m == best else paired_p_value(vals[best], vals[m])) for m in methods}
+            bold = [m for m in methods if m == best or p[m] > alpha]
+            out.append(dict(dataset=ds, metric=metric, methods=methods, mean=mean, std=std,
+                            n=len(paired), p=p, best=best, bold=bold,
+                            result="win" if len(bold) == 1 else "tie"))
+    return out
+
+
+def _cell(mean, std):
+    return f"{mean:.3f} ({std:.3f})"
+
+
+def format_markdown(summary, alpha=0.05):
+    r"""Table 2 as Markdown (bold: winners and ties, see the module docstring)."""
+    if not summary:
+        return "No fold records.\n"
+    methods = []
+    for s in summary:
+        methods += [m for m in s["methods"] if m not in methods]
+    labels = [METHOD_LABELS.get(m, m) for m in methods]
+    astra = ["with ASTra" if m.endswith("-astra") else "without ASTra" for m in methods]
+    lines = ["| | " + " | ".join(labels) + " |", "|---|" + "---|" * len(methods),
+             "| | " + " | ".join(f"*{a}*" for a in astra) + " |"]
+    for ds in dict.fromkeys(s["dataset"] for s in summary):
+        n = next(s["n"] for s in summary if s["dataset"] == ds)
+        lines.append(f"| **{ds}** ({n} folds) |" + " |" * len(methods))
+        for s in (s for s in summary if s["dataset"] == ds):
+            label = dict(METRICS)[s["metric"]]
+            cells = []
+            for m in methods:
+                if m not in s["mean"]:
+                    cells.append("")
+                    continue
+                text = _cell(s["mean"][m], s["std"][m])
+                cells.append(f"**{text}**" if m in s["bold"] else text)
+            lines.append(f"| {label} | " + " | ".join(cells) + " |")
+    lines += ["", f"Mean (standard deviation, ddof=1) over the test folds. Bold: the winner, or the "
+              f"methods tied with the best mean (two-sided Wilcoxon signed-rank test over the "
+              f"folds paired by repeat and rotation, p > {alpha} against the best; a single bold "
+              f"cell beats every other method at p <= {alpha})."]
+    return "\n".join(lines) + "\n"
+
+
+def _describe(meta):
+    r"""One line describing an experiment's configuration (empty if unknown)."""
+    c = meta.get("config", {})
+    if "repeats" not in c:
+        return ""
+    variant = (f", undersampled to {c['positives']} positives per repeat" if c.get("positives") else "")
+    epochs = c.get("estimator_params", {}).get("epochs")
+    return (f"{c.get('dataset')}: {c.get('n_samples')} rows, {c.get('n_features')} features, "
+            f"{c.get('n_positives')} positives{variant} (IR {c.get('imbalance_ratio', float('nan')):.2f}); "
+            f"{c['repeats']} x {c['folds']} CV, {epochs} epochs, seed {c.get('seed')}, "
+            f"standardised: {'yes' if c.get('standardize') else 'no'}; astra_np "
+            f"{meta.get('package_version')}")
+
+
+def _csv_text(rows):
+    buf = io.StringIO()
+    w = csv.writer(buf, lineterminator="\n")
+    w.writerows(rows)
+    return buf.getvalue()
+
+
+def _write(path, text):
+    tmp = f"{path}.tmp"
+    with open(tmp, "w", encoding="utf-8") as fh:
+        fh.write(text)
+    os.replace(tmp, path)
+
+
+def write_report(results_dirs, out_dir=None, alpha=0.05, figure=True):
+    r"""Write ``table.md``, ``table.csv``, ``pvalues.csv`` and Fig. 4 (``fig4_<dataset>.png``).
+
+    Parameters
+    ----------
+    results_dirs : str or list of str
+        One or several results directories; several make one table with a block per
+        data set (directories with the same data set name are merged, e.g. methods run
+        separately on the same splits; a fold stored twice is an error).
+    out_dir : str, optional
+        Where to write (default: the single results directory).
+    alpha : float
+        Significance level of the winner rule.
+    figure : bool
+        Draw Fig. 4 with :func:`astra_np.figures.fig4` (skipped when matplotlib is not
+        installed).
+
+    Returns
+    -------
+    list of str
+        Paths written.
+    """
+    if isinstance(results_dirs, (str, os.PathLike)):
+        results_dirs = [results_dirs]
+    results_dirs = [os.fspath(d) for d in results_dirs]
+    out_dir = results_dirs[0] if out_dir is None else os.fspath(out_dir)
+    os.makedirs(out_dir, exist_ok=True)
+    records, seen, notes = [], {}, []
+    for d in results_dirs:
+        meta, recs = load_results(d)
+        notes.append(_describe(meta))
+        for r in recs:
+            key = (r.get("dataset", ""), r["repeat"], r["rotation"], r["method"])
+            if key in seen:
+                raise ValueError(f"fold {key!r} is in both {seen[key]} and {d}; give the runs "
+                                 f"different data set names (--name) to show them side by side")
+            seen[key] = d
+            records.append(r)
+    summary = summarize(records, alpha=alpha)
+    written = []
+    path = os.path.join(out_dir, "table.md")
+    text = format_markdown(summary, alpha=alpha)
+    notes = [n for n in dict.fromkeys(notes) if n]
+    if notes:
+        text += "\n" + "\n".join(f"- {n}" for n in notes) + "\n"
+    _write(path, text)
+    written.append(path)
+    rows = [["dataset", "metric", "method", "mean", "std", "n_folds", "bold", "result",
+             "p_vs_best"]]
+    prows = [["dataset", "metric", "method_a", "method_b", "p_value"]]
+    for s in summary:
+        for m in s["methods"]:
+            rows.append([s["dataset"], s["metric"], m, repr(s["mean"][m]), repr(s["std"][m]), s["n"],
+                         int(m in s["bold"]), s["result"] if m in s["bold"] else "",
+                         "" if s["p"][m] is None else repr(s["p"][m])])
+    for d in dict.fromkeys(s["dataset"] for s in summary):
+        recs = [r for r in records if r.get("dataset", "") == d]
+        methods = _methods_in(recs)
+        folds = {}
+        for r in recs:
+            folds.setdefault((r["repeat"], r["rotation"]), {})[r["method"]] = r
+        keys = sorted(k for k, v in folds.items() if all(m in v for m in methods))
+        for metric, _ in METRICS:
+            for i, a in enumerate(methods):
+                for b in methods[i + 1:]:
+                    p = paired_p_value([folds[k][a][metric] for k in keys],
+                                       [folds[k][b][metric] for k in keys])
+                    prows.append([d, metric, a, b, repr(p)])
+    for name, data in (("table.csv", rows), ("pvalues.csv", prows)):
+        path = os.path.join(out_dir, name)
+        _write(path, _csv_text(data))
+        written.append(path)
+    if figure:
+        written += _write_fig4(results_dirs, out_dir)
+    return written
+
+
+def _write_fig4(results_dirs, out_dir):
+    if importlib.util.find_spec("matplotlib") is None:
+        return []
+    from .figures import fig4, save_figure
+
+    written = []
+    for d in results_dirs:
+        meta = ResultsStore(d).read_meta()
+        name = meta["config"].get("dataset", os.path.basename(d))
+        safe = "".join(c if c.isalnum() or c in "-_." else "_" for c in str(name))
+        path = os.path.join(out_dir, f"fig4_{safe}.png")
+        n = 2
+        while path in written:
+            path = os.path.join(out_dir, f"fig4_{safe}_{n}.png")
+            n += 1
+        fig = fig4(results_dir=d, dataset=name)
+        save_figure(fig, path)
+        written.append(path)
+    return written
+

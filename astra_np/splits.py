@@ -1,0 +1,265 @@
+r"""Repeated stratified K-fold splits with the paper's train / validation / test rotation.
+
+The protocol of Section 4.1 is R x K stratified cross-validation (R = 10, K = 5). In
+every repeat the rows are split into K stratified folds, and each of the K rotations
+uses
+
+* fold ``k`` as the **test** fold,
+* fold ``(k + 1) mod K`` as the **validation** fold (for the best-on-validation
+  parameters of Section 4.2),
+* the remaining K - 2 folds for **training** (3 of 5 in the paper).
+
+So every fold is the test fold exactly once and the validation fold exactly once per
+repeat.
+
+Stratification deals the rows of a repeat out like cards: the positives in a random
+order, then the negatives in a random order, row ``i`` of that sequence going to fold
+``i mod K``. Each fold receives ``floor(m1 / K)`` or ``ceil(m1 / K)`` positives (exactly
+one each for the paper's 5-positive variants with K = 5) and the fold sizes differ by at
+most one.
+
+Undersampled variants (``positives=k``): in every repeat, before the folds are dealt,
+``k`` positives are drawn (with all negatives kept) by
+:func:`astra_np.data.undersample_minority`, so the subset is redrawn for every repeat
+(Section 4.1). Rows not drawn in a repeat belong to no fold of that repeat.
+
+Everything is a pure function of ``(y, seed)``: repeat ``r`` uses the generator
+``numpy.random.default_rng(numpy.random.SeedSequence([seed, r]))``. Splits can be
+exported to and imported from JSON (:meth:`CVSplits.to_json`, :func:`load_splits`) so
+that another tool can be scored on identical folds. The JSON lists, for every repeat,
+the 0-based row indices of each fold.
+"""
+import hashlib
+import json
+import os
+
+import numpy as np
+
+from .data import undersample_minority
+
+__all__ = ["CVSplits", "make_splits", "load_splits", "rotation", "labels_fingerprint"]
+
+FORMAT = "astra_np-cv-splits"
+VERSION = 1
+ROTATION_RULE = "test fold k, validation fold (k + 1) mod K, training the other K - 2 folds"
+
+
+def rotation(k, n_folds):
+    r"""Fold roles of rotation ``k``: ``(test, validation, [training folds])``.
+
+    Examples
+    --------
+    >>> rotation(4, 5)
+    (4, 0, [1, 2, 3])
+    """
+    if not 0 <= k < n_folds:
+        raise ValueError(f"k must be in [0, {n_folds}), got {k!r}")
+    val = (k + 1) % n_folds
+    return k, val, [j for j in range(n_folds) if j not in (k, val)]
+
+
+def labels_fingerprint(y):
+    r"""SHA-256 hex digest of the labels as int64 (identifies the data the splits fit)."""
+    return hashlib.sha256(np.ascontiguousarray(y, dtype=np.int64).tobytes()).hexdigest()
+
+
+def _check_labels(y):
+    y = np.asarray(y)
+    if y.ndim != 1 or y.size == 0:
+        raise ValueError(f"y must be a non-empty 1-D array, got shape {y.shape}")
+    if not np.all((y == 0) | (y == 1)):
+        raise ValueError(f"y must hold binary labels 0/1, got {np.unique(y)[:6].tolist()!r}")
+    return y.astype(np.int64)
+
+
+class CVSplits:
+    r"""R x K fold assignments.
+
+    Attributes
+    ----------
+    assignments : ndarray of int64, shape (n_repeats, n_samples)
+        Fold of every row in every repeat, -1 where a row is not used in that repeat
+        (undersampled variants).
+    n_folds, seed, positives, labels_sha256
+        As given to :func:`make_splits` (``seed``/``positives`` may be None for
+        imported splits).
+    """
+
+    def __init__(self, assignments, n_folds, seed=None, positives=None, labels_sha256=None):
+        a = np.asarray(assignments, dtype=np.int64)
+        if a.ndim != 2:
+            raise ValueError(f"assignments must be 2-D (repeats, samples), got shape {a.shape}")
+        if n_folds < 3:
+            raise ValueError(f"n_folds must be >= 3 (train, validation and test folds), got {n_folds!r}")
+        if np.any((a < -1) | (a >= n_folds)):
+            raise ValueError(f"assignments must be in [-1, {n_folds}), got {np.unique(a).tolist()[:8]!r}")
+        for r in range(a.shape[0]):
+            missing = set(range(n_folds)) - set(np.unique(a[r]).tolist())
+            if missing:
+                raise ValueError(f"repeat {r}: fold(s) {sorted(missing)} are empty")
+        self.assignments = a
+        self.n_folds = int(n_folds)
+        self.seed = seed
+        self.positives = positives
+        self.labels_sha256 = labels_sha256
+
+    @property
+    def n_repeats(self):
+        return self.assignments.shape[0]
+
+    @property
+    def n_samples(self):
+        return self.assignments.shape[1]
+
+    def fold(self, repeat, k):
+        r"""Sorted row indices of fold ``k`` in repeat ``repeat``."""
+        return np.flatnonzero(self.assignments[repeat] == k)
+
+    def rows(self, repeat):
+        r"""Sorted row indices used in repeat ``repeat``."""
+        return np.flatnonzero(self.assignments[repeat] >= 0)
+
+    def rotation(self, repeat, k):
+        r"""``(train, val, test)`` sorted row indices for rotation ``k`` of ``repeat``."""
+        test, val, _ = rotation(k, self.n_folds)
+        a = self.assignments[repeat]
+        train = np.flatnonzero((a >= 0) & (a != test) & (a != val))
+        return train, np.flatnonzero(a == val), np.flatnonzero(a == test)
+
+    def __eq__(self, other):
+        return (
+            isinstance(other, CVSplits)
+            and self.n_folds == other.n_folds
+            and np.array_equal(self.assignments, other.assignments)
+        )
+
+    def to_dict(self):
+        r"""JSON-ready mapping (see the module docstring for the layout)."""
+        return {
+            "format": FORMAT,
+            "version": VERSION,
+            "rotation": ROTATION_RULE,
+            "n_samples": int(self.n_samples),
+            "n_repeats": int(self.n_repeats),
+            "n_folds": self.n_folds,
+            "seed": self.seed,
+            "positives": self.positives,
+            "labels_sha256": self.labels_sha256,
+            "repeats": [
+                {"repeat": r, "folds": [self.fold(r, k).tolist() for k in range(self.n_folds)]}
+                for r in range(self.n_repeats)
+            ],
+        }
+
+    def to_json(self, path=None):
+        r"""JSON text of :meth:`to_dict`; also written to ``path`` when given."""
+        text = json.dumps(self.to_dict(), separators=(",", ":")) + "\n"
+        if path is not None:
+            tmp = f"{os.fspath(path)}.tmp"
+            with open(tmp, "w", encoding="utf-8") as fh:
+                fh.write(text)
+            os.replace(tmp, path)
+        return text
+
+
+def make_splits(y, n_repeats=10, n_folds=5, seed=0, positives=None):
+    r"""Stratified R x K splits as a pure function of ``(y, seed)``.
+
+    Parameters
+    ----------
+    y : array of {0, 1}, shape (n,)
+    n_repeats : int, default 10
+    n_folds : int, default 5 (at least 3: training, validation and test folds)
+    seed : int, default 0
+    positives : int, optional
+        Undersampled variant: keep ``positives`` positives (redrawn every repeat) and
+        all negatives.
+
+    Returns
+    -------
+    CVSplits
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> y = np.array([1] * 5 + [0] * 20)
+    >>> s = make_splits(y, n_repeats=2, n_folds=5, seed=1)
+    >>> [int(y[s.fold(0, k)].sum()) for k in range(5)]
+    [1, 1, 1, 1, 1]
+    """
+    y = _check_labels(y)
+    for name, v, lo in (("n_repeats", n_repeats, 1), ("n_folds", n_folds, 3)):
+        if isinstance(v, bool) or not isinstance(v, (int, np.integer)) or v < lo:
+            raise ValueError(f"{name} must be an integer >= {lo}, got {v!r}")
+    if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or seed < 0:
+        raise ValueError(f"seed must be a non-negative integer, got {seed!r}")
+    m1 = int(y.sum())
+    m0 = y.size - m1
+    k1 = m1 if positives is None else positives
+    if positives is not None and (isinstance(positives, bool) or not isinstance(positives, (int, np.integer))
+                                  or not 1 <= positives <= m1):
+        raise ValueError(
+            f"positives must be an integer in [1, {m1}] (the number of positives), got {positives!r}"
+        )
+    if k1 < n_folds:
+        raise ValueError(f"y has {k1} positive(s) to split into {n_folds} folds; every fold needs one")
+    if m0 < n_folds:
+        raise ValueError(f"y has {m0} negative(s) to split into {n_folds} folds")
+    a = np.full((n_repeats, y.size), -1, dtype=np.int64)
+    for r in range(n_repeats):
+        rng = np.random.default_rng(np.random.SeedSequence([int(seed), r]))
+        rows = np.arange(y.size) if positives is None else undersample_minority(y, int(positives), rng)
+        pos = rng.permutation(rows[y[rows] == 1])
+        neg = rng.permutation(rows[y[rows] == 0])
+        order = np.concatenate([pos, neg])
+        a[r, order] = np.arange(order.size) % n_folds
+    return CVSplits(
+        a, n_folds, seed=int(seed), positives=None if positives is None else int(positives),
+        labels_sha256=labels_fingerprint(y),
+    )
+
+
+def load_splits(source, y=None):
+    r"""Import splits from a JSON file path, JSON text or a mapping (:meth:`CVSplits.to_dict`).
+
+    With ``y`` given, the stored label fingerprint (when present) must match it, so
+    splits made for other data are refused. Folds must be disjoint and in range.
+    """
+    if isinstance(source, dict):
+        doc = source
+    else:
+        text = os.fspath(source)
+        if not text.lstrip().startswith("{"):
+            with open(text, "r", encoding="utf-8") as fh:
+                text = fh.read()
+        try:
+            doc = json.loads(text)
+        except json.JSONDecodeError as exc:
+            raise ValueError(f"splits: not valid JSON ({exc})") from None
+    if doc.get("format") != FORMAT:
+        raise ValueError(f"splits: format must be {FORMAT!r}, got {doc.get('format')!r}")
+    if doc.get("version") != VERSION:
+        raise ValueError(f"splits: unsupported version {doc.get('version')!r} (expected {VERSION})")
+    n, K = doc["n_samples"], doc["n_folds"]
+    reps = doc["repeats"]
+    a = np.full((len(reps), n), -1, dtype=np.int64)
+    for r, rep in enumerate(reps):
+        folds = rep["folds"]
+        if len(folds) != K:
+            raise ValueError(f"splits: repeat {r} has {len(folds)} folds, expected {K}")
+        for k, idx in enumerate(folds):
+            idx = np.asarray(idx, dtype=np.int64)
+            if idx.size and (idx.min() < 0 or idx.max() >= n):
+                raise ValueError(f"splits: repeat {r}, fold {k}: row index out of range [0, {n})")
+            if np.any(a[r, idx] >= 0):
+                raise ValueError(f"splits: repeat {r}, fold {k}: a row appears in two folds")
+            a[r, idx] = k
+    if y is not None:
+        y = _check_labels(y)
+        if y.size != n:
+            raise ValueError(f"splits: made for {n} rows, but y has {y.size}")
+        stored = doc.get("labels_sha256")
+        if stored is not None and stored != labels_fingerprint(y):
+            raise ValueError("splits: the label fingerprint does not match y (splits made for other data)")
+    return CVSplits(a, K, seed=doc.get("seed"), positives=doc.get("positives"),
+                    labels_sha256=doc.get("labels_sha256"))

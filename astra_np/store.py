@@ -1,0 +1,263 @@
+r"""Append-only, crash-safe results store for the experiment protocol.
+
+An experiment directory holds
+
+* ``meta.json``: the experiment's configuration and the astra_np version, written
+  once (atomically, via a temporary file and ``os.replace``). Reopening the directory
+  with a different configuration or package version is refused
+  (:class:`ConfigMismatchError`), so results of different setups never mix.
+* ``folds.jsonl``: one JSON object per line, one line per finished fold (one method
+  on one rotation of one repeat). A record is appended with a **single** ``write`` of
+  the complete line (opened with ``O_APPEND``) followed by ``fsync``, so a ``kill -9``
+  at any moment leaves either the whole line or a torn last line without its newline.
+  On opening, a torn last line is cut off (the file is truncated after the last
+  complete line); a corrupted line elsewhere raises ``ValueError``. Records are keyed by
+  ``(repeat, rotation, method)``; appending a key that is already stored is refused, so
+  nothing is ever duplicated.
+* ``.lock``: an advisory lock (``fcntl.lockf``, POSIX; owned by the writing process,
+  not inherited by its workers, released by the kernel if the process dies) held while a
+  run writes, so two runs cannot write to the same directory at once.
+
+Records are appended in completion order, which depends on scheduling. When every
+expected record is present, :meth:`ResultsStore.finalize` rewrites the file once,
+atomically, in canonical key order: two complete runs with the same configuration and
+seed then give byte-identical ``folds.jsonl`` files (records hold no timing fields).
+JSON is written with sorted keys and Python's shortest round-trip float repr.
+"""
+import json
+import os
+
+__all__ = ["ResultsStore", "ConfigMismatchError", "KEY_FIELDS", "record_key", "encode_record"]
+
+FORMAT = "astra_np-results"
+VERSION = 1
+KEY_FIELDS = ("repeat", "rotation", "method")
+RECORDS_FILE = "folds.jsonl"
+META_FILE = "meta.json"
+LOCK_FILE = ".lock"
+_LOCKED = set()  # directories locked by this process
+
+
+class ConfigMismatchError(ValueError):
+    r"""Raised when an existing results directory was made with another configuration."""
+
+
+def record_key(record):
+    r"""The identity of a fold record: ``(repeat, rotation, method)``."""
+    try:
+        return tuple(record[k] for k in KEY_FIELDS)
+    except KeyError as exc:
+        raise ValueError(f"record lacks the key field {exc.args[0]!r}: {sorted(record)!r}") from None
+
+
+def encode_record(record):
+    r"""One JSON line (bytes, ending in a newline) for ``record``; NaN/inf are refused."""
+    return (json.dumps(record, sort_keys=True, separators=(",", ":"), allow_nan=False) + "\n").encode()
+
+
+def _fsync_dir(path):
+    try:
+        fd = os.open(path, os.O_RDONLY)
+    except OSError:  # pragma: no cover - platforms without directory fds
+        return
+    try:
+        os.fsync(fd)
+    except OSError:  # pragma: no cover
+        pass
+    finally:
+        os.close(fd)
+
+
+def _write_atomic(path, data):
+    tmp = f"{path}.tmp"
+    with open(tmp, "wb") as fh:
+        fh.write(data)
+        fh.flush()
+        os.fsync(fh.fileno())
+    os.replace(tmp, path)
+    _fsync_dir(os.path.dirname(os.path.abspath(path)))
+
+
+class ResultsStore:
+    r"""Results of one experiment in ``directory`` (created if needed).
+
+    Parameters
+    ----------
+    directory : str or os.PathLike
+
+    Notes
+    -----
+    Typical use: ``store.open(config, version)`` (creates or checks ``meta.json``,
+    repairs a torn last line, takes the lock), then :meth:`append` per finished fold,
+    :meth:`finalize` when complete, :meth:`close`.
+    """
+
+    def __init__(self, directory):
+        self.directory = os.fspath(directory)
+        self.records_path = os.path.join(self.directory, RECORDS_FILE)
+        self.meta_path = os.path.join(self.directory, META_FILE)
+        self._fd = None
+        self._lock_fd = None
+        self._lock_key = None
+        self._keys = set()
+
+    # -- metadata ---------------------------------------------------------------------
+    def read_meta(self):
+        r"""The stored ``meta.json`` mapping, or None when the directory has none."""
+        if not os.path.exists(self.meta_path):
+            return None
+        with open(self.meta_path, "r", encoding="utf-8") as fh:
+            try:
+                meta = json.load(fh)
+            except json.JSONDecodeError as exc:
+                raise ValueError(f"{self.meta_path}: not valid JSON ({exc})") from None
+        if meta.get("format") != FORMAT:
+            raise ValueError(
+                f"{self.meta_path}: not an astra_np results file (format {meta.get('format')!r})"
+            )
+        return meta
+
+    def open(self, config, package_version):
+        r"""Create or reopen the store for ``config``; returns the stored records.
+
+        Raises
+        ------
+        ConfigMismatchError
+            If the directory holds results of another configuration or version.
+        """
+        os.makedirs(self.directory, exist_ok=True)
+        self._acquire_lock()
+        try:
+            config = json.loads(json.dumps(config, sort_keys=True))  # normalise types
+            meta = self.read_meta()
+            if meta is None:
+                if os.path.exists(self.records_path) and os.path.getsize(self.records_path):
+                    raise ValueError(
+                        f"{self.records_path} exists without {META_FILE}; refusing to mix results"
+                    )
+                doc = {"format": FORMAT, "version": VERSION, "package_version": package_version,
+                       "config": config}
+                _write_atomic(self.meta_path, (json.dumps(doc, sort_keys=True, indent=1) + "\n").encode())
+            else:
+                diffs = sorted(k for k in set(config) | set(meta["config"])
+                               if config.get(k) != meta["config"].get(k))
+                if diffs:
+                    shown = "; ".join(
+                        f"{k}: stored {meta['config'].get(k)!r}, requested {config.get(k)!r}" for k in diffs
+                    )
+                    raise ConfigMismatchError(
+                        f"{self.directory} holds results of a different configuration ({shown}); "
+                        f"use another output directory or the same options to resume"
+                    )
+                if meta.get("package_version") != package_version:
+                    raise ConfigMismatchError(
+                        f"{self.directory} was written by astra_np {meta.get('package_version')!r}, "
+                        f"this is {package_version!r}; use another output directory"
+                    )
+            records = self.load(repair=True)
+            self._keys = {record_key(r) for r in records}
+            self._fd = os.open(self.records_path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
+            return records
+        except BaseException:
+            self.close()
+            raise
+
+    def _acquire_lock(self):
+        key = os.path.realpath(self.directory)
+        if key in _LOCKED:
+            raise RuntimeError(f"{self.directory} is in use by another run (locked)")
+        try:
+            import fcntl
+        except ImportError:  # pragma: no cover - non-POSIX
+            _LOCKED.add(key)
+            self._lock_key = key
+            return
+        fd = os.open(os.path.join(self.directory, LOCK_FILE), os.O_RDWR | os.O_CREAT, 0o644)
+        try:
+            # POSIX record lock: owned by this process only, so worker processes forked
+            # later do not hold it, and the kernel releases it when this process dies.
+            fcntl.lockf(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError:
+            os.close(fd)
+            raise RuntimeError(f"{self.directory} is in use by another run (locked)") from None
+        self._lock_fd = fd
+        _LOCKED.add(key)
+        self._lock_key = key
+
+    # -- records ------------------------------------------------------------------------
+    def load(self, repair=False):
+        r"""All complete records, in file order.
+
+        A torn last line (no trailing newline, e.g. after ``kill -9`` during a write) is
+        ignored, and with ``repair=True`` cut off the file. Duplicate keys or a corrupted
+        complete line raise ``ValueError``.
+        """
+        if not os.path.exists(self.records_path):
+            return []
+        with open(self.records_path, "rb") as fh:
+            data = fh.read()
+        end = data.rfind(b"\n") + 1
+        if end < len(data) and repair:
+            with open(self.records_path, "r+b") as fh:
+                fh.truncate(end)
+                fh.flush()
+                os.fsync(fh.fileno())
+        records, seen = [], set()
+        for lineno, line in enumerate(data[:end].splitlines(), start=1):
+            try:
+                rec = json.loads(line)
+            except json.JSONDecodeError as exc:
+                raise ValueError(f"{self.records_path}: line {lineno} is corrupted ({exc})") from None
+            key = record_key(rec)
+            if key in seen:
+                raise ValueError(f"{self.records_path}: line {lineno} duplicates record {key!r}")
+            seen.add(key)
+            records.append(rec)
+        return records
+
+    def __contains__(self, key):
+        return tuple(key) in self._keys
+
+    def append(self, record):
+        r"""Durably append one fold record (single write of the whole line, then fsync)."""
+        if self._fd is None:
+            raise RuntimeError("store is not open; call open(config, version) first")
+        key = record_key(record)
+        if key in self._keys:
+            raise ValueError(f"record {key!r} is already stored")
+        data = encode_record(record)
+        view = memoryview(data)
+        while view:  # a regular-file write is complete unless interrupted or the disk is full
+            n = os.write(self._fd, view)
+            view = view[n:]
+        os.fsync(self._fd)
+        self._keys.add(key)
+
+    def finalize(self, sort_key):
+        r"""Rewrite the records atomically in ``sorted(records, key=sort_key)`` order."""
+        records = sorted(self.load(), key=sort_key)
+        data = b"".join(encode_record(r) for r in records)
+        if self._fd is not None:
+            os.close(self._fd)
+        _write_atomic(self.records_path, data)
+        if self._fd is not None:
+            self._fd = os.open(self.records_path, os.O_WRONLY | os.O_APPEND)
+        return records
+
+    def close(self):
+        r"""Close the records file and release the lock."""
+        if self._fd is not None:
+            os.close(self._fd)
+            self._fd = None
+        if self._lock_fd is not None:
+            os.close(self._lock_fd)  # closing the descriptor releases the lock
+            self._lock_fd = None
+        if self._lock_key is not None:
+            _LOCKED.discard(self._lock_key)
+            self._lock_key = None
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.close()

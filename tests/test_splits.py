@@ -1,0 +1,115 @@
+"""Stratified R x K splits: stratification, rotation, purity, undersampling, JSON round trip."""
+import json
+
+import numpy as np
+import pytest
+from hypothesis import assume, given
+from hypothesis import strategies as st
+
+from astra_np.splits import CVSplits, load_splits, make_splits, rotation
+
+
+def _labels(n_pos, n_neg, seed=0):
+    y = np.array([1] * n_pos + [0] * n_neg)
+    return np.random.default_rng(seed).permutation(y)
+
+
+@given(n_pos=st.integers(5, 40), n_neg=st.integers(5, 200), K=st.integers(3, 6),
+       seed=st.integers(0, 2**31))
+def test_stratification_and_partition(n_pos, n_neg, K, seed):
+    assume(n_pos >= K and n_neg >= K)
+    y = _labels(n_pos, n_neg, seed % 7)
+    s = make_splits(y, n_repeats=2, n_folds=K, seed=seed)
+    for r in range(2):
+        sizes = [s.fold(r, k).size for k in range(K)]
+        pos = [int(y[s.fold(r, k)].sum()) for k in range(K)]
+        # every test fold holds its share of positives: floor or ceil of m1 / K
+        assert set(pos) <= {n_pos // K, -(-n_pos // K)}
+        assert sum(pos) == n_pos
+        assert max(sizes) - min(sizes) <= 1
+        all_rows = np.concatenate([s.fold(r, k) for k in range(K)])
+        assert np.array_equal(np.sort(all_rows), np.arange(y.size))  # a partition
+
+
+def test_rotation_each_fold_test_and_validation_once():
+    y = _labels(10, 90)
+    K = 5
+    s = make_splits(y, n_repeats=3, n_folds=K, seed=11)
+    for r in range(3):
+        test_seen, val_seen = [], []
+        for k in range(K):
+            tr, va, te = s.rotation(r, k)
+            assert np.array_equal(te, s.fold(r, k))
+            assert np.array_equal(va, s.fold(r, (k + 1) % K))
+            assert not (set(tr) & set(va)) and not (set(tr) & set(te)) and not (set(va) & set(te))
+            assert tr.size + va.size + te.size == y.size  # 3 train folds + val + test
+            test_seen.append(rotation(k, K)[0])
+            val_seen.append(rotation(k, K)[1])
+        assert sorted(test_seen) == list(range(K)) and sorted(val_seen) == list(range(K))
+    assert rotation(0, 5) == (0, 1, [2, 3, 4])
+
+
+def test_pure_function_of_labels_and_seed():
+    y = _labels(8, 120)
+    a = make_splits(y, n_repeats=4, n_folds=5, seed=5)
+    b = make_splits(y.copy(), n_repeats=4, n_folds=5, seed=5)
+    c = make_splits(y, n_repeats=4, n_folds=5, seed=6)
+    assert a == b and np.array_equal(a.assignments, b.assignments)
+    assert not np.array_equal(a.assignments, c.assignments)
+    # repeats differ from one another
+    assert not np.array_equal(a.assignments[0], a.assignments[1])
+    # fewer repeats with the same seed give a prefix (repeat r depends only on (seed, r))
+    d = make_splits(y, n_repeats=2, n_folds=5, seed=5)
+    assert np.array_equal(d.assignments, a.assignments[:2])
+
+
+def test_five_positive_variant_one_per_fold_redrawn():
+    y = _labels(34, 600, seed=1)
+    s = make_splits(y, n_repeats=10, n_folds=5, seed=2, positives=5)
+    chosen = []
+    for r in range(10):
+        rows = s.rows(r)
+        assert int(y[rows].sum()) == 5 and int((y[rows] == 0).sum()) == 600
+        for k in range(5):
+            assert int(y[s.fold(r, k)].sum()) == 1  # exactly one positive per fold
+        chosen.append(tuple(np.flatnonzero((y == 1) & (s.assignments[r] >= 0))))
+    assert len(set(chosen)) > 1  # positives redrawn per repeat
+
+
+def test_json_round_trip_and_checks(tmp_path):
+    y = _labels(7, 50)
+    s = make_splits(y, n_repeats=2, n_folds=4, seed=9, positives=5)
+    path = tmp_path / "splits.json"
+    s.to_json(path)
+    doc = json.loads(path.read_text())
+    assert doc["rotation"].startswith("test fold k, validation fold (k + 1) mod K")
+    assert len(doc["repeats"]) == 2 and len(doc["repeats"][0]["folds"]) == 4
+    t = load_splits(str(path), y)
+    assert t == s and t.seed == 9 and t.positives == 5
+    for r in range(2):
+        for k in range(4):
+            for a, b in zip(s.rotation(r, k), t.rotation(r, k)):
+                assert np.array_equal(a, b)
+    with pytest.raises(ValueError, match="fingerprint"):
+        load_splits(str(path), 1 - y)
+    with pytest.raises(ValueError, match="made for 57 rows"):
+        load_splits(str(path), np.r_[y, 0])
+    bad = dict(doc, repeats=[{"repeat": 0, "folds": [[0, 1], [1, 2], [3], [4]]}])
+    with pytest.raises(ValueError, match="two folds"):
+        load_splits(bad)
+    with pytest.raises(ValueError, match="format"):
+        load_splits({"format": "other"})
+
+
+def test_bad_arguments():
+    y = _labels(3, 50)
+    with pytest.raises(ValueError, match="3 positive"):
+        make_splits(y, n_folds=5)
+    with pytest.raises(ValueError, match="n_folds must be an integer >= 3"):
+        make_splits(y, n_folds=2)
+    with pytest.raises(ValueError, match="positives must be"):
+        make_splits(_labels(10, 50), positives=11)
+    with pytest.raises(ValueError, match="binary"):
+        make_splits(np.array([0, 1, 2, 1, 0]))
+    with pytest.raises(ValueError, match="empty"):
+        CVSplits(np.zeros((1, 6), dtype=int), 3)
