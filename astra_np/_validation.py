@@ -149,3 +149,16 @@ def broadcast_pair(name_a, a, name_b, b):
             f"{name_a} and {name_b} must have broadcast-compatible shapes, "
             f"got {np.shape(a)} and {np.shape(b)}"
         ) from None
+
+
+def positive_int_arg(text):
+    r"""``argparse`` type for a positive integer, with a clear message."""
+    import argparse
+
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a positive integer, got {text!r}") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"expected a positive integer, got {text!r}")
+    return value

@@ -75,6 +75,19 @@ def _mean(terms):
     return float(np.sum(terms / terms.size))
 
 
+def _check_bce_finite(p, y, alternative):
+    """Refuse p = 0 for a positive (p = 1 for a negative): the BCE is infinite there."""
+    pos = y == 1
+    bad = (pos & (p == 0)) | (~pos & (p == 1))
+    if np.any(bad):
+        i = int(np.flatnonzero(bad.ravel())[0])
+        raise ValueError(
+            f"p[{i}] = {float(p.ravel()[i])!r} with y[{i}] = {int(y.ravel()[i])}: the binary cross-entropy "
+            f"is infinite there; use {alternative} on logits"
+        )
+    return pos
+
+
 def bce(p, y):
     r"""Mean binary cross-entropy :math:`\frac1n\sum_i -y_i\log p_i - (1-y_i)\log(1-p_i)`.
 
@@ -83,12 +96,7 @@ def bce(p, y):
     logits to :func:`bce_with_logits` instead, which never saturates.
     """
     p, y = _pair(p, y)
-    pos = y == 1
-    if np.any(pos & (p == 0)) or np.any(~pos & (p == 1)):
-        raise ValueError(
-            "p has 0 for a positive or 1 for a negative example: the BCE is infinite; "
-            "use bce_with_logits on logits"
-        )
+    pos = _check_bce_finite(p, y, "bce_with_logits")
     terms = np.where(pos, -np.log(np.where(pos, p, 1.0)), -np.log1p(-np.where(pos, 0.0, p)))
     return _mean(terms)
 
@@ -96,12 +104,7 @@ def bce(p, y):
 def bce_grad(p, y):
     r"""Gradient of :func:`bce` in ``p``: :math:`(-y/p + (1-y)/(1-p))/n`."""
     p, y = _pair(p, y)
-    pos = y == 1
-    if np.any(pos & (p == 0)) or np.any(~pos & (p == 1)):
-        raise ValueError(
-            "p has 0 for a positive or 1 for a negative example: the BCE gradient is infinite; "
-            "use bce_with_logits_grad on logits"
-        )
+    pos = _check_bce_finite(p, y, "bce_with_logits_grad")
     n = p.size
     with np.errstate(over="ignore"):  # 1/p for subnormal p is the correctly rounded inf
         g = np.where(pos, -1.0 / np.where(pos, p, 1.0), 1.0 / (1.0 - np.where(pos, 0.0, p)))

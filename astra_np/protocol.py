@@ -93,6 +93,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from ._validation import positive_int_arg
 from . import __version__
 from .data import check_cv_feasible, dataset_fingerprint, imbalance_ratio, load_dataset
 from .splits import load_splits, make_splits
@@ -552,16 +553,6 @@ def run_experiment(X, y, out, *, dataset="data", positives=None, repeats=10, fol
 # ---------------------------------------------------------------------------------------
 # Command line
 # ---------------------------------------------------------------------------------------
-def _positive_int(text):
-    try:
-        v = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a positive integer, got {text!r}") from None
-    if v < 1:
-        raise argparse.ArgumentTypeError(f"expected a positive integer, got {text!r}")
-    return v
-
-
 def _build_parser():
     p = argparse.ArgumentParser(
         prog="python -m astra_np experiment",
@@ -574,14 +565,14 @@ def _build_parser():
     p.add_argument("--format", dest="fmt", choices=["csv", "tsv", "libsvm", "svmlight"],
                    help="file format (default: from the extension or content)")
     p.add_argument("--delimiter", metavar="CHAR", help="field delimiter for delimited text")
-    p.add_argument("--positives", type=_positive_int, metavar="K",
+    p.add_argument("--positives", type=positive_int_arg, metavar="K",
                    help="undersampled variant: keep this many positives, redrawn every repeat")
-    p.add_argument("--repeats", type=_positive_int, metavar="R", help="R (default 10; --quick 2)")
-    p.add_argument("--folds", type=_positive_int, default=5, metavar="K", help="K (default 5)")
-    p.add_argument("--epochs", type=_positive_int, metavar="E", help="epochs per fold (default 10000; --quick 1000)")
+    p.add_argument("--repeats", type=positive_int_arg, metavar="R", help="R (default 10; --quick 2)")
+    p.add_argument("--folds", type=positive_int_arg, default=5, metavar="K", help="K (default 5)")
+    p.add_argument("--epochs", type=positive_int_arg, metavar="E", help="epochs per fold (default 10000; --quick 1000)")
     p.add_argument("--methods", nargs="+", choices=list(METHOD_ORDER), default=list(METHOD_ORDER),
                    metavar="METHOD", help="any of bce, gmn, bce-astra, gmn-astra (default: all four)")
-    p.add_argument("--workers", type=_positive_int, metavar="N", help="worker processes (default: CPUs available)")
+    p.add_argument("--workers", type=positive_int_arg, metavar="N", help="worker processes (default: CPUs available)")
     p.add_argument("--seed", type=int, default=0, metavar="S", help="seed of the splits and networks (default 0)")
     p.add_argument("--quick", action="store_true",
                    help="reduced run: 2 repeats, 1000 epochs; built-in data 6000 rows, 10 positives")
@@ -589,7 +580,7 @@ def _build_parser():
                    help="do not standardise features on the training folds")
     p.add_argument("--learning-rate", type=float, metavar="ETA", help="Adam learning rate (default 0.001)")
     p.add_argument("--tau-init", type=float, metavar="TAU", help="initial threshold (default 0.25)")
-    p.add_argument("--history-points", type=_positive_int, default=1000, metavar="N",
+    p.add_argument("--history-points", type=positive_int_arg, default=1000, metavar="N",
                    help="epochs kept in the sampled histories (b, tau, loss, ...; default "
                         "1000); the log10 e-ratio is kept for every epoch")
     p.add_argument("--splits", metavar="JSON", help="import the folds from this JSON file (see astra_np.splits)")

@@ -20,6 +20,7 @@ import sys
 
 import numpy as np
 
+from ._validation import positive_int_arg
 from .data import load_dataset
 from .estimator import ASTraClassifier, TrainingStoppedWarning
 from .losses import METHODS
@@ -27,16 +28,6 @@ from .metrics import confusion_matrix, g_mean, mcc
 from .train import HISTORY_KEYS, MONITORS
 
 __all__ = ["main", "build_parser"]
-
-
-def _positive_int(text):
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a positive integer, got {text!r}") from None
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"expected a positive integer, got {text!r}")
-    return value
 
 
 def _fraction(text):
@@ -62,10 +53,10 @@ def build_parser():
                    help="file format (default: from the extension or the content)")
     p.add_argument("--val-data", default=None, help="separate validation file (same format and label)")
     p.add_argument("--method", default="gmn-astra", choices=sorted(METHODS), help="training method (Section 4.2)")
-    p.add_argument("--epochs", type=_positive_int, default=10000, help="number of epochs (default 10000)")
+    p.add_argument("--epochs", type=positive_int_arg, default=10000, help="number of epochs (default 10000)")
     p.add_argument("--learning-rate", type=float, default=0.001, help="Adam rate of the weights (0.001)")
     p.add_argument("--tau-init", type=float, default=0.25, help="initial ASTra threshold (0.25)")
-    p.add_argument("--hidden", type=_positive_int, nargs="+", default=None,
+    p.add_argument("--hidden", type=positive_int_arg, nargs="+", default=None,
                    help="hidden layer widths (default: one layer of ceil((n_x + 1)/2))")
     p.add_argument("--monitor", default="fnr_apx", choices=sorted(MONITORS), help="validation monitor")
     p.add_argument("--validation-fraction", type=_fraction, default=0.25,
@@ -73,7 +64,7 @@ def build_parser():
     p.add_argument("--beta-update", default="adam", choices=["adam", "sgd"], help="update rule of beta")
     p.add_argument("--metrics-on", default="z", choices=["z", "output"], help="space of the e-ratio")
     p.add_argument("--fixed-eta-b", type=float, default=None, help="fixed eta_b instead of Eq. 10")
-    p.add_argument("--batch-size", type=_positive_int, default=None, help="mini-batch size (default: full batch)")
+    p.add_argument("--batch-size", type=positive_int_arg, default=None, help="mini-batch size (default: full batch)")
     p.add_argument("--no-standardize", action="store_true", help="do not standardise the features")
     p.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
     p.add_argument("--save", default=None, help="write the fitted model to this .npz file")
