@@ -340,8 +340,10 @@ def slope_for_threshold(tau):
     -------
     b : ndarray or float
         Found by Brent's method on ``log tau(e^u) = log tau`` over ``u = log b`` in
-        ``[0, 709.78]`` (tau is strictly decreasing in b), then polished by one Newton
-        step in ``b`` using :func:`threshold_grad`. See ``derivations/threshold.md``.
+        ``[0, 709.78]`` (tau is strictly decreasing in b), then polished by two Newton
+        steps in ``u`` and a last one in ``b``, each with a derivative written so that it
+        cannot underflow. The relative error is a few ulps times the condition number
+        of the inverse (at most 5.2). See ``derivations/threshold.md``.
 
     Examples
     --------
@@ -372,12 +374,14 @@ def slope_for_threshold(tau):
                 break
             u = u_new
         b = float(np.exp(u))
-        # A last Newton step in b itself removes the rounding of exp(u).
-        slope = float(threshold_grad(b))
-        if slope < 0.0:  # unless tau'(b) underflows (b > ~1e150)
-            b_new = b - (float(threshold(b)) - t) / slope
-            if np.isfinite(b_new) and b_new >= 1.0:
-                b = b_new
+        # A last Newton step in b itself removes the rounding of exp(u) (relative
+        # eps * u): b <- b - (tau(b) - t) / tau'(b), with tau'(b) = tau f'(u) / b written
+        # so that it cannot underflow for huge b.
+        tau_b = float(threshold(b))
+        fprime = -(1.0 - tau_b) * float(softplus_minus_expit(np.log(b))) / (b * tau_b)
+        b_new = b - b * ((tau_b - t) / tau_b) / fprime
+        if np.isfinite(b_new) and b_new >= 1.0:
+            b = b_new
         out[idx] = b
     return out if out.ndim else float(out)
 

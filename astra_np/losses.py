@@ -106,9 +106,11 @@ def bce_grad(p, y):
     p, y = _pair(p, y)
     pos = _check_bce_finite(p, y, "bce_with_logits_grad")
     n = p.size
-    with np.errstate(over="ignore"):  # 1/p for subnormal p is the correctly rounded inf
-        g = np.where(pos, -1.0 / np.where(pos, p, 1.0), 1.0 / (1.0 - np.where(pos, 0.0, p)))
-    return g / n
+    # (1/n)/p rather than (1/p)/n: a subnormal p of a positive can have a finite
+    # gradient (p = 1e-310, n = 100 gives -1e308) although 1/p alone overflows.
+    with np.errstate(over="ignore"):  # beyond that, the correctly rounded -inf
+        g = np.where(pos, -(1.0 / n) / np.where(pos, p, 1.0), (1.0 / n) / (1.0 - np.where(pos, 0.0, p)))
+    return g
 
 
 def _logit_pair(logit, y):
