@@ -208,7 +208,10 @@ def band_upper_edge(b):
     :math:`0 < x <` this value although :math:`x > 0` means a positive
     prediction (Section 3.1); it is the :math:`x` where ASTra (Eq. 4) equals
     1/2. Evaluated as :math:`[b\log 2 + \log(-\mathrm{expm1}(-b\log 2)) - \log b]/b`,
-    which neither overflows nor cancels.
+    which cannot overflow for large ``b``. Near ``b = 1`` the edge tends to 0 and the
+    three terms cancel to an absolute error of about ``1e-16`` (harmless for a plot;
+    ``derivations/bce.md`` gives a form in ``b - 1`` that keeps full relative
+    accuracy there).
 
     Parameters
     ----------
