@@ -193,7 +193,8 @@ def test_resume_after_sigint_and_kills(tmp_path):
     X, y = make_imbalanced(n_samples=3000, n_positives=10, random_state=4)
     data = tmp_path / "d.csv"
     np.savetxt(data, np.column_stack([X, y]), delimiter=",", fmt="%.17g")
-    args = ["--data", str(data), "--repeats", "2", "--epochs", "200", "--seed", "3",
+    # 2000 epochs (~0.1 s a fold): long enough that every signal below lands mid-run
+    args = ["--data", str(data), "--repeats", "2", "--epochs", "2000", "--seed", "3",
             "--workers", "2", "--no-progress"]
     out = tmp_path / "run"
     # 1. Ctrl-C (SIGINT to the main process) mid-run: clean stop, finished folds kept.
