@@ -55,20 +55,43 @@ def check_finite(name, value):
     return arr
 
 
+#: Smallest accepted slope. Below it ``softplus(b x + log b)`` (about ``b`` near
+#: ``x = 0``) is subnormal while ``s = softplus(.)/b`` is of order 1, so no float64
+#: evaluation of Eq. 4 keeps its digits; the paper's range is ``b >= 1``.
+B_MIN = 1e-100
+
+
 def check_slope(value, name="b"):
-    r"""Validate the ASTra slope: finite and ``b > 0`` (``b >= 1`` is the paper's range)."""
+    r"""Validate the ASTra slope: finite and ``b >= 1e-100`` (``b >= 1`` is the paper's range).
+
+    ``b <= 0`` is outside Eq. 4's domain; ``0 < b < 1e-100`` (:data:`B_MIN`) is inside
+    it but its intermediates are subnormal, so it is refused rather than answered
+    inaccurately.
+    """
     arr = check_finite(name, value)
     if np.any(arr <= 0):
         raise ValueError(f"{name} must be > 0, got {_show(arr[arr <= 0])}")
+    if np.any(arr < B_MIN):
+        raise ValueError(
+            f"{name} must be >= {B_MIN!r} (smaller slopes have subnormal intermediates), "
+            f"got {_show(arr[arr < B_MIN])}"
+        )
     return arr
 
 
 def check_tau(value, name="tau"):
-    r"""Validate a threshold: finite and in the half-open interval (0, 0.5]."""
+    r"""Validate a threshold: in (0, 0.5] and not subnormal (``tau >= 2.2e-308``).
+
+    A subnormal ``tau`` is refused: ``dz/dp = (1 - tau)/tau`` at ``p = 0`` (Eq. 6)
+    would overflow, and ``tau`` itself carries no relative precision there.
+    """
     arr = check_finite(name, value)
     bad = (arr <= 0) | (arr > 0.5)
     if np.any(bad):
         raise ValueError(f"{name} must be in (0, 0.5], got {_show(arr[bad])}")
+    tiny = np.finfo(np.float64).tiny
+    if np.any(arr < tiny):
+        raise ValueError(f"{name} must be in (0, 0.5] and >= {tiny!r} (not subnormal), got {_show(arr[arr < tiny])}")
     return arr
 
 
