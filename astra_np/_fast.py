@@ -12,6 +12,16 @@ methods, one and two hidden layers). What makes it fast:
   ``[W | c]``: a layer is one matrix product, its weight-and-bias gradient another.
 * **Preallocated buffers and ``out=``.** Every array of the epoch is allocated once in
   the constructor; an epoch allocates nothing sizeable (no page faults).
+* **Few passes over the rows in the hidden layers.** Pre-activations are written into
+  the activation buffer and scaled there by the slopes ``S`` (built from the sign mask
+  through a ``uint8`` view, the fast cast); the backward product ``S g`` is formed in
+  place of the last layer's slopes. Those slopes are stored divided by
+  :math:`1 - 0.3` (one pass fewer), a factor folded into the output weights. The
+  output weights' gradient needs no pass of its own:
+  :math:`\sum_n g_n a_{jn} = W_j \cdot \sum_n S_{jn} g_n [a_{prev}; 1]_n`, the
+  hidden layer's weight gradient before its scaling by :math:`w_j`. With a few units
+  and many rows (``ROWWISE_MAX_UNITS``, ``ROWWISE_MIN_ROWS``) that gradient is one
+  matrix-vector product per unit, faster than one general product of such a shape.
 * **Algebra of the head.** With :math:`t = bx + \log b`, :math:`q = e^t`,
   :math:`s = \log(1+q)/b`, :math:`e = \operatorname{expm1}(s)` and
   :math:`c_0 = \tau/(1-\tau) = \operatorname{expm1}(\log(1+b)/b)`, the z-transformed
@@ -29,9 +39,14 @@ methods, one and two hidden layers). What makes it fast:
   :math:`e` (the positive, minority rows of BCE) are evaluated on those rows alone:
   the rows are stored positives first, so they are the contiguous slice ``[:m1]``.
   The beta gradient is reduced with dot products instead of per-row arrays.
+* **Plain sigmoid.** One ``exp``, then :math:`1 - \sigma = 1/(1 + q)`;
+  :math:`FP_{apx} = q \cdot (1 - \sigma)` over the negatives is a dot product, and
+  :math:`TN_{apx} = m_0 - FP_{apx}` while :math:`FP_{apx} \le m_0/2` (exact to 2 ulp
+  of :math:`TN_{apx}`; summed directly otherwise).
 * **Validation for the price of its positives.** The paper's monitor,
   :math:`FNR_{apx}` (Section 4.3), depends on the positive validation rows only, so
-  :class:`EpochKernel` built on those rows alone evaluates it for almost nothing.
+  :class:`EpochKernel` built on those rows alone evaluates it for almost nothing
+  (:meth:`EpochKernel.fnr`).
 
 Ranges, all handled without leaving the fused path unless stated:
 
@@ -61,6 +76,9 @@ from .losses import head_logits, head_loss
 from .metrics import log_approx_confusion
 from .nn import LEAKY_SLOPE, MLPParams, backward, forward, method_flags
 
+_sum = np.add.reduce  # ndarray.sum without its Python wrapper (same reduction, same bits)
+_max = np.maximum.reduce
+
 __all__ = ["EpochKernel", "ApproxCounts", "layer_offsets", "head_constants", "fast_loss_and_grad"]
 
 #: t above which q = e^t is formed from min(t, T_CLIP) (e^t would overflow past ~709).
@@ -71,6 +89,11 @@ T_POS = 600.0
 S_MAX = 650.0
 #: Largest slope handled by the fused path.
 B_MAX = 1e20
+#: Weight gradients of hidden layers with at most this many units, on at least
+#: ``ROWWISE_MIN_ROWS`` rows, are formed one unit at a time (matrix-vector products):
+#: a general matrix product with so few rows and columns is slower.
+ROWWISE_MAX_UNITS = 8
+ROWWISE_MIN_ROWS = 1024
 
 
 def layer_offsets(layer_sizes):
@@ -194,8 +217,8 @@ class EpochKernel:
         self.Xa[d] = 1.0
         self.offsets = layer_offsets(self.layer_sizes)
         hidden = self.layer_sizes[1:-1]
-        self.Z = [np.empty((h, n)) for h in hidden]
         self.M = [np.empty((h, n), dtype=bool) for h in hidden]
+        self._M8 = [m.view(np.uint8) for m in self.M]  # the uint8 -> float64 cast is the fast one
         self.S = [np.empty((h, n)) for h in hidden]
         self.A = []
         for h in hidden:
@@ -203,14 +226,23 @@ class EpochKernel:
             a[h] = 1.0
             self.A.append(a)
         self.need_grad = need_grad
-        self.P = [np.empty((h, n)) for h in hidden] if need_grad else []
+        # backward of layer l < L - 1 (the last hidden layer's is formed in place of its slopes)
+        self.P = [np.empty((h, n)) for h in hidden[:-1]] if need_grad else []
+        # weight gradients as one matrix-vector product per unit (a few units, many rows)
+        self.rowwise = n >= ROWWISE_MIN_ROWS and max(hidden, default=0) <= ROWWISE_MAX_UNITS
         self.x = np.empty((1, n))
-        names = ("t", "q", "sig", "s", "em", "r", "K", "U", "w")
+        names = ("t", "q", "sig", "s", "em", "r", "K", "w")
         for name in names:
             setattr(self, "_" + name, np.empty(n))
         self.g = np.empty((1, n))
         self._U = self.g[0]  # U = sigma K is the BCE gradient of the negatives: built in place
         self.size = self.offsets[-1][1] + 1
+        self._view_cache = [(None, None), (None, None)]
+        self._w_tmp = np.empty(self.offsets[-2][2]) if hidden else None
+        if hidden:  # output weights [(1 - 0.3) w | c] on the last hidden layer's scaled activations
+            self._out_fold = np.full(self.offsets[-1][2], 1.0 - LEAKY_SLOPE)
+            self._out_fold[0, -1] = 1.0
+            self.w_out = np.empty(self.offsets[-1][2])
 
     def set_rows(self, X, y):
         r"""Replace the rows by others with the same numbers of positives and negatives.
@@ -229,24 +261,53 @@ class EpochKernel:
     # -- forward ------------------------------------------------------------------
 
     def _forward(self, theta):
+        r"""Output pre-activations ``x`` of the held rows at ``theta``.
+
+        With ``need_grad`` the slopes ``S`` of every hidden layer are kept for
+        :meth:`_backward`, and those of the last hidden layer are stored divided by
+        ``1 - LEAKY_SLOPE`` (values 1/(1 - 0.3) and 0.3/(1 - 0.3): one pass fewer), so that
+        layer's activations are too; the factor is folded into the output weights
+        ``self.w_out`` that are used instead of ``[w | c]``.
+        """
         a_prev = self.Xa
-        for l, (start, stop, shape) in enumerate(self.offsets[:-1]):
-            W = theta[start:stop].reshape(shape)
-            Z, M, S, A = self.Z[l], self.M[l], self.S[l], self.A[l]
+        views = self._views(theta)
+        last = len(views) - 2
+        for l, W in enumerate(views[:-1]):
+            S, A = self.S[l], self.A[l]
+            Z = A[:-1]  # pre-activations, turned into activations in place
             np.matmul(W, a_prev, out=Z)
             if self.need_grad:  # keep the slopes S for the backward pass: A = Z S
-                np.greater(Z, 0.0, out=M)
-                np.copyto(S, M)
-                S *= 1.0 - LEAKY_SLOPE
-                S += LEAKY_SLOPE
-                np.multiply(Z, S, out=A[:-1])
+                np.greater(Z, 0.0, out=self.M[l])
+                np.copyto(S, self._M8[l])
+                if l == last:
+                    S += LEAKY_SLOPE / (1.0 - LEAKY_SLOPE)
+                else:
+                    S *= 1.0 - LEAKY_SLOPE
+                    S += LEAKY_SLOPE
+                Z *= S
             else:  # forward only: A = max(Z, 0.3 Z)
                 np.multiply(Z, LEAKY_SLOPE, out=S)
-                np.maximum(Z, S, out=A[:-1])
+                np.maximum(Z, S, out=Z)
             a_prev = A
-        start, stop, shape = self.offsets[-1]
-        np.matmul(theta[start:stop].reshape(shape), a_prev, out=self.x)
+        if self.need_grad and last >= 0:
+            np.multiply(views[-1], self._out_fold, out=self.w_out)
+            np.matmul(self.w_out, a_prev, out=self.x)
+        else:
+            np.matmul(views[-1], a_prev, out=self.x)
         return self.x[0]
+
+    def _views(self, vec, slot=0):
+        r"""Each layer's ``[W | c]`` as a view of the flat ``vec``.
+
+        Kept while the same vector comes back (``slot`` 0: parameters, 1: gradient).
+        """
+        cached = self._view_cache[slot]
+        if vec is cached[0]:
+            return cached[1]
+        views = [vec[start:stop].reshape(shape) for start, stop, shape in self.offsets]
+        if vec.flags.c_contiguous:  # views, not copies: they follow the vector's contents
+            self._view_cache[slot] = (vec, views)
+        return views
 
     def _head_common(self, x, b, log_b, c0, clip, light=False):
         r"""t, q = e^t, sigma(t), s, e = expm1(s), r = 1/(c0 + e), K = (1 + e) r, U = sigma K.
@@ -367,6 +428,25 @@ class EpochKernel:
             fp = float(np.dot(q[m1:], w[m1:]))
         return ApproxCounts(self.m0 - fp, fp, fn, m1 - fn, self.m0, m1)
 
+    def fnr(self, theta):
+        r""":math:`FNR_{apx}` of the held rows: ``counts(theta).fnr()``, same bits.
+
+        Only the positive rows are evaluated (the validation monitor of Section 4.3).
+        """
+        if self.astra or not self.m1:
+            return self.counts(theta).fnr()
+        m1 = self.m1
+        x = self._forward(theta)[:m1]
+        q, w = self._q[:m1], self._w[:m1]
+        if float(_max(x)) > T_CLIP:
+            np.minimum(x, T_CLIP, out=q)
+            np.exp(q, out=q)
+        else:
+            np.exp(x, out=q)
+        np.add(q, 1.0, out=w)
+        np.reciprocal(w, out=w)  # 1 - sigma
+        return float(_sum(w)) / m1
+
     def _counts_reference(self, x, beta):
         m1 = self.m1
         logit = head_logits(x, beta, astra=self.astra, z=self.metrics_z and self.use_z)
@@ -446,8 +526,8 @@ class EpochKernel:
     def _sigmoid(self, theta, grad, x):
         m1, m0, n = self.m1, self.m0, self.n
         g = self.g[0]
-        q, sig, w, sp = self._q, self._sig, self._w, self._s
-        clip = float(x.max()) > T_CLIP
+        q, w, sp = self._q, self._w, self._s
+        clip = float(_max(x)) > T_CLIP
         if clip:
             np.minimum(x, T_CLIP, out=sp)
             np.exp(sp, out=q)
@@ -455,10 +535,10 @@ class EpochKernel:
             np.exp(x, out=q)
         np.add(q, 1.0, out=w)
         np.reciprocal(w, out=w)  # 1 - sigma
-        np.multiply(q, w, out=sig)  # sigma
-        fn = float(w[:m1].sum())
-        fp = float(sig[m1:].sum())
         if self.loss_name == "bce":
+            np.multiply(q, w, out=g)  # sigma: the gradient of the negatives
+            fn = float(_sum(w[:m1]))
+            fp = float(np.dot(q[m1:], w[m1:]))
             if clip:
                 np.subtract(x, sp, out=sp)  # max(x - T_CLIP, 0)
                 t = self._t
@@ -466,13 +546,16 @@ class EpochKernel:
                 sp += t
             else:
                 np.log1p(q, out=sp)
-            loss = (float(sp.sum()) - float(x[:m1].sum())) / n
-            g[:] = sig
+            loss = (float(_sum(sp)) - float(_sum(x[:m1]))) / n
             np.negative(w[:m1], out=g[:m1])
             scale = 1.0 / n
         else:
-            tn = float(w[m1:].sum())
-            tp = float(sig[:m1].sum())
+            # FP = sum of sigma = q (1 - sigma) over the negatives, TN = m0 - FP (exact to
+            # 2 ulp of TN while FP <= m0/2; summed directly otherwise)
+            fp = float(np.dot(q[m1:], w[m1:]))
+            tn = m0 - fp if fp <= 0.5 * m0 else float(_sum(w[m1:]))
+            tp = float(np.dot(q[:m1], w[:m1]))
+            fn = float(_sum(w[:m1]))
             if not (tn > 0 and tp > 0):
                 return None
             log_tn = math.log1p(-fp / m0) if tn > 0.5 * m0 else math.log(tn / m0)
@@ -481,7 +564,8 @@ class EpochKernel:
             G = math.exp(h)
             loss = -math.expm1(h)
             kn, kp = G / (2.0 * tn), G / (2.0 * tp)
-            np.multiply(sig, w, out=g)
+            np.multiply(q, w, out=g)
+            g *= w  # sigma (1 - sigma)
             g[:m1] *= -kp / kn
             scale = kn
         self._backward(theta, grad, scale)
@@ -500,25 +584,39 @@ class EpochKernel:
         g = self.g
         offs = self.offsets
         L = len(offs) - 1
-        start, stop, shape = offs[-1]
-        a_prev = self.A[-1] if L else self.Xa
-        np.matmul(g, a_prev.T, out=grad[start:stop].reshape(shape))
-        if L:
-            # output layer folded: dz_L = S_L * (w g) = w * (S_L g); P_L = S_L g
-            w_out = theta[start:start + shape[1] - 1]
-            P = self.P[-1]
-            np.multiply(self.S[-1], g, out=P)
-            carry = w_out[:, None]  # row scaling of P that gives dz
+        shape = offs[-1][2]
+        W_views, g_views = self._views(theta), self._views(grad, 1)
+        g_out = g_views[-1]
+        if not L:
+            np.matmul(g, self.Xa.T, out=g_out)
+        else:
+            # output layer folded: dz_L = S_L * (w g) = w * (S_L g); P_L = S_L g, formed in
+            # place of S_L (the slopes are not needed again before the next forward pass).
+            # S_L and the weights w are stored scaled by 1/(1 - 0.3) and (1 - 0.3): see _forward
+            h = shape[1] - 1
+            P = self.S[-1]
+            P *= g
+            carry = self.w_out[0, :h, None]  # row scaling of P that gives dz
             for l in range(L - 1, -1, -1):
-                s0, s1, shp = offs[l]
                 a_prev = self.A[l - 1] if l else self.Xa
-                gW = grad[s0:s1].reshape(shp)
-                np.matmul(P, a_prev.T, out=gW)
+                gW, Wl = g_views[l], W_views[l]
+                if self.rowwise:
+                    for j in range(gW.shape[0]):
+                        np.dot(a_prev, P[j], out=gW[j])
+                else:
+                    np.matmul(P, a_prev.T, out=gW)
+                if l == L - 1:
+                    # the output weights from the same product, without another pass over
+                    # the rows: sum_n g a_jn = sum_n g S_jn (W_j a_prev)_n = W_j . (P_j a_prev^T)
+                    w_tmp = self._w_tmp
+                    np.multiply(Wl, gW, out=w_tmp)
+                    _sum(w_tmp, axis=1, out=g_out[0, :h])
+                    g_out[0, :h] *= 1.0 - LEAKY_SLOPE  # S_L was stored scaled
+                    g_out[0, h] = _sum(g[0])
                 gW *= carry
                 if l:
-                    Wl = theta[s0:s1].reshape(shp)[:, :-1]
                     Pn = self.P[l - 1]
-                    np.matmul((Wl * carry).T, P, out=Pn)
+                    np.matmul((Wl[:, :-1] * carry).T, P, out=Pn)
                     Pn *= self.S[l - 1]
                     P = Pn
                     carry = 1.0

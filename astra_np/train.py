@@ -195,14 +195,25 @@ def _positive_int(name, value):
     return int(value)
 
 
+_BLAS_CONTROLLER = []  # threadpoolctl's view of the loaded libraries, found once per process
+
+
 def _blas_limit(blas_threads):
     if blas_threads is None:
         return contextlib.nullcontext()
     try:
-        from threadpoolctl import threadpool_limits
+        from threadpoolctl import ThreadpoolController
     except ImportError:  # optional: without it BLAS keeps its own thread count
-        return contextlib.nullcontext()
-    return threadpool_limits(limits=int(blas_threads), user_api="blas")
+        try:
+            from threadpoolctl import threadpool_limits
+        except ImportError:
+            return contextlib.nullcontext()
+        return threadpool_limits(limits=int(blas_threads), user_api="blas")
+    # Scanning the process for libraries costs a millisecond or more; NumPy's BLAS, the one
+    # training uses, is loaded before the first call, so the first scan finds it.
+    if not _BLAS_CONTROLLER:
+        _BLAS_CONTROLLER.append(ThreadpoolController())
+    return _BLAS_CONTROLLER[0].limit(limits=int(blas_threads), user_api="blas")
 
 
 def train(X, y, X_val=None, y_val=None, *, method="gmn-astra", hidden_layer_sizes=None, epochs=10000,
@@ -351,6 +362,11 @@ def train(X, y, X_val=None, y_val=None, *, method="gmn-astra", hidden_layer_size
             val_eval = EpochKernel(Xv, yv, sizes, method=method, metrics_on=metrics_on, need_grad=False)
         else:
             val_eval = _ReferenceCounts(Xv, yv, sizes, method, metrics_on)
+        if fast and monitor == "fnr_apx":
+            val_score = val_eval.fnr  # the positive rows only; same value as counts(theta).fnr()
+        else:
+            def val_score(theta_):
+                return _monitor_value(val_eval.counts(theta_), monitor)
 
     # -- state ----------------------------------------------------------------------
     theta = params.to_vector()
@@ -361,16 +377,22 @@ def train(X, y, X_val=None, y_val=None, *, method="gmn-astra", hidden_layer_size
     lr_vec = np.full(theta.size, float(learning_rate))
     train_beta = flags["astra"]
     lr_vec[-1] = 0.0
+    # per-entry rates with a trained beta; otherwise the scalar rate (a NumPy scalar: Adam.step
+    # reads its ndim without a conversion)
+    step_lr = lr_vec if train_beta else np.float64(learning_rate)
+    beta_adam = train_beta and beta_update == "adam"
+    beta_sgd = train_beta and beta_update == "sgd"
     direction = MONITORS[monitor][0]
     best_score, best_epoch = math.nan, 0
     hist = {k: np.full(epochs, np.nan) for k in ("loss", "log_e_ratio", "beta", "eta_b", "val_monitor")}
+    h_loss, h_log_er, h_beta, h_eta_b, h_val = hist.values()
     eta = float(rule.init)
     stopped, message = False, ""
     done = 0
     with _blas_limit(blas_threads), np.errstate(over="raise", divide="raise", invalid="raise", under="ignore"):
         for epoch in range(1, epochs + 1):
             if n_batches == 1:
-                batches = [None]
+                batches = (None,)
             else:
                 pp = np.array_split(rng.permutation(pos_idx), n_batches)
                 nn_ = np.array_split(rng.permutation(neg_idx), n_batches)
@@ -383,15 +405,15 @@ def train(X, y, X_val=None, y_val=None, *, method="gmn-astra", hidden_layer_size
                     if not (math.isfinite(loss) and np.isfinite(grad).all()):
                         bad = f"non-finite loss ({loss!r}) or gradient"
                         break
-                    if train_beta and beta_update == "adam":
+                    if beta_adam:
                         lr_vec[-1] = eta
-                    opt.step(theta, grad, lr_vec if train_beta else learning_rate)
-                    if train_beta and beta_update == "sgd":
+                    opt.step(theta, grad, step_lr)
+                    if beta_sgd:
                         theta[-1] -= eta * grad[-1]
                     loss_sum += loss
                     log_fn.append(path.log_fn)
                     log_fp.append(path.log_fp)
-                score = _monitor_value(val_eval.counts(theta), monitor) if have_val and bad is None else None
+                score = val_score(theta) if have_val and bad is None else None
             except FloatingPointError as exc:
                 bad = f"floating-point error ({exc})"
             if bad is not None:
@@ -407,10 +429,10 @@ def train(X, y, X_val=None, y_val=None, *, method="gmn-astra", hidden_layer_size
             else:  # FN_apx and FP_apx summed over the batches (Eq. 11 on the whole epoch)
                 log_er_epoch = (_log_sum(log_fn) - math.log(m1)) - (_log_sum(log_fp) - math.log(n - m1))
             i = epoch - 1
-            hist["loss"][i] = loss_sum / n_batches
-            hist["log_e_ratio"][i] = log_er_epoch
-            hist["beta"][i] = theta[-1]
-            hist["eta_b"][i] = eta
+            h_loss[i] = loss_sum / n_batches
+            h_log_er[i] = log_er_epoch
+            h_beta[i] = theta[-1]
+            h_eta_b[i] = eta
             if have_val:
                 if not math.isfinite(score):
                     stopped = True
@@ -418,7 +440,7 @@ def train(X, y, X_val=None, y_val=None, *, method="gmn-astra", hidden_layer_size
                     message = (f"training stopped at epoch {epoch} of {epochs}: non-finite validation "
                                f"{monitor} ({score!r}); keeping the parameters of epoch {best_epoch}")
                     break
-                hist["val_monitor"][i] = score
+                h_val[i] = score
                 if best_epoch == 0 or (score - best_score) * direction > 0:
                     best_score, best_epoch = score, epoch
                     best_theta[:] = theta
