@@ -16,8 +16,13 @@ setup(
     python_requires=">=3.9",
     install_requires=["numpy>=1.22", "scipy>=1.9"],
     extras_require={
-        "test": ["pytest>=7", "hypothesis>=6.50", "mpmath>=1.2", "sympy>=1.10"],
-        "plot": ["matplotlib>=3.7"],
+        # scipy.differentiate (a finite-difference reference) needs scipy >= 1.15
+        "test": ["pytest>=7", "hypothesis>=6.50", "mpmath>=1.2", "sympy>=1.10", "scipy>=1.15",
+                 "jsonschema>=4", "threadpoolctl>=3"],
+        # the figures command trains (Fig. 4): one BLAS thread per process is much faster
+        # for these small products, and threadpoolctl is how astra_np sets it
+        "plot": ["matplotlib>=3.7", "threadpoolctl>=3"],
+        "fast": ["threadpoolctl>=3"],
         "ref": ["mpmath>=1.2"],
         "compare": ["scikit-learn>=1.2"],
         "dask": ["dask[distributed]>=2023.1"],

@@ -8,11 +8,11 @@ scikit-learn, so it works in pipelines, ``clone``, grid searches and
 
 Conventions specific to ASTra:
 
-* **Positive class.** ASTra assumes the minority class is the positive one (label 1,
-  Section 3.1, footnote 2). By default the positive class is ``classes_[1]`` (the
-  larger label, e.g. 1 of 0/1); set ``positive_class`` to the minority label
-  otherwise. ``decision_function`` is oriented so that it is positive for
-  ``classes_[1]``, as scikit-learn expects.
+* **Positive class.** ASTra assumes the minority class is the positive one (label 1;
+  Section 3.1 and footnote 2 of Section 4.1). By default the positive class is the
+  rarer class of the training labels (``classes_[1]`` if both are equally frequent);
+  set ``positive_class`` to choose it. ``decision_function`` is oriented so that it
+  is positive for ``classes_[1]``, as scikit-learn expects.
 * **Prediction.** Positive iff the output pre-activation :math:`x \ge 0`;
   equivalently :math:`\hat y \ge \tau` or :math:`z \ge 0.5` (Eq. 4-6), the threshold
   that moves with the learned slope.
@@ -239,13 +239,15 @@ class ASTraClassifier:
     metrics_on : {"z", "output"}
         Space of the e-ratio and approximated validation metrics (z by default).
     batch_size : None or int
-        ``None``: full batch (the paper); else stratified mini-batches.
+        ``None``: full batch (the paper is silent; 10,000 epochs on ~12,000 rows
+        suggests it); else stratified mini-batches.
     standardize : bool
         Standardise features with the training rows' statistics (default True).
     proba : {"z", "output"}
         What ``predict_proba`` reports as the positive-class probability.
     positive_class : None or label
-        The minority label that ASTra treats as positive; ``None``: ``classes_[1]``.
+        The label that ASTra treats as positive (the minority); ``None``: the rarer
+        class of ``y`` in ``fit`` (``classes_[1]`` on a tie).
 
     Attributes
     ----------
@@ -270,6 +272,9 @@ class ASTraClassifier:
         is emitted).
     mean_, scale_ : ndarray
         Standardisation statistics (zeros/ones with ``standardize=False``).
+    validation_indices_ : ndarray or None
+        Rows of ``X`` held out for validation by ``validation_fraction`` (``None`` when
+        ``validation_data`` was given or nothing was held out).
 
     Examples
     --------
@@ -429,7 +434,9 @@ class ASTraClassifier:
                 f"({classes.size} classes)."
             )
         if self.positive_class is None:
-            pos_index = 1
+            # the rarer class (ASTra's positive is the minority); classes_[1] on a tie
+            counts = np.array([np.count_nonzero(y == c) for c in classes])
+            pos_index = 0 if counts[0] < counts[1] else 1
         else:
             match = np.flatnonzero(classes == self.positive_class)
             if match.size != 1:
@@ -453,11 +460,14 @@ class ASTraClassifier:
                 raise ValueError(f"X_val has {X_val.shape[1]} features, but X has {X.shape[1]}")
             y_val = self._labels_to01(_check_y(y_val, X_val.shape[0]), "y_val")
             X_tr, y_tr = X, y01
+            held_out = None
         elif self.validation_fraction:
             tr, va = _stratified_split(y01, float(self.validation_fraction), rng)
             X_tr, y_tr, X_val, y_val = X[tr], y01[tr], X[va], y01[va]
+            held_out = va
         else:
             X_tr, y_tr, X_val, y_val = X, y01, None, None
+            held_out = None
         if self.standardize:
             mean = X_tr.mean(axis=0)
             scale = X_tr.std(axis=0)
@@ -475,6 +485,7 @@ class ASTraClassifier:
         )
         self._set_fitted(result.params, mean, scale, result.history, result.best_epoch, result.best_score,
                          result.n_epochs, result.stopped, result.message)
+        self.validation_indices_ = held_out
         if feature_names is not None and all(isinstance(c, str) for c in feature_names):
             self.feature_names_in_ = np.asarray(list(feature_names), dtype=object)
         if result.stopped:
@@ -490,6 +501,7 @@ class ASTraClassifier:
         self.history_ = history
         self.best_epoch_ = int(best_epoch)
         self.best_score_ = float(best_score)
+        self.validation_indices_ = None  # set by fit; not stored by save
         self.n_epochs_ = int(n_epochs)
         self.stopped_ = bool(stopped)
         self.training_message_ = str(message)

@@ -52,13 +52,15 @@ def build_parser():
     p.add_argument("--format", dest="fmt", default=None, choices=["csv", "tsv", "libsvm", "svmlight"],
                    help="file format (default: from the extension or the content)")
     p.add_argument("--val-data", default=None, help="separate validation file (same format and label)")
-    p.add_argument("--method", default="gmn-astra", choices=sorted(METHODS), help="training method (Section 4.2)")
+    p.add_argument("--method", default="gmn-astra", choices=sorted(METHODS),
+                   help="training method (Section 4.2; default gmn-astra)")
     p.add_argument("--epochs", type=positive_int_arg, default=10000, help="number of epochs (default 10000)")
     p.add_argument("--learning-rate", type=float, default=0.001, help="Adam rate of the weights (0.001)")
     p.add_argument("--tau-init", type=float, default=0.25, help="initial ASTra threshold (0.25)")
     p.add_argument("--hidden", type=positive_int_arg, nargs="+", default=None,
                    help="hidden layer widths (default: one layer of ceil((n_x + 1)/2))")
-    p.add_argument("--monitor", default="fnr_apx", choices=sorted(MONITORS), help="validation monitor")
+    p.add_argument("--monitor", default="fnr_apx", choices=sorted(MONITORS),
+                   help="validation monitor (default fnr_apx, Section 4.3)")
     p.add_argument("--validation-fraction", type=_fraction, default=0.25,
                    help="stratified validation share when --val-data is absent (0: none)")
     p.add_argument("--beta-update", default="adam", choices=["adam", "sgd"], help="update rule of beta")
@@ -111,9 +113,18 @@ def main(argv=None):
     print(f"training    {clf.training_message_}")
     for w in caught:
         print(f"warning     {w.message}")
-    print(f"best epoch  {clf.best_epoch_}  (validation {args.monitor} = {clf.best_score_:.6g})")
+    if clf.validation_indices_ is None and validation_data is None:
+        print(f"best epoch  {clf.best_epoch_}  (no validation rows: the last epoch is kept)")
+    else:
+        print(f"best epoch  {clf.best_epoch_}  (validation {args.monitor} = {clf.best_score_:.6g})")
     print(f"slope       b = {clf.slope_:.6g}, threshold tau = {clf.threshold_:.6g}")
-    print(_report("all rows", clf, X, y))
+    held = clf.validation_indices_
+    if held is not None:
+        train_rows = np.setdiff1d(np.arange(y.size), held)
+        print(_report("training", clf, X[train_rows], y[train_rows]))
+        print(_report("validation", clf, X[held], y[held]))
+    else:
+        print(_report("training", clf, X, y))
     if validation_data is not None:
         print(_report("validation", clf, *validation_data))
     if args.save:

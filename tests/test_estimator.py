@@ -292,3 +292,17 @@ def test_train_command(tmp_path, capsys):
 def test_importable_from_package():
     assert astra_np.ASTraClassifier is ASTraClassifier
     json.dumps(ASTraClassifier().get_params())  # parameters are plain values
+
+
+def test_default_positive_class_is_the_rarer_one():
+    # ASTra's positive is the minority: with the labels flipped (minority = 0) the
+    # estimator must still treat the minority as positive, not classes_[1].
+    X, y = make_imbalanced(n_samples=800, n_features=3, n_positives=6, random_state=2, separation=4.5)
+    flipped = ASTraClassifier(method="gmn-astra", epochs=300, random_state=0).fit(X, 1 - y)
+    straight = ASTraClassifier(method="gmn-astra", epochs=300, random_state=0).fit(X, y)
+    assert flipped._pos_index_ == 0 and straight._pos_index_ == 1
+    # the same network is trained either way: predictions are the flipped labels
+    np.testing.assert_array_equal(flipped.predict(X), 1 - straight.predict(X))
+    # and the majority can still be chosen explicitly
+    majority = ASTraClassifier(method="bce", epochs=5, random_state=0, positive_class=1).fit(X, 1 - y)
+    assert majority._pos_index_ == 1
