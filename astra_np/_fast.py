@@ -168,6 +168,19 @@ def _check_xy(X, y):
     return X, y.astype(bool)
 
 
+
+def _gmn_scalars(tn, tp, fn, fp, m0, m1):
+    r"""GMN (Eq. 9) from the approximated counts: ``(J, G/(2 TN), G/(2 TP))``.
+
+    :math:`\log(TN/m_0)` is formed as ``log1p(-FP/m0)`` while the rate is above 1/2
+    (and likewise for TP), so that ``J = -expm1(h)`` keeps its digits as G -> 1.
+    """
+    log_tn = math.log1p(-fp / m0) if tn > 0.5 * m0 else math.log(tn / m0)
+    log_tp = math.log1p(-fn / m1) if tp > 0.5 * m1 else math.log(tp / m1)
+    h = 0.5 * (log_tn + log_tp)
+    G = math.exp(h)
+    return -math.expm1(h), G / (2.0 * tn), G / (2.0 * tp)
+
 class EpochKernel:
     r"""Loss, gradient and approximated confusion counts of one network on fixed rows.
 
@@ -495,12 +508,7 @@ class EpochKernel:
             tp = float(zP.sum())
             if not (tn > 0 and tp > 0):
                 return None
-            log_tn = math.log1p(-fp / m0) if tn > 0.5 * m0 else math.log(tn / m0)
-            log_tp = math.log1p(-fn / m1) if tp > 0.5 * m1 else math.log(tp / m1)
-            h = 0.5 * (log_tn + log_tp)
-            G = math.exp(h)
-            loss = -math.expm1(h)
-            kn, kp = G / (2.0 * tn), G / (2.0 * tp)
+            loss, kn, kp = _gmn_scalars(tn, tp, fn, fp, m0, m1)
             # negatives: g_l = kn z (1 - z) = kn c0 e r^2; g_x = kn c0 r U
             scale = kn * c0
             np.multiply(U, r, out=gn)
@@ -558,12 +566,7 @@ class EpochKernel:
             fn = float(_sum(w[:m1]))
             if not (tn > 0 and tp > 0):
                 return None
-            log_tn = math.log1p(-fp / m0) if tn > 0.5 * m0 else math.log(tn / m0)
-            log_tp = math.log1p(-fn / m1) if tp > 0.5 * m1 else math.log(tp / m1)
-            h = 0.5 * (log_tn + log_tp)
-            G = math.exp(h)
-            loss = -math.expm1(h)
-            kn, kp = G / (2.0 * tn), G / (2.0 * tp)
+            loss, kn, kp = _gmn_scalars(tn, tp, fn, fp, m0, m1)
             np.multiply(q, w, out=g)
             g *= w  # sigma (1 - sigma)
             g[:m1] *= -kp / kn
