@@ -13,7 +13,7 @@ setup(
     packages=find_packages(include=["astra_np", "astra_np.*"]),
     package_data={"astra_np": ["data/*", "schema/*.json"]},
     include_package_data=True,
-    python_requires=">=3.9",
+    python_requires=">=3.11",  # the tested version
     install_requires=["numpy>=1.22", "scipy>=1.9"],
     extras_require={
         # scipy.differentiate (a finite-difference reference) needs scipy >= 1.15

@@ -169,6 +169,22 @@ def _check_xy(X, y):
 
 
 
+def _exp_and_one_minus_sigmoid(x, q, w):
+    r"""In place: ``q = e^{min(x, T_CLIP)}`` and ``w = 1/(1 + q)`` (``= 1 - sigma(x)``).
+
+    Rows beyond ``T_CLIP`` (where ``e^x`` would overflow) get ``w = 1/(1 + e^700)``,
+    within ``e^-700`` of the exact ``1 - sigma(x)``; ``q w`` is still ``sigma(x)`` to
+    rounding.
+    """
+    if float(_max(x)) > T_CLIP:
+        np.minimum(x, T_CLIP, out=q)
+        np.exp(q, out=q)
+    else:
+        np.exp(x, out=q)
+    np.add(q, 1.0, out=w)
+    np.reciprocal(w, out=w)
+
+
 def _gmn_scalars(tn, tp, fn, fp, m0, m1):
     r"""GMN (Eq. 9) from the approximated counts: ``(J, G/(2 TN), G/(2 TP))``.
 
@@ -430,13 +446,7 @@ class EpochKernel:
                 fp = float(np.dot(em, w))
         else:
             q, w = self._q, self._w
-            if float(x.max()) > T_CLIP:
-                np.minimum(x, T_CLIP, out=q)
-                np.exp(q, out=q)
-            else:
-                np.exp(x, out=q)
-            np.add(q, 1.0, out=w)
-            np.reciprocal(w, out=w)  # 1 - sigma
+            _exp_and_one_minus_sigmoid(x, q, w)
             fn = float(w[:m1].sum())
             fp = float(np.dot(q[m1:], w[m1:]))
         return ApproxCounts(self.m0 - fp, fp, fn, m1 - fn, self.m0, m1)
@@ -451,13 +461,7 @@ class EpochKernel:
         m1 = self.m1
         x = self._forward(theta)[:m1]
         q, w = self._q[:m1], self._w[:m1]
-        if float(_max(x)) > T_CLIP:
-            np.minimum(x, T_CLIP, out=q)
-            np.exp(q, out=q)
-        else:
-            np.exp(x, out=q)
-        np.add(q, 1.0, out=w)
-        np.reciprocal(w, out=w)  # 1 - sigma
+        _exp_and_one_minus_sigmoid(x, q, w)
         return float(_sum(w)) / m1
 
     def _counts_reference(self, x, beta):
