@@ -59,8 +59,9 @@ Ranges, all handled without leaving the fused path unless stated:
   (:func:`~astra_np.activation.astra_logit`, :func:`~astra_np.activation.astra_logit_partials`);
 * only when :math:`s > 650` (``expm1`` would overflow; pre-activations in the hundreds,
   a diverging network), :math:`b > 10^{20}`, or GMN with an empty
-  :math:`TP_{apx}`/:math:`TN_{apx}` does the epoch fall back to the reference path,
-  which is finite for every finite input.
+  :math:`TP_{apx}`/:math:`TN_{apx}` or with :math:`TN_{apx}/TP_{apx}` beyond
+  ``GMN_RATIO_MAX`` (``1e100``; the fused backward scales rows by that ratio) does the
+  epoch fall back to the reference path, which is finite for every finite input.
 
 Results never depend on the path beyond rounding. The beta gradient, reduced with dot
 products, loses about :math:`\log_{10}(b \max|x|)` digits to cancellation for rows with
@@ -185,12 +186,22 @@ def _exp_and_one_minus_sigmoid(x, q, w):
     np.reciprocal(w, out=w)
 
 
+#: Largest TN_apx/TP_apx (or its inverse) the fused GMN backward accepts: it factors the
+#: gradient as G/(2 TN) times per-row terms scaled by TN/TP, which must stay far from
+#: overflow through the backward products; beyond it the reference path is used.
+GMN_RATIO_MAX = 1e100
+
+
 def _gmn_scalars(tn, tp, fn, fp, m0, m1):
-    r"""GMN (Eq. 9) from the approximated counts: ``(J, G/(2 TN), G/(2 TP))``.
+    r"""GMN (Eq. 9) from the approximated counts: ``(J, G/(2 TN), G/(2 TP))``, or ``None``.
 
     :math:`\log(TN/m_0)` is formed as ``log1p(-FP/m0)`` while the rate is above 1/2
     (and likewise for TP), so that ``J = -expm1(h)`` keeps its digits as G -> 1.
+    ``None`` (use the reference path) when a count is empty or ``TN/TP`` lies outside
+    ``[1/GMN_RATIO_MAX, GMN_RATIO_MAX]``.
     """
+    if not (tn > 0 and tp > 0) or not (1.0 / GMN_RATIO_MAX <= tn / tp <= GMN_RATIO_MAX):
+        return None
     log_tn = math.log1p(-fp / m0) if tn > 0.5 * m0 else math.log(tn / m0)
     log_tp = math.log1p(-fn / m1) if tp > 0.5 * m1 else math.log(tp / m1)
     h = 0.5 * (log_tn + log_tp)
@@ -510,9 +521,10 @@ class EpochKernel:
         else:
             tn = c0 * float(r.sum())
             tp = float(zP.sum())
-            if not (tn > 0 and tp > 0):
+            scalars = _gmn_scalars(tn, tp, fn, fp, m0, m1)
+            if scalars is None:
                 return None
-            loss, kn, kp = _gmn_scalars(tn, tp, fn, fp, m0, m1)
+            loss, kn, kp = scalars
             # negatives: g_l = kn z (1 - z) = kn c0 e r^2; g_x = kn c0 r U
             scale = kn * c0
             np.multiply(U, r, out=gn)
@@ -568,9 +580,10 @@ class EpochKernel:
             tn = m0 - fp if fp <= 0.5 * m0 else float(_sum(w[m1:]))
             tp = float(np.dot(q[:m1], w[:m1]))
             fn = float(_sum(w[:m1]))
-            if not (tn > 0 and tp > 0):
+            scalars = _gmn_scalars(tn, tp, fn, fp, m0, m1)
+            if scalars is None:
                 return None
-            loss, kn, kp = _gmn_scalars(tn, tp, fn, fp, m0, m1)
+            loss, kn, kp = scalars
             np.multiply(q, w, out=g)
             g *= w  # sigma (1 - sigma)
             g[:m1] *= -kp / kn

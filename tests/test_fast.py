@@ -233,3 +233,20 @@ def test_counts_in_extreme_regimes(metrics_on, wscale, beta):
         # FN and FP: sums of saturated terms formed two ways (1e-12 relative); TN and TP
         # are m - FP and m - FN on the fused side, hence the absolute part
         np.testing.assert_allclose(c[:4], r[:4], rtol=1e-12, atol=1e-12 * max(r[:4]))
+
+
+def test_gmn_with_vanishing_tp_falls_back_and_matches(monkeypatch):
+    # TP_apx ~ 1e-300 of TN_apx: the fused backward's row scaling TN/TP would overflow,
+    # so the epoch must take the reference path and still match it.
+    X, y, p = _case(6, 12, 1, (2, 2, 2), 3.0, 0.0)
+    calls = {"reference": 0}
+    original = EpochKernel._reference
+
+    def counting(self, *args, **kw):
+        calls["reference"] += 1
+        return original(self, *args, **kw)
+
+    monkeypatch.setattr(EpochKernel, "_reference", counting)
+    ref = nn.loss_and_grad(p, X, y, "gmn")
+    _assert_same(ref, fast_loss_and_grad(p, X, y, "gmn"), _term_scales(p, X, y, "gmn"))
+    assert calls["reference"] == 1
