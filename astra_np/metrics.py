@@ -148,6 +148,13 @@ def _logits_labels(logit, y):
     return logit, y == 1, m0, m1
 
 
+def _log_counts(logit, pos):
+    """(log TN, log FP, log FN, log TP) of validated logits and a boolean positive mask."""
+    lp = log_expit(logit)
+    lq = log_expit(-logit)
+    return (logsumexp(lq[~pos]), logsumexp(lp[~pos]), logsumexp(lq[pos]), logsumexp(lp[pos]))
+
+
 def log_approx_confusion(logit, y):
     r"""Natural logs of the approximated matrix (Eq. 8) from logits ``l`` (``p = sigmoid(l)``).
 
@@ -156,15 +163,13 @@ def log_approx_confusion(logit, y):
     underflows. Needs both classes.
     """
     logit, pos, _, _ = _logits_labels(logit, y)
-    lp = log_expit(logit)
-    lq = log_expit(-logit)
-    return (logsumexp(lq[~pos]), logsumexp(lp[~pos]), logsumexp(lq[pos]), logsumexp(lp[pos]))
+    return _log_counts(logit, pos)
 
 
 def approx_fnr_from_logits(logit, y):
     r""":math:`FNR_{apx} = FN_{apx}/m_1` from logits (the paper's validation monitor)."""
-    logit, y_, m0, m1 = _logits_labels(logit, y)
-    log_fn = log_approx_confusion(logit, y)[2]
+    logit, pos, _, m1 = _logits_labels(logit, y)
+    log_fn = _log_counts(logit, pos)[2]
     return float(np.exp(log_fn - np.log(m1)))
 
 
@@ -174,8 +179,8 @@ def log_e_ratio(logit, y):
     :math:`\log(FN_{apx}/m_1) - \log(FP_{apx}/m_0)`; divide by ``log(10)`` for the
     decimal log of Fig. 4.
     """
-    logit, _, m0, m1 = _logits_labels(logit, y)
-    _, log_fp, log_fn, _ = log_approx_confusion(logit, y)
+    logit, pos, m0, m1 = _logits_labels(logit, y)
+    _, log_fp, log_fn, _ = _log_counts(logit, pos)
     return float((log_fn - np.log(m1)) - (log_fp - np.log(m0)))
 
 
@@ -188,7 +193,7 @@ def approx_metrics_from_logits(logit, y):
     nearly equal numbers.
     """
     logit, pos, m0, m1 = _logits_labels(logit, y)
-    log_tn, log_fp, log_fn, log_tp = log_approx_confusion(logit, y)
+    log_tn, log_fp, log_fn, log_tp = _log_counts(logit, pos)
     lm0, lm1 = np.log(m0), np.log(m1)
     tn, fp, fn, tp = np.exp([log_tn, log_fp, log_fn, log_tp])
     return {

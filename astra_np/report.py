@@ -73,6 +73,18 @@ def _methods_in(records):
     return [m for m in _ORDER if m in found] + sorted(found - set(_ORDER))
 
 
+def _paired_folds(recs):
+    r"""``(methods, folds, keys)`` of one data set's records: ``folds[(repeat, rotation)]``
+    maps method -> record, and ``keys`` are the sorted folds every method finished (the
+    pairs of the Wilcoxon test)."""
+    methods = _methods_in(recs)
+    folds = {}
+    for r in recs:
+        folds.setdefault((r["repeat"], r["rotation"]), {})[r["method"]] = r
+    keys = sorted(k for k, v in folds.items() if all(m in v for m in methods))
+    return methods, folds, keys
+
+
 def summarize(records, alpha=0.05):
     r"""Per data set and metric: mean, std, folds, p-values and the bold set.
 
@@ -90,11 +102,7 @@ def summarize(records, alpha=0.05):
     out = []
     for ds in sorted(by_ds):
         recs = by_ds[ds]
-        methods = _methods_in(recs)
-        folds = {}
-        for r in recs:
-            folds.setdefault((r["repeat"], r["rotation"]), {})[r["method"]] = r
-        paired = sorted(k for k, v in folds.items() if all(m in v for m in methods))
+        methods, folds, paired = _paired_folds(recs)
         for metric, _ in METRICS:
             vals = {m: np.array([folds[k][m][metric] for k in paired], dtype=np.float64) for m in methods}
             mean = {m: float(v.mean()) if v.size else math.nan for m, v in vals.items()}
@@ -228,11 +236,7 @@ def write_report(results_dirs, out_dir=None, alpha=0.05, figure=True):
                          "" if s["p"][m] is None else repr(s["p"][m])])
     for d in dict.fromkeys(s["dataset"] for s in summary):
         recs = [r for r in records if r.get("dataset", "") == d]
-        methods = _methods_in(recs)
-        folds = {}
-        for r in recs:
-            folds.setdefault((r["repeat"], r["rotation"]), {})[r["method"]] = r
-        keys = sorted(k for k, v in folds.items() if all(m in v for m in methods))
+        methods, folds, keys = _paired_folds(recs)
         for metric, _ in METRICS:
             for i, a in enumerate(methods):
                 for b in methods[i + 1:]:
