@@ -62,6 +62,16 @@ def best_of(fn, repeats):
     return min(fn() for _ in range(repeats))
 
 
+def seconds_per_call(fn, calls, warmup=5):
+    """Mean wall time of ``fn()`` over ``calls`` calls, after ``warmup`` untimed ones."""
+    for _ in range(warmup):
+        fn()
+    t = time.perf_counter()
+    for _ in range(calls):
+        fn()
+    return (time.perf_counter() - t) / calls
+
+
 def blas_one_thread():
     try:
         from threadpoolctl import threadpool_limits
@@ -122,12 +132,7 @@ def time_floor(data, method, epochs):
 
     g[:] = 0.1
     with blas_one_thread():
-        for _ in range(5):
-            epoch()
-        t = time.perf_counter()
-        for _ in range(epochs):
-            epoch()
-        return (time.perf_counter() - t) / epochs
+        return seconds_per_call(epoch, epochs)
 
 
 # ---------------------------------------------------------------------------- torch
@@ -197,12 +202,7 @@ def time_torch(data, method, epochs, threads=None):
                     state["best"] = fnr
                     state["best_params"] = [q.detach().clone() for q in params + [beta]]
 
-        for _ in range(5):
-            epoch()
-        t = time.perf_counter()
-        for _ in range(epochs):
-            epoch()
-        return (time.perf_counter() - t) / epochs
+        return seconds_per_call(epoch, epochs)
     finally:
         torch.set_num_threads(old)
 

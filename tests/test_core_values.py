@@ -36,15 +36,19 @@ from astra_np import losses as Lo
 from astra_np import ztransform as Z
 
 
-def _golden_tools():
-    name = "astra_np_tests_goldens"
+def _load_golden_script(filename, name):
+    """Import a script of tests/golden/ (not a package) once, by file path."""
     if name not in sys.modules:
-        path = pathlib.Path(__file__).resolve().parent / "golden" / "goldens.py"
+        path = pathlib.Path(__file__).resolve().parent / "golden" / filename
         spec = importlib.util.spec_from_file_location(name, path)
         mod = importlib.util.module_from_spec(spec)
         sys.modules[name] = mod
         spec.loader.exec_module(mod)
     return sys.modules[name]
+
+
+def _golden_tools():
+    return _load_golden_script("goldens.py", "astra_np_tests_goldens")
 
 
 G = _golden_tools()
@@ -111,14 +115,7 @@ def test_golden_values_reproduce_from_reference():
 
 
 def _make_golden_module():
-    name = "astra_np_tests_make_golden"
-    if name not in sys.modules:
-        path = pathlib.Path(__file__).resolve().parent / "golden" / "make_golden.py"
-        spec = importlib.util.spec_from_file_location(name, path)
-        mod = importlib.util.module_from_spec(spec)
-        sys.modules[name] = mod
-        spec.loader.exec_module(mod)
-    return sys.modules[name]
+    return _load_golden_script("make_golden.py", "astra_np_tests_make_golden")
 
 
 # ---------------------------------------------------------------------------
