@@ -11,7 +11,7 @@ setup(
     long_description=open("README.md", encoding="utf-8").read(),
     long_description_content_type="text/markdown",
     packages=find_packages(include=["astra_np", "astra_np.*"]),
-    package_data={"astra_np": ["data/*", "schema/*.json"]},
+    package_data={"astra_np": ["check/schema/*.json"]},
     include_package_data=True,
     python_requires=">=3.11",  # the tested version
     install_requires=["numpy>=1.22", "scipy>=1.9"],

@@ -9,14 +9,14 @@ and accurate in the tails.
 
 Layers
 ------
-formulas   :mod:`astra_np.activation`, :mod:`astra_np.ztransform`,
-           :mod:`astra_np.losses`, :mod:`astra_np.metrics`, :mod:`astra_np.gradcheck`
+formulas   :mod:`astra_np.core.activation`, :mod:`astra_np.core.ztransform`,
+           :mod:`astra_np.core.losses`, :mod:`astra_np.core.metrics`, :mod:`astra_np.check.gradcheck`
 learning   the MLP, Adam, the eta_b rule (Eq. 10), the trainer, ``ASTraClassifier``
 study      data, splits, the protocol runner, the report, the figures, the vectors
 """
 __version__ = "0.1.0"
 
-from .activation import (
+from .core.activation import (
     astra,
     astra_complement,
     astra_logit,
@@ -33,11 +33,11 @@ from .activation import (
     threshold_logit,
     threshold_logit_grad,
 )
-from .data import load_dataset, undersample_minority
-from .datasets import make_imbalanced
-from .estimator import ASTraClassifier, NotFittedError, TrainingStoppedWarning
-from .gradcheck import GradcheckResult, assert_gradient, check_gradient
-from .losses import (
+from .study.data import load_dataset, undersample_minority
+from .study.datasets import make_imbalanced
+from .learn.estimator import ASTraClassifier, NotFittedError, TrainingStoppedWarning
+from .check.gradcheck import GradcheckResult, assert_gradient, check_gradient
+from .core.losses import (
     METHODS,
     approx_confusion,
     bce,
@@ -50,7 +50,7 @@ from .losses import (
     head_logits,
     head_loss,
 )
-from .metrics import (
+from .core.metrics import (
     approx_fnr_from_logits,
     approx_g_mean,
     approx_mcc,
@@ -64,14 +64,14 @@ from .metrics import (
     mcc,
     rates,
 )
-from .nn import MLPParams, backward, default_hidden_sizes, forward, init_params, loss_and_grad
-from .optim import Adam, EtaBRule, adam_update
-from .protocol import run_experiment
-from .report import summarize, write_report
-from .splits import CVSplits, load_splits, make_splits
-from .store import ResultsStore
-from .train import TrainResult, train
-from .vectors import validate
-from .ztransform import z_transform, z_transform_complement, z_transform_partials, z_transform_vjp
+from .learn.nn import MLPParams, backward, default_hidden_sizes, forward, init_params, loss_and_grad
+from .learn.optim import Adam, EtaBRule, adam_update
+from .study.protocol import run_experiment
+from .study.report import summarize, write_report
+from .study.splits import CVSplits, load_splits, make_splits
+from .study.store import ResultsStore
+from .learn.train import TrainResult, train
+from .check.vectors import validate
+from .core.ztransform import z_transform, z_transform_complement, z_transform_partials, z_transform_vjp
 
 __all__ = [name for name in dir() if not name.startswith("_")]

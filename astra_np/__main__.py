@@ -14,11 +14,11 @@ import importlib
 import sys
 
 COMMANDS = {
-    "figures": ("astra_np.figures", "regenerate the paper's figures (Figs. 1-4)"),
-    "gradcheck": ("astra_np.gradcheck", "print the gradient self-certification table"),
-    "train": ("astra_np.train_cli", "train one model on a data file"),
-    "experiment": ("astra_np.protocol", "run the 10 x 5 CV protocol (Table 2, Fig. 4)"),
-    "vectors": ("astra_np.vectors", "write the portable JSON reference vectors"),
+    "figures": ("astra_np.study.figures", "regenerate the paper's figures (Figs. 1-4)"),
+    "gradcheck": ("astra_np.check.gradcheck", "print the gradient self-certification table"),
+    "train": ("astra_np.cli.train", "train one model on a data file"),
+    "experiment": ("astra_np.study.protocol", "run the 10 x 5 CV protocol (Table 2, Fig. 4)"),
+    "vectors": ("astra_np.check.vectors", "write the portable JSON reference vectors"),
 }
 
 

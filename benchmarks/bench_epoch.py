@@ -10,7 +10,7 @@ and both astra_np and the PyTorch loop evaluate just those.
 
 Columns (milliseconds per epoch, best of ``--repeats`` runs):
 
-* ``astra_np``  -- :func:`astra_np.train.train` (fused kernel, the default);
+* ``astra_np``  -- :func:`astra_np.learn.train.train` (fused kernel, the default);
 * ``reference`` -- the same trainer on the readable reference path (``fast=False``);
 * ``torch``     -- PyTorch eager float64 with autograd and ``torch.optim.Adam``, at its
   default intra-op thread count, and again with one thread;
@@ -26,7 +26,7 @@ Ratios: ``torch/astra_np`` (PyTorch at its default threads; target >= 3),
 (target <= 2). Run on a quiet machine: shared cores make every column noisy.
 
 Run: ``python benchmarks/bench_epoch.py [--epochs 300] [--repeats 3]``. astra_np trains
-with one BLAS thread (its default, see :func:`astra_np.train.train`); the floor is
+with one BLAS thread (its default, see :func:`astra_np.learn.train.train`); the floor is
 measured the same way.
 """
 import argparse
@@ -39,10 +39,10 @@ import warnings
 
 import numpy as np
 
-from astra_np import nn
-from astra_np.datasets import make_imbalanced
-from astra_np.losses import METHODS
-from astra_np.train import train
+from astra_np.learn import nn
+from astra_np.study.datasets import make_imbalanced
+from astra_np.core.losses import METHODS
+from astra_np.learn.train import train
 
 METHOD_NAMES = ["bce", "gmn", "bce-astra", "gmn-astra"]
 

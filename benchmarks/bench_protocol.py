@@ -1,11 +1,11 @@
 r"""Time the experiment protocol and extrapolate to the paper's full study.
 
 The full study is 4 methods x 10 repeats x 5 rotations = 200 fits of 10,000 epochs on
-a 20,000-row, 9-feature data set (the built-in :func:`astra_np.datasets.make_imbalanced`
+a 20,000-row, 9-feature data set (the built-in :func:`astra_np.study.datasets.make_imbalanced`
 default: 34 positives, IR 587). Target: <= 15 minutes on 2 cores with ``--workers 2``.
 
 Scaled run (default): one repeat (20 fits) at two epoch counts ``E`` and ``2E``, timed
-end to end through :func:`astra_np.protocol.run_experiment` (process pool, store,
+end to end through :func:`astra_np.study.protocol.run_experiment` (process pool, store,
 report included). The fit ``T(E) = a + s E`` gives the fixed cost per repeat ``a``
 (pool start-up, splitting, standardising, prediction, writing) and the cost ``s`` per
 epoch of a repeat; the full study is estimated as ``10 (a + 10000 s)``.
@@ -24,8 +24,8 @@ import sys
 import tempfile
 import time
 
-from astra_np.datasets import make_imbalanced
-from astra_np.protocol import run_experiment
+from astra_np.study.datasets import make_imbalanced
+from astra_np.study.protocol import run_experiment
 
 TARGET_SECONDS = 15 * 60
 FULL_EPOCHS = 10000

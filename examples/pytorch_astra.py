@@ -63,7 +63,7 @@ import sys
 import numpy as np
 import torch
 
-from astra_np.vectors import decode, generate, load, validate
+from astra_np.check.vectors import decode, generate, load, validate
 
 DTYPE = torch.float64
 

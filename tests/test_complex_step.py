@@ -1,4 +1,4 @@
-"""The complex-step-safe forms of astra_np._complex against mpmath.
+"""The complex-step-safe forms of astra_np.check._complex against mpmath.
 
 Layer 2 of the ground truth: the forward forms used as the complex-step reference
 must (a) reproduce the float64 values of the 60-digit mpmath references and (b) give,
@@ -10,10 +10,10 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from astra_np import _complex as cx
+from astra_np.check import _complex as cx
 
 mpmath = pytest.importorskip("mpmath")
-ref = pytest.importorskip("astra_np.reference")
+ref = pytest.importorskip("astra_np.check.reference")
 
 H = 1e-200  # complex step; Im parts stay far from overflow and, for these inputs, from underflow
 EPS = np.finfo(np.float64).eps
@@ -221,7 +221,7 @@ def test_loss_forms_match_reference(seed):
 @pytest.mark.parametrize("method", ["bce", "gmn", "bce-astra", "gmn-astra"])
 @pytest.mark.parametrize("seed", [0, 1])
 def test_head_loss_form_value_matches_reference(method, seed):
-    from astra_np.losses import METHODS
+    from astra_np.core.losses import METHODS
 
     kw = METHODS[method]
     rng = np.random.default_rng(seed)
@@ -298,7 +298,7 @@ def test_loss_complex_step_gradients_match_reference(seed):
 @pytest.mark.parametrize("method", ["bce", "gmn", "bce-astra", "gmn-astra"])
 @pytest.mark.parametrize("case", ["bulk", "tails", "saturated positives"])
 def test_head_loss_complex_step_matches_reference(method, case):
-    from astra_np.losses import METHODS
+    from astra_np.core.losses import METHODS
 
     kw = METHODS[method]
     rng = np.random.default_rng(11)

@@ -1,6 +1,6 @@
 r"""Derivatives by numerical differentiation: two independent layers.
 
-1. The mpmath reference's closed-form derivatives (:mod:`astra_np.reference`,
+1. The mpmath reference's closed-form derivatives (:mod:`astra_np.check.reference`,
    which the goldens are made from) against ``mpmath.diff`` of the reference's
    own values, at 60 digits, everywhere (both tails included: mpmath has no
    overflow or underflow, and where ``y`` rounds to 1 at 60 digits the
@@ -27,12 +27,12 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from scipy.differentiate import derivative
 
-from astra_np import activation as A
-from astra_np import losses as Lo
-from astra_np import ztransform as Z
+from astra_np.core import activation as A
+from astra_np.core import losses as Lo
+from astra_np.core import ztransform as Z
 
 mpmath = pytest.importorskip("mpmath")
-from astra_np import reference as R  # noqa: E402
+from astra_np.check import reference as R  # noqa: E402
 
 FD_RTOL = 1e-7  # see the module docstring
 FD_ATOL = 1e-9

@@ -1,7 +1,7 @@
 r"""Values and analytic derivatives of the core against 60-digit references.
 
 Layer 3 of the ground truth: the committed goldens (``tests/golden/core_golden.json``,
-made by ``tests/golden/make_golden.py`` from :mod:`astra_np.reference`), plus
+made by ``tests/golden/make_golden.py`` from :mod:`astra_np.check.reference`), plus
 hypothesis-driven comparisons with the live mpmath reference over the bulk and
 both tails.
 
@@ -31,9 +31,9 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from astra_np import activation as A
-from astra_np import losses as Lo
-from astra_np import ztransform as Z
+from astra_np.core import activation as A
+from astra_np.core import losses as Lo
+from astra_np.core import ztransform as Z
 
 
 def _load_golden_script(filename, name):
@@ -93,8 +93,8 @@ def test_golden_file_is_well_formed():
 
 
 def test_golden_values_reproduce_from_reference():
-    """A sample of the goldens recomputed now with astra_np.reference matches digit for digit."""
-    R = pytest.importorskip("astra_np.reference")
+    """A sample of the goldens recomputed now with astra_np.check.reference matches digit for digit."""
+    R = pytest.importorskip("astra_np.check.reference")
     pytest.importorskip("mpmath")
     mg = _make_golden_module()
     rows = GOLD["astra"][::97]
@@ -454,7 +454,7 @@ def test_head_loss_gmn_all_positives_underflow():
 
 def _reference():
     pytest.importorskip("mpmath")
-    from astra_np import reference
+    from astra_np.check import reference
 
     return reference
 

@@ -2,7 +2,7 @@
 import numpy as np
 import pytest
 
-from astra_np.data import (
+from astra_np.study.data import (
     check_cv_feasible,
     dataset_fingerprint,
     imbalance_ratio,

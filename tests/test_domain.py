@@ -12,7 +12,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 import astra_np as an
-from astra_np._validation import B_MIN
+from astra_np.core._validation import B_MIN
 
 any_x = st.floats(allow_nan=False, allow_infinity=False)
 any_b = st.floats(min_value=B_MIN, max_value=np.finfo(float).max)

@@ -1,4 +1,4 @@
-"""Tests of astra_np.estimator.ASTraClassifier and the ``train`` command line."""
+"""Tests of astra_np.learn.estimator.ASTraClassifier and the ``train`` command line."""
 import json
 import pickle
 import zipfile
@@ -7,16 +7,16 @@ import numpy as np
 import pytest
 
 import astra_np
-from astra_np import train_cli
-from astra_np.activation import threshold
-from astra_np.datasets import make_imbalanced
-from astra_np.estimator import (
+from astra_np.cli import train as train_cli
+from astra_np.core.activation import threshold
+from astra_np.study.datasets import make_imbalanced
+from astra_np.learn.estimator import (
     ASTraClassifier,
     DataConversionWarning,
     NotFittedError,
     TrainingStoppedWarning,
 )
-from astra_np.metrics import confusion_matrix, g_mean
+from astra_np.core.metrics import confusion_matrix, g_mean
 
 
 @pytest.fixture(scope="module")

@@ -1,4 +1,4 @@
-"""The fused epoch kernel (astra_np._fast) against the reference path (nn + head_loss)."""
+"""The fused epoch kernel (astra_np.learn.kernel) against the reference path (nn + head_loss)."""
 import math
 import tracemalloc
 
@@ -7,11 +7,12 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from astra_np import _fast, nn
-from astra_np._fast import EpochKernel, fast_loss_and_grad
-from astra_np.losses import METHODS, head_logits, head_loss
-from astra_np.metrics import log_e_ratio
-from astra_np.train import approx_counts
+from astra_np.learn import kernel as _fast
+from astra_np.learn import nn
+from astra_np.learn.kernel import EpochKernel, fast_loss_and_grad
+from astra_np.core.losses import METHODS, head_logits, head_loss
+from astra_np.core.metrics import log_e_ratio
+from astra_np.learn.train import approx_counts
 
 METHOD_NAMES = sorted(METHODS)
 
@@ -179,7 +180,7 @@ def test_epoch_allocates_no_row_sized_arrays():
 
 
 def test_head_constants_match_core():
-    from astra_np.activation import slope_from_beta, slope_from_beta_grad, threshold, threshold_logit_grad
+    from astra_np.core.activation import slope_from_beta, slope_from_beta_grad, threshold, threshold_logit_grad
 
     for beta in (-5.0, -0.5, 0.0, 0.3, 5.3963487604, 80.0):
         b, log_b, c0, dl0, db = _fast.head_constants(beta)

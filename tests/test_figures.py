@@ -1,4 +1,4 @@
-"""Tests of astra_np.figures: every figure's plotted data against the core functions.
+"""Tests of astra_np.study.figures: every figure's plotted data against the core functions.
 
 The figures are drawn and their Line2D / patch data read back, so these tests check
 what a reader sees, not only that a file appears.
@@ -12,16 +12,16 @@ import pytest
 
 pytest.importorskip("matplotlib")
 
-from astra_np import figures  # noqa: E402
-from astra_np.activation import (  # noqa: E402
+from astra_np.study import figures  # noqa: E402
+from astra_np.core.activation import (  # noqa: E402
     astra,
     astra_partials,
     slope_for_threshold,
     threshold,
 )
-from astra_np.losses import bce, bce_with_logits  # noqa: E402
-from astra_np.activation import astra_logit  # noqa: E402
-from astra_np.ztransform import z_transform  # noqa: E402
+from astra_np.core.losses import bce, bce_with_logits  # noqa: E402
+from astra_np.core.activation import astra_logit  # noqa: E402
+from astra_np.core.ztransform import z_transform  # noqa: E402
 
 TAU_B = 0.25
 B_QUARTER = 7.3963487604  # root of tau(b) = 0.25 to 11 digits (Section 3.1 rounds it to 7.396)
@@ -286,8 +286,8 @@ def test_fig4_plots_fold_mean_of_given_histories():
 
 
 def _write_results(directory, hist, dataset="toy", stride=1, with_meta=True):
-    """A results directory in the layout of astra_np.store (meta.json + folds.jsonl)."""
-    from astra_np.store import encode_record
+    """A results directory in the layout of astra_np.study.store (meta.json + folds.jsonl)."""
+    from astra_np.study.store import encode_record
 
     directory.mkdir(parents=True, exist_ok=True)
     if with_meta:
@@ -338,7 +338,7 @@ def test_load_histories_errors(tmp_path):
     hist = _synthetic_histories(n_folds=1, n_epochs=5)
     _write_results(tmp_path / "a", {"bce": hist["bce"]}, dataset="one", with_meta=False)
     with open(tmp_path / "a" / "folds.jsonl", "ab") as fh:
-        from astra_np.store import encode_record
+        from astra_np.study.store import encode_record
         fh.write(encode_record({"dataset": "two", "repeat": 9, "rotation": 0, "method": "bce",
                                 "history": {"log10_e_ratio": [1.0]}}))
     with pytest.raises(ValueError, match="several data sets"):
@@ -432,9 +432,9 @@ def test_missing_matplotlib_names_the_plot_extra(monkeypatch):
 
 # --------------------------------------------------------------------------- Fig. 4, built-in run
 def test_builtin_histories_match_independent_training():
-    from astra_np.datasets import make_imbalanced
-    from astra_np.splits import make_splits
-    from astra_np.train import train
+    from astra_np.study.datasets import make_imbalanced
+    from astra_np.study.splits import make_splits
+    from astra_np.learn.train import train
 
     data = dict(n_samples=900, n_features=4, n_positives=9, random_state=3)
     hist, label = figures.builtin_histories(epochs=4, n_folds=3, data=data, positives=3, random_state=1)

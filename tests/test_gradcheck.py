@@ -1,4 +1,4 @@
-"""The public gradient checker astra_np.gradcheck and its command line.
+"""The public gradient checker astra_np.check.gradcheck and its command line.
 
 The checker must *fail* a gradient that is wrong by a factor 1.000001 (far below what
 torch.autograd.gradcheck's atol = 1e-5 can see in ASTra's tails) and pass the correct
@@ -12,11 +12,11 @@ import time
 import numpy as np
 import pytest
 
-from astra_np import _complex as cx
-from astra_np import activation as act
-from astra_np import losses as los
-from astra_np import ztransform as zt
-from astra_np.gradcheck import (
+from astra_np.check import _complex as cx
+from astra_np.core import activation as act
+from astra_np.core import losses as los
+from astra_np.core import ztransform as zt
+from astra_np.check.gradcheck import (
     DEFAULT_COMPLEX_STEPS,
     GradcheckResult,
     assert_gradient,

@@ -21,10 +21,10 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from scipy.special import expit
 
-from astra_np import activation as A
-from astra_np import losses as Lo
-from astra_np import metrics as M
-from astra_np import ztransform as Z
+from astra_np.core import activation as A
+from astra_np.core import losses as Lo
+from astra_np.core import metrics as M
+from astra_np.core import ztransform as Z
 
 ULP = 2.0 ** -52  # 2.2e-16, one ulp of 1
 
@@ -148,7 +148,7 @@ def test_band_edge_is_where_bce_without_z_crosses(b):
 
 
 def test_band_edge_against_reference():
-    R = pytest.importorskip("astra_np.reference")
+    R = pytest.importorskip("astra_np.check.reference")
     mpmath = pytest.importorskip("mpmath")
     for b in (1.5, 7.396348760419537, 87.37, 1000.0):
         with mpmath.mp.workdps(60):
@@ -403,7 +403,7 @@ def test_head_loss_rejects_bad_loss_and_shapes():
 
 
 def test_reference_rejects_bad_inputs_naming_argument():
-    R = pytest.importorskip("astra_np.reference")
+    R = pytest.importorskip("astra_np.check.reference")
     pytest.importorskip("mpmath")
     cases = [
         (lambda: R.astra(NAN, 2.0), "x"),
@@ -429,7 +429,7 @@ def test_reference_rejects_bad_inputs_naming_argument():
 
 
 def test_reference_without_mpmath_raises_a_clear_import_error(monkeypatch):
-    R = pytest.importorskip("astra_np.reference")
+    R = pytest.importorskip("astra_np.check.reference")
     monkeypatch.setitem(__import__("sys").modules, "mpmath", None)  # makes `import mpmath` fail
     with pytest.raises(ImportError, match=r"mpmath.*astra_np\[ref\]"):
         R.astra(0.0, 1.0)

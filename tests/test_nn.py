@@ -1,4 +1,4 @@
-"""Tests of astra_np.nn: initialisation, forward pass and the hand-written backward pass."""
+"""Tests of astra_np.learn.nn: initialisation, forward pass and the hand-written backward pass."""
 import math
 
 import numpy as np
@@ -6,9 +6,9 @@ import pytest
 from hypothesis import assume, given, settings
 from hypothesis import strategies as st
 
-from astra_np import nn
-from astra_np.activation import slope_for_threshold
-from astra_np.losses import METHODS, head_loss
+from astra_np.learn import nn
+from astra_np.core.activation import slope_for_threshold
+from astra_np.core.losses import METHODS, head_loss
 
 METHOD_NAMES = sorted(METHODS)
 

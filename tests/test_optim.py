@@ -1,10 +1,10 @@
-"""Tests of astra_np.optim: Adam (torch.optim.Adam variant) and the eta_b rule (Eq. 10)."""
+"""Tests of astra_np.learn.optim: Adam (torch.optim.Adam variant) and the eta_b rule (Eq. 10)."""
 import math
 
 import numpy as np
 import pytest
 
-from astra_np.optim import Adam, EtaBRule, adam_update, eta_b_update
+from astra_np.learn.optim import Adam, EtaBRule, adam_update, eta_b_update
 
 
 def _textbook_adam(p, grads, lr, b1=0.9, b2=0.999, eps=1e-8):

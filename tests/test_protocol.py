@@ -17,9 +17,9 @@ import numpy as np
 import pytest
 
 import astra_np
-from astra_np.datasets import make_imbalanced
-from astra_np.protocol import FoldTask, SerialExecutor, fold_seed, main, run_experiment, run_fold
-from astra_np.store import ConfigMismatchError
+from astra_np.study.datasets import make_imbalanced
+from astra_np.study.protocol import FoldTask, SerialExecutor, fold_seed, main, run_experiment, run_fold
+from astra_np.study.store import ConfigMismatchError
 
 ROOT = str(Path(astra_np.__file__).resolve().parent.parent)
 SMALL = dict(n_samples=800, n_positives=10, random_state=3)

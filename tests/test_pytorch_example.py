@@ -8,7 +8,7 @@ import pytest
 
 torch = pytest.importorskip("torch", reason="the PyTorch example needs torch (CI installs 2.13.0)")
 
-from astra_np import vectors as V  # noqa: E402
+from astra_np.check import vectors as V  # noqa: E402
 
 EXAMPLE = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))),
                        "examples", "pytorch_astra.py")

@@ -7,8 +7,8 @@ import statistics
 import numpy as np
 import pytest
 
-from astra_np.report import format_markdown, paired_p_value, summarize, write_report
-from astra_np.store import ResultsStore
+from astra_np.study.report import format_markdown, paired_p_value, summarize, write_report
+from astra_np.study.store import ResultsStore
 
 METHODS = ["bce", "gmn", "bce-astra", "gmn-astra"]
 

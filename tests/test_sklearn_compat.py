@@ -13,7 +13,7 @@ from sklearn.preprocessing import StandardScaler  # noqa: E402
 from sklearn.utils.estimator_checks import check_estimator  # noqa: E402
 from sklearn.utils.validation import check_is_fitted  # noqa: E402
 
-from astra_np.estimator import ASTraClassifier  # noqa: E402
+from astra_np.learn.estimator import ASTraClassifier  # noqa: E402
 
 
 def _quick():

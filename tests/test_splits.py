@@ -6,7 +6,7 @@ import pytest
 from hypothesis import assume, given
 from hypothesis import strategies as st
 
-from astra_np.splits import CVSplits, load_splits, make_splits, rotation
+from astra_np.study.splits import CVSplits, load_splits, make_splits, rotation
 
 
 def _labels(n_pos, n_neg, seed=0):

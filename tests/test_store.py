@@ -4,7 +4,7 @@ import os
 
 import pytest
 
-from astra_np.store import ConfigMismatchError, ResultsStore, encode_record
+from astra_np.study.store import ConfigMismatchError, ResultsStore, encode_record
 
 CONFIG = {"dataset": "d", "seed": 0, "epochs": 20, "methods": ["bce", "gmn"]}
 

@@ -1,14 +1,14 @@
-"""Tests of astra_np.train: the epoch loop, eta_b (Eq. 10), best-on-validation, history."""
+"""Tests of astra_np.learn.train: the epoch loop, eta_b (Eq. 10), best-on-validation, history."""
 import math
 
 import numpy as np
 import pytest
 
-from astra_np import nn
-from astra_np.activation import threshold
-from astra_np.losses import METHODS
-from astra_np.optim import EtaBRule
-from astra_np.train import HISTORY_KEYS, MONITORS, approx_counts, train
+from astra_np.learn import nn
+from astra_np.core.activation import threshold
+from astra_np.core.losses import METHODS
+from astra_np.learn.optim import EtaBRule
+from astra_np.learn.train import HISTORY_KEYS, MONITORS, approx_counts, train
 
 METHOD_NAMES = sorted(METHODS)
 

@@ -1,4 +1,4 @@
-"""Tests of astra_np.vectors: the portable reference vectors and ``validate``."""
+"""Tests of astra_np.check.vectors: the portable reference vectors and ``validate``."""
 import copy
 import io
 import json
@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 
 import astra_np
-from astra_np import vectors as V
+from astra_np.check import vectors as V
 
 pytest.importorskip("mpmath")  # the cross-check at generation needs the mpmath reference
 

@@ -23,8 +23,8 @@ Tolerance conventions shared by the test files
     "at a sign change" where its reference magnitude is below 1e-3 of its term
     scale (the same sum with every term in absolute value, for the grouping
     of the terms that cancels least; stored in the golden file as
-    ``*_scale``, defined in :func:`astra_np.reference.astra_db_scale` and
-    :func:`astra_np.reference.head_loss_details`).  There no float64
+    ``*_scale``, defined in :func:`astra_np.check.reference.astra_db_scale` and
+    :func:`astra_np.check.reference.head_loss_details`).  There no float64
     evaluation of the terms can have a small
     relative error (cancellation multiplies rounding errors by
     ``scale / |value|``), so the relative bound is applied to

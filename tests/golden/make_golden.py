@@ -9,7 +9,7 @@ The output is deterministic (fixed seed, fixed grids, no timestamps): running
 the script twice gives byte-identical files.  Inputs are float64 numbers stored
 twice, as ``repr`` (shortest round-trip decimal) and ``float.hex`` (exact);
 readers should use the hex form.  Reference outputs are computed by
-:mod:`astra_np.reference` (60 significant digits, adaptive working precision)
+:mod:`astra_np.check.reference` (60 significant digits, adaptive working precision)
 and stored as decimal strings with :data:`DIGITS` significant digits, far more
 than float64's 17, so a test can measure errors well below one ulp.
 
@@ -19,7 +19,7 @@ Sections of the JSON file
                     over [1e-8, 1e4], +-t/b for |b x| = t up to 700, the Fig. 2 band
                     edge, random points) for every b in ``B_VALUES``: y, 1 - y, logit
                     and the x- and b-partials of y and of the logit, plus the term
-                    scales of the b-partials (see astra_np.reference).
+                    scales of the b-partials (see astra_np.check.reference).
 ``threshold``       Eq. 5 and its b-derivative, for b in ``B_VALUES`` and beyond.
 ``slope_for_threshold``  the inverse of Eq. 5 and its relative condition number
                     ``tau / (b |dtau/db|)``.
@@ -50,7 +50,7 @@ ROOT = os.path.dirname(os.path.dirname(HERE))
 if ROOT not in sys.path:
     sys.path.insert(0, ROOT)
 
-from astra_np import reference as R  # noqa: E402
+from astra_np.check import reference as R  # noqa: E402
 
 OUT = os.path.join(HERE, "core_golden.json")
 SEED = 20240607
@@ -286,7 +286,7 @@ def build():
         "meta": {
             "description": "60-digit mpmath reference values for astra_np's numerical core",
             "generator": "tests/golden/make_golden.py",
-            "reference": "astra_np.reference",
+            "reference": "astra_np.check.reference",
             "dps": DPS,
             "digits": DIGITS,
             "seed": SEED,

@@ -9,7 +9,7 @@ wrapped in a lambda that converts to and from NumPy) with one of four references
     No subtractive cancellation, so the step can be ``1e-200`` and the result is
     accurate to rounding *everywhere*, saturated tails included. ``f`` must accept
     complex input and be analytic in the differentiated argument;
-    ``astra_np.gradcheck.complex_forms`` (module :mod:`astra_np._complex`) holds such
+    ``astra_np.check.gradcheck.complex_forms`` (module :mod:`astra_np.check._complex`) holds such
     versions of every astra_np forward and of softplus, log1p, expm1, expit, ...
 ``"fd"``
     Central differences with Richardson extrapolation (Ridders' method), for a real
@@ -33,8 +33,8 @@ derivative against complex step over the whole range (``x`` in ``[-1e4, 1e4]``,
 Examples
 --------
 >>> import numpy as np
->>> from astra_np.gradcheck import complex_forms as cx
->>> from astra_np.activation import astra_partials
+>>> from astra_np.check.gradcheck import complex_forms as cx
+>>> from astra_np.core.activation import astra_partials
 >>> x = np.linspace(-50.0, 50.0, 11)
 >>> res = check_gradient(cx.astra, astra_partials, (x, 7.3963487604), rtol=1e-12)
 >>> res.passed
@@ -51,7 +51,7 @@ from typing import Dict, Tuple
 
 import numpy as np
 
-from . import _complex as complex_forms
+from ..check import _complex as complex_forms
 
 __all__ = [
     "GradcheckResult",
@@ -294,7 +294,7 @@ def _require_complex(val):
     if not np.iscomplexobj(val):
         raise TypeError(
             "reference='complex' needs an f that accepts complex input and returns complex "
-            "output (got a real result); use the forms in astra_np.gradcheck.complex_forms, "
+            "output (got a real result); use the forms in astra_np.check.gradcheck.complex_forms, "
             "or reference='fd'"
         )
 
@@ -860,7 +860,7 @@ def _labels(rng, n, n_pos):
 
 def _db_term_scale_y(x, b):
     r"""``(1-y) (|1 + b x| sigma(t) + softplus(t)) / b^2``: size of the terms of dy/db."""
-    from . import _complex as cx
+    from ..check import _complex as cx
     from scipy.special import expit
 
     t = b * x + np.log(b)
@@ -870,7 +870,7 @@ def _db_term_scale_y(x, b):
 
 def _db_term_scale_logit(x, b):
     r"""``(|1 + b x| rho(t) + 1) phi(s) / b``: size of the terms of d logit / db."""
-    from . import _complex as cx
+    from ..check import _complex as cx
 
     t = b * x + np.log(b)
     s = cx.astra_s(x, b)
@@ -916,10 +916,10 @@ def _mp_z(p, tau):
 
 def _build_rows(points, seed, draws, mp_points, fd=True):
     """List of ``(label, tolerance text, thunk)``; each thunk returns a GradcheckResult."""
-    from . import _complex as cx
-    from . import activation as act
-    from . import losses as los
-    from . import ztransform as zt
+    from ..check import _complex as cx
+    from ..core import activation as act
+    from ..core import losses as los
+    from ..core import ztransform as zt
 
     rng = np.random.default_rng(seed)
     x = _sample_x(rng, points)
@@ -1029,8 +1029,8 @@ def _build_rows(points, seed, draws, mp_points, fd=True):
             (beta[: xs.size],), mpr)
         add("z_transform_partials dz/dp, dz/dtau", rel, check_gradient, _mp_z, zt.z_transform_partials,
             (p[: xs.size], tau[: xs.size]), mpr)
-        # the head against the 60-digit closed forms of astra_np.reference
-        from . import reference as ref
+        # the head against the 60-digit closed forms of astra_np.check.reference
+        from ..check import reference as ref
 
         for method, kw in los.METHODS.items():
             gfun = lambda xx, bb, yy, kw=kw: los.head_loss(xx, float(bb), yy, **kw)[1:]
@@ -1039,7 +1039,7 @@ def _build_rows(points, seed, draws, mp_points, fd=True):
                 _, gx, gb = ref.head_loss([float(v) for v in xx], float(bb), [int(v) for v in yy], **kw)
                 return np.array([float(v) for v in gx]), float(gb)
 
-            rfun.__name__ = "astra_np.reference.head_loss"
+            rfun.__name__ = "astra_np.check.reference.head_loss"
             some = head_cases[:2] + head_cases[-1:] if len(head_cases) > 3 else head_cases
             add_many(f"head_loss[{method}] dL/dx", rel,
                      [((None, gfun, c, rfun), dict(mode="gradient", wrt=0, argnames=names)) for c in some])
@@ -1083,10 +1083,10 @@ def main(argv=None):
     r"""``python -m astra_np gradcheck``: print the gradient self-certification table.
 
     Every public derivative of astra_np is compared with complex-step derivatives of
-    the complex-safe forward forms (:mod:`astra_np._complex`) over bulk and tails
+    the complex-safe forward forms (:mod:`astra_np.check._complex`) over bulk and tails
     (``x`` in ``[-1e4, 1e4]``, ``b`` in ``[1, 1000]``, ``p`` down to ``1e-300`` and up
     to ``1 - 1e-16``), then a subsample with ``mpmath.diff`` and the 60-digit closed
-    forms of :mod:`astra_np.reference`, and the bulk with finite differences. Runs
+    forms of :mod:`astra_np.check.reference`, and the bulk with finite differences. Runs
     under ``numpy.errstate(over/divide/invalid="raise")``: a floating-point warning
     is a failure.
 
@@ -1176,7 +1176,7 @@ def main(argv=None):
 
 def _head_beta_scale(x, beta, y, kw):
     r"""``sum_i |dL/dl_i| (|dl_i/db| + |dl_tau/db|) |db/dbeta|`` by complex step (tolerance scale)."""
-    from . import _complex as cx
+    from ..check import _complex as cx
 
     if not kw["astra"]:
         return 0.0

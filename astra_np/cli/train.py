@@ -5,14 +5,14 @@ Example::
     python -m astra_np train --data cod-rna.csv --label y --method gmn-astra \
         --epochs 10000 --seed 0 --save model.npz --history history.csv
 
-The file is read by :func:`astra_np.data.load_dataset` (CSV/TSV with a label column,
+The file is read by :func:`astra_np.study.data.load_dataset` (CSV/TSV with a label column,
 or LIBSVM/svmlight); the minority class becomes label 1. A stratified
 ``--validation-fraction`` of each class (default 0.25) is held out for
 best-on-validation selection by :math:`FNR_{apx}` (Section 4.2) unless
 ``--val-data`` gives a separate validation file. The report shows the learned slope
 ``b`` and threshold ``tau``, the best epoch, and the counted confusion matrix, G-Mean
 and MCC (Eq. 1-3) on the training and validation rows. ``--save`` writes the model
-(:meth:`astra_np.estimator.ASTraClassifier.save`), ``--history`` the per-epoch
+(:meth:`astra_np.learn.estimator.ASTraClassifier.save`), ``--history`` the per-epoch
 history as CSV.
 """
 import argparse
@@ -20,12 +20,12 @@ import sys
 
 import numpy as np
 
-from ._validation import positive_int_arg
-from .data import load_dataset
-from .estimator import ASTraClassifier, TrainingStoppedWarning
-from .losses import METHODS
-from .metrics import confusion_matrix, g_mean, mcc
-from .train import HISTORY_KEYS, MONITORS
+from ..core._validation import positive_int_arg
+from ..study.data import load_dataset
+from ..learn.estimator import ASTraClassifier, TrainingStoppedWarning
+from ..core.losses import METHODS
+from ..core.metrics import confusion_matrix, g_mean, mcc
+from ..learn.train import HISTORY_KEYS, MONITORS
 
 __all__ = ["main", "build_parser"]
 

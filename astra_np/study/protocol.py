@@ -1,9 +1,9 @@
 r"""The paper's experiment protocol (Section 4): R x K CV, four methods, resumable, parallel.
 
-For every repeat ``r`` and rotation ``k`` of :mod:`astra_np.splits` (test fold ``k``,
+For every repeat ``r`` and rotation ``k`` of :mod:`astra_np.study.splits` (test fold ``k``,
 validation fold ``(k + 1) mod K``, training the other K - 2 folds) and for every
 method ("bce", "gmn", "bce-astra", "gmn-astra", Section 4.2) one
-:class:`astra_np.estimator.ASTraClassifier` is trained on the training folds with the
+:class:`astra_np.learn.estimator.ASTraClassifier` is trained on the training folds with the
 validation fold supplying the best-on-validation parameters (monitor FNR_apx), and
 scored on the test fold.
 
@@ -36,11 +36,11 @@ digits, non-finite values stored as ``null``; the test metrics are stored exactl
   ``history_sampled["epoch"]`` lists the 1-based epoch numbers kept. This keeps a
   10,000-epoch record near 150 kB (30 MB for the full 200-fold study).
 
-Results go to an append-only store (:mod:`astra_np.store`); rerunning the same command
+Results go to an append-only store (:mod:`astra_np.study.store`); rerunning the same command
 resumes, skipping finished folds. A run with a different configuration is refused.
 When the last fold is stored the records are put in canonical order, so two runs with
 the same seed produce identical ``folds.jsonl`` files, and the report
-(:mod:`astra_np.report`: ``table.md``, ``table.csv``, ``fig4.png``) is written.
+(:mod:`astra_np.study.report`: ``table.md``, ``table.csv``, ``fig4.png``) is written.
 
 Parallel and distributed runs
 -----------------------------
@@ -51,8 +51,8 @@ in the calling process. Any other executor can be passed in, for example a Dask
 cluster's::
 
     from dask.distributed import Client          # pip install "dask[distributed]"
-    from astra_np.protocol import run_experiment
-    from astra_np.datasets import make_imbalanced
+    from astra_np.study.protocol import run_experiment
+    from astra_np.study.datasets import make_imbalanced
 
     client = Client("tcp://scheduler:8786")      # or Client() for a local cluster
     X, y = make_imbalanced()
@@ -75,7 +75,7 @@ Command line
 ``python -m astra_np experiment --data FILE [--label COL] [--minority LABEL]
 [--positives 5] [--repeats 10] [--folds 5] [--epochs 10000] [--methods ...]
 [--workers N] [--quick] [--seed S] --out DIR``. Without ``--data`` the built-in data
-set :func:`astra_np.datasets.make_imbalanced` is used (``--quick``: a smaller version
+set :func:`astra_np.study.datasets.make_imbalanced` is used (``--quick``: a smaller version
 with 2 repeats and 1000 epochs, which runs in seconds to a minute).
 """
 import argparse
@@ -93,11 +93,11 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from ._validation import positive_int_arg
-from . import __version__
-from .data import check_cv_feasible, dataset_fingerprint, imbalance_ratio, load_dataset
-from .splits import load_splits, make_splits
-from .store import ResultsStore
+from ..core._validation import positive_int_arg
+from .. import __version__
+from ..study.data import check_cv_feasible, dataset_fingerprint, imbalance_ratio, load_dataset
+from ..study.splits import load_splits, make_splits
+from ..study.store import ResultsStore
 
 __all__ = ["run_experiment", "run_fold", "FoldTask", "ExperimentResult", "SerialExecutor",
            "METHOD_ORDER", "fold_seed", "main"]
@@ -145,7 +145,7 @@ class FoldTask:
     standardize: bool = True
     estimator_params: dict = field(default_factory=dict)
     history_points: int = 1000
-    estimator: object = None  # class or factory; None: astra_np.estimator.ASTraClassifier
+    estimator: object = None  # class or factory; None: astra_np.learn.estimator.ASTraClassifier
 
 
 def _round_sig(values):
@@ -228,14 +228,14 @@ def _accepts(factory, name):
 
 def run_fold(task):
     r"""Train one method on one rotation and return its JSON-ready record."""
-    from .metrics import confusion_matrix, g_mean, mcc
+    from ..core.metrics import confusion_matrix, g_mean, mcc
 
     Xt, Xv, Xs = task.X_train, task.X_val, task.X_test
     if task.standardize:
         Xt, Xv, Xs = _standardise(Xt, Xv, Xs)
     factory = task.estimator
     if factory is None:
-        from .estimator import ASTraClassifier as factory
+        from ..learn.estimator import ASTraClassifier as factory
     kwargs = dict(task.estimator_params)
     if "standardize" not in kwargs and _accepts(factory, "standardize"):
         kwargs["standardize"] = False  # done above (or switched off): not twice
@@ -383,7 +383,7 @@ def run_experiment(X, y, out, *, dataset="data", positives=None, repeats=10, fol
     ----------
     X : array, shape (n, d); y : array of {0, 1}, shape (n,)
     out : str or os.PathLike
-        Results directory (:mod:`astra_np.store`); resumed if it exists.
+        Results directory (:mod:`astra_np.study.store`); resumed if it exists.
     dataset : str
         Name in the records and the table.
     positives : int, optional
@@ -402,7 +402,7 @@ def run_experiment(X, y, out, *, dataset="data", positives=None, repeats=10, fol
     history_points : int
         Maximum epochs kept per stored history (see the module docstring).
     splits : CVSplits, optional
-        Use these folds (e.g. imported with :func:`astra_np.splits.load_splits`).
+        Use these folds (e.g. imported with :func:`astra_np.study.splits.load_splits`).
     executor : concurrent.futures.Executor, optional
         Runs the folds; not shut down here. Default: a process pool of ``workers``.
     workers : int, optional
@@ -414,7 +414,7 @@ def run_experiment(X, y, out, *, dataset="data", positives=None, repeats=10, fol
     report : bool
         Write the report when the experiment is complete.
     estimator : callable, optional
-        Classifier class/factory (default :class:`astra_np.estimator.ASTraClassifier`);
+        Classifier class/factory (default :class:`astra_np.learn.estimator.ASTraClassifier`);
         must be picklable for process pools.
     data_info : dict, optional
         Extra descriptive entries for the stored configuration.
@@ -543,7 +543,7 @@ def run_experiment(X, y, out, *, dataset="data", positives=None, repeats=10, fol
             order = {m: i for i, m in enumerate(methods)}
             result.records = store.finalize(lambda r: (r["repeat"], r["rotation"], order[r["method"]]))
             if report:
-                from .report import write_report
+                from ..study.report import write_report
                 result.report_files = write_report(store.directory)
         return result
     finally:
@@ -583,7 +583,7 @@ def _build_parser():
     p.add_argument("--history-points", type=positive_int_arg, default=1000, metavar="N",
                    help="epochs kept in the sampled histories (b, tau, loss, ...; default "
                         "1000); the log10 e-ratio is kept for every epoch")
-    p.add_argument("--splits", metavar="JSON", help="import the folds from this JSON file (see astra_np.splits)")
+    p.add_argument("--splits", metavar="JSON", help="import the folds from this JSON file (see astra_np.study.splits)")
     p.add_argument("--name", help="data set name in the table (default: file name and IR)")
     p.add_argument("--combine", nargs="+", metavar="RESULTS_DIR",
                    help="run nothing: write one table (a block per data set) and the Fig. 4 "
@@ -599,7 +599,7 @@ def main(argv=None):
     repeats = args.repeats or (QUICK["repeats"] if args.quick else 10)
     epochs = args.epochs or (QUICK["epochs"] if args.quick else 10000)
     if args.combine:
-        from .report import write_report
+        from ..study.report import write_report
         try:
             for path in write_report(args.combine, out_dir=args.out):
                 print(f"wrote {path}")
@@ -613,7 +613,7 @@ def main(argv=None):
                                 fmt=args.fmt, delimiter=args.delimiter)
             base = os.path.splitext(os.path.basename(args.data))[0]
         else:
-            from .datasets import make_imbalanced
+            from ..study.datasets import make_imbalanced
             kw = dict(n_samples=QUICK["n_samples"], n_positives=QUICK["n_positives"]) if args.quick else {}
             X, y = make_imbalanced(**kw)
             base = "builtin"

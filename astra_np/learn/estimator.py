@@ -38,12 +38,12 @@ import zipfile
 
 import numpy as np
 
-from ._stable import expit, log_expit
-from .activation import slope_from_beta, threshold
-from .losses import head_logits
-from .nn import MLPParams, forward, method_flags
-from .optim import EtaBRule
-from .train import HISTORY_KEYS, MONITORS, train
+from ..core._stable import expit, log_expit
+from ..core.activation import slope_from_beta, threshold
+from ..core.losses import head_logits
+from ..learn.nn import MLPParams, forward, method_flags
+from ..learn.optim import EtaBRule
+from ..learn.train import HISTORY_KEYS, MONITORS, train
 
 __all__ = [
     "ASTraClassifier",
@@ -202,12 +202,12 @@ class ASTraClassifier:
 
     Trains the network of Section 4.2 (Leaky ReLU hidden layer(s), ASTra or sigmoid
     output) with one of the paper's four methods for a fixed number of epochs and keeps
-    the best-on-validation parameters (:func:`astra_np.train.train`).
+    the best-on-validation parameters (:func:`astra_np.learn.train.train`).
 
     Parameters
     ----------
     method : {"gmn-astra", "bce-astra", "gmn", "bce"}
-        Loss and output (Section 4.2, :data:`astra_np.losses.METHODS`).
+        Loss and output (Section 4.2, :data:`astra_np.core.losses.METHODS`).
     hidden_layer_sizes : None, int or tuple of int
         ``None``: one hidden layer of :math:`\lceil (n_x + 1)/2 \rceil` units.
     epochs : int
@@ -235,7 +235,7 @@ class ASTraClassifier:
         Adapt :math:`\eta_b` to the train-set e-ratio (Eq. 10, default) or keep it fixed.
     beta_update : {"adam", "sgd"}
         Adam step for beta with rate :math:`\eta_b` (default) or a plain gradient step;
-        see :mod:`astra_np.train`.
+        see :mod:`astra_np.learn.train`.
     metrics_on : {"z", "output"}
         Space of the e-ratio and approximated validation metrics (z by default).
     batch_size : None or int
@@ -257,7 +257,7 @@ class ASTraClassifier:
         Best-on-validation weights, biases and beta.
     history_ : dict of str -> ndarray
         Per-epoch ``loss``, ``log_e_ratio``, ``e_ratio``, ``beta``, ``b``, ``tau``,
-        ``eta_b``, ``val_monitor`` (see :class:`astra_np.train.TrainResult`).
+        ``eta_b``, ``val_monitor`` (see :class:`astra_np.learn.train.TrainResult`).
     best_epoch_ : int
     best_score_ : float
         Validation monitor at ``best_epoch_``.
@@ -278,7 +278,7 @@ class ASTraClassifier:
 
     Examples
     --------
-    >>> from astra_np.datasets import make_imbalanced
+    >>> from astra_np.study.datasets import make_imbalanced
     >>> X, y = make_imbalanced(n_samples=2000, n_positives=12, random_state=0)
     >>> clf = ASTraClassifier(epochs=50, random_state=0).fit(X, y)
     >>> clf.predict(X[:3]).shape, clf.predict_proba(X[:3]).shape
@@ -567,8 +567,8 @@ class ASTraClassifier:
     def score(self, X, y, sample_weight=None):
         r"""Mean accuracy of :meth:`predict` (scikit-learn's classifier default).
 
-        For imbalanced data prefer :func:`astra_np.metrics.g_mean` or
-        :func:`astra_np.metrics.mcc` of the confusion matrix.
+        For imbalanced data prefer :func:`astra_np.core.metrics.g_mean` or
+        :func:`astra_np.core.metrics.mcc` of the confusion matrix.
         """
         pred = self.predict(X)
         y = _check_y(y, pred.shape[0])

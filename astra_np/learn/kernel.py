@@ -1,7 +1,7 @@
 r"""A fused, allocation-free training epoch: the same loss and gradients as
-:func:`astra_np.nn.loss_and_grad`, computed faster.
+:func:`astra_np.learn.nn.loss_and_grad`, computed faster.
 
-The reference path (:mod:`astra_np.nn` + :func:`astra_np.losses.head_loss`) is the
+The reference path (:mod:`astra_np.learn.nn` + :func:`astra_np.core.losses.head_loss`) is the
 readable truth; :class:`EpochKernel` is an optimisation of it, tested against it
 (``tests/test_fast.py``: loss and every gradient to ``1e-12`` relative, all four
 methods, one and two hidden layers). What makes it fast:
@@ -56,7 +56,7 @@ Ranges, all handled without leaving the fused path unless stated:
   softplus by the excess, exact to :math:`e^{-700}`;
 * positive rows with :math:`t < -600` (``T_POS``), where ``e`` could underflow, are
   evaluated with the core's stable functions
-  (:func:`~astra_np.activation.astra_logit`, :func:`~astra_np.activation.astra_logit_partials`);
+  (:func:`~astra_np.core.activation.astra_logit`, :func:`~astra_np.core.activation.astra_logit_partials`);
 * only when :math:`s > 650` (``expm1`` would overflow; pre-activations in the hundreds,
   a diverging network), :math:`b > 10^{20}`, or GMN with an empty
   :math:`TP_{apx}`/:math:`TN_{apx}` or with :math:`TN_{apx}/TP_{apx}` beyond
@@ -71,11 +71,11 @@ import math
 
 import numpy as np
 
-from ._stable import expit, log_expit, logsumexp, softplus
-from .activation import astra_logit, astra_logit_partials
-from .losses import head_logits, head_loss
-from .metrics import log_approx_confusion
-from .nn import LEAKY_SLOPE, MLPParams, backward, forward, method_flags
+from ..core._stable import expit, log_expit, logsumexp, softplus
+from ..core.activation import astra_logit, astra_logit_partials
+from ..core.losses import head_logits, head_loss
+from ..core.metrics import log_approx_confusion
+from ..learn.nn import LEAKY_SLOPE, MLPParams, backward, forward, method_flags
 
 _sum = np.add.reduce  # ndarray.sum without its Python wrapper (same reduction, same bits)
 _max = np.maximum.reduce
@@ -100,7 +100,7 @@ ROWWISE_MIN_ROWS = 1024
 def layer_offsets(layer_sizes):
     r"""``[(start, stop, (n_out, n_in + 1)), ...]`` of each layer's ``[W | c]`` in the flat vector.
 
-    The flat layout is that of :meth:`astra_np.nn.MLPParams.to_vector`; beta is last.
+    The flat layout is that of :meth:`astra_np.learn.nn.MLPParams.to_vector`; beta is last.
     """
     out, k = [], 0
     for n_in, n_out in zip(layer_sizes[:-1], layer_sizes[1:]):
@@ -114,7 +114,7 @@ def head_constants(beta):
 
     Returns ``(b, log_b, c0, dlogit_tau_db, db_dbeta)`` where ``c0 = tau/(1-tau)`` and
     ``dlogit_tau_db = -g(log b)(1 + c0)/(c0 b^2)`` with ``g(u) = softplus(u) - sigmoid(u)``,
-    i.e. :func:`astra_np.activation.threshold_logit_grad`.
+    i.e. :func:`astra_np.core.activation.threshold_logit_grad`.
     """
     if beta > 0:
         b, db = 2.0 + beta, 1.0
@@ -220,7 +220,7 @@ class EpochKernel:
     layer_sizes : tuple of int
         ``(n_x, n_h1, ..., 1)``.
     method : str
-        One of :data:`astra_np.losses.METHODS`.
+        One of :data:`astra_np.core.losses.METHODS`.
     metrics_on : {"z", "output"}
         Space of the approximated counts (e-ratio, monitors): the z-transformed output
         (Eq. 6) or the ASTra output :math:`\hat y` itself. Identical for the
@@ -657,7 +657,7 @@ class EpochKernel:
 def fast_loss_and_grad(params, X, y, method="gmn-astra"):
     r"""Convenience wrapper: :class:`EpochKernel` on ``(X, y)`` at ``params``.
 
-    Returns ``(loss, grads)`` like :func:`astra_np.nn.loss_and_grad`.
+    Returns ``(loss, grads)`` like :func:`astra_np.learn.nn.loss_and_grad`.
     """
     kernel = EpochKernel(X, y, params.layer_sizes, method=method)
     theta = params.to_vector()

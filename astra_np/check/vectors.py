@@ -42,7 +42,7 @@ Checking an implementation
 --------------------------
 :func:`validate` runs the callables of a module or a mapping (our names, see
 :data:`FUNCTIONS`) against the vectors and prints a table of worst relative errors.
-The document format is described by the JSON Schema ``astra_np/schema/vectors.schema.json``
+The document format is described by the JSON Schema ``astra_np/check/schema/vectors.schema.json``
 (see :func:`schema`).
 """
 from __future__ import annotations
@@ -462,7 +462,7 @@ def _all_raw_cases():
 
 def _package_impl():
     """astra_np's float64 functions under the names of the call protocol."""
-    from astra_np import activation, losses, ztransform
+    from astra_np.core import activation, losses, ztransform
 
     impl = {}
     for mod in (activation, ztransform, losses):
@@ -505,11 +505,11 @@ def _call(spec, lookup, inputs):
 
 
 # --------------------------------------------------------------------------------------
-# Cross-check against the mpmath reference (astra_np.reference, 60 significant digits)
+# Cross-check against the mpmath reference (astra_np.check.reference, 60 significant digits)
 # --------------------------------------------------------------------------------------
 
 class _Reference:
-    r"""Reference quantities of one case from :mod:`astra_np.reference` (mpmath).
+    r"""Reference quantities of one case from :mod:`astra_np.check.reference` (mpmath).
 
     The reference evaluates the closed forms of Eqs. 4-9 and their hand-derived
     derivatives at rising precision until 60 significant digits are stable.
@@ -518,7 +518,7 @@ class _Reference:
     def __init__(self):
         import mpmath
 
-        from astra_np import reference
+        from astra_np.check import reference
 
         self.R = reference
         self.mpmath = mpmath
@@ -658,7 +658,7 @@ def generate(cases="all", *, check=True, functions=None, _impl=None):
         Which case set to include (see the module documentation).
     check : bool
         Cross-check every expected value against the 60-digit mpmath reference
-        (:mod:`astra_np.reference`, needs ``mpmath``) and raise if one disagrees beyond
+        (:mod:`astra_np.check.reference`, needs ``mpmath``) and raise if one disagrees beyond
         its case's tolerance.
     functions : iterable of str, optional
         Only these functions (keys of :data:`FUNCTIONS`); default all.
@@ -789,10 +789,10 @@ def write(path, cases="all", *, check=True):
 # --------------------------------------------------------------------------------------
 
 def schema():
-    r"""The JSON Schema of the document (``astra_np/schema/vectors.schema.json``)."""
+    r"""The JSON Schema of the document (``astra_np/check/schema/vectors.schema.json``)."""
     from importlib import resources
 
-    text = resources.files("astra_np").joinpath("schema", "vectors.schema.json").read_text(
+    text = resources.files("astra_np.check").joinpath("schema", "vectors.schema.json").read_text(
         encoding="utf-8")
     return json.loads(text)
 
@@ -1108,7 +1108,7 @@ def validate(module_or_mapping, vectors=None, *, cases="all", functions=None, fi
 
     Examples
     --------
-    >>> from astra_np.vectors import validate
+    >>> from astra_np.check.vectors import validate
     >>> def astra(x, b):
     ...     return 1 - (1 + b * np.exp(b * x)) ** (-1 / b)   # Eq. 4 as printed
     >>> with np.errstate(all="ignore"):

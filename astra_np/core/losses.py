@@ -15,8 +15,8 @@ Derivations: ``derivations/bce.md``, ``derivations/gmn.md``, ``derivations/head.
 """
 import numpy as np
 
-from ._stable import expit, log_expit, logsumexp, softplus
-from ._validation import (
+from ..core._stable import expit, log_expit, logsumexp, softplus
+from ..core._validation import (
     check_binary_labels,
     check_both_classes,
     check_finite,
@@ -24,7 +24,7 @@ from ._validation import (
     check_same_shape,
     check_scalar,
 )
-from .activation import (
+from ..core.activation import (
     astra_logit,
     astra_logit_partials,
     slope_from_beta,
@@ -275,7 +275,7 @@ def _check_head_args(x, beta, y, loss):
 def head_logits(x, beta, astra=True, z=True):
     r"""Logit of the quantity the loss sees: :math:`\operatorname{logit} z` or :math:`\operatorname{logit}\hat y`.
 
-    ``astra=True``: :math:`\operatorname{logit}\hat y = ` :func:`~astra_np.activation.astra_logit`
+    ``astra=True``: :math:`\operatorname{logit}\hat y = ` :func:`~astra_np.core.activation.astra_logit`
     ``(x, b(beta))`` (Eq. 4, 7); ``z=True`` subtracts :math:`\operatorname{logit}\tau(b)`
     (Eq. 6 in logit form). ``astra=False``: the plain sigmoid, logit = ``x`` (``b = 1``,
     ``tau = 0.5``, so the z-transform is the identity).

@@ -10,7 +10,7 @@ tests compare the float64 core against; they are slow (milliseconds per
 value) and are not meant for training.
 
 mpmath is an optional dependency (extras ``ref`` and ``test``); it is
-imported lazily, so ``import astra_np.reference`` always works and the first
+imported lazily, so ``import astra_np.check.reference`` always works and the first
 call raises an :class:`ImportError` explaining how to install it.
 
 How each reference is made accurate
@@ -117,7 +117,7 @@ def _mpmath():
         import mpmath
     except ImportError as exc:  # pragma: no cover - depends on the environment
         raise ImportError(
-            "astra_np.reference needs the optional dependency mpmath; install it "
+            "astra_np.check.reference needs the optional dependency mpmath; install it "
             "with `pip install mpmath` or `pip install astra_np[ref]`"
         ) from exc
     return mpmath

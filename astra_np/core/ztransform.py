@@ -5,7 +5,7 @@ r"""The z-transform of Eq. 6, which moves the crossing of a 0.5-pivoted loss to 
     z(\hat y, \tau) = \frac{\hat y (1-\tau)}{\hat y (1-\tau) + (1-\hat y)\tau},
     \qquad \operatorname{logit} z = \operatorname{logit}\hat y - \operatorname{logit}\tau.
 
-The logit form is what :func:`astra_np.losses.head_loss` uses; the functions here
+The logit form is what :func:`astra_np.core.losses.head_loss` uses; the functions here
 work on probabilities ``p = y-hat`` in ``[0, 1]``. Numerator and denominator are sums
 and products of non-negative terms, so Eq. 6 evaluated as written has no cancellation:
 its relative error is a few ulps for every ``p`` in ``[0, 1]`` (``z(0) = 0``,
@@ -13,8 +13,8 @@ its relative error is a few ulps for every ``p`` in ``[0, 1]`` (``z(0) = 0``,
 """
 import numpy as np
 
-from ._stable import unbroadcast
-from ._validation import broadcast_pair, check_finite, check_probability, check_tau, finish
+from ..core._stable import unbroadcast
+from ..core._validation import broadcast_pair, check_finite, check_probability, check_tau, finish
 
 __all__ = ["z_transform", "z_transform_complement", "z_transform_partials", "z_transform_vjp"]
 

@@ -9,7 +9,7 @@ parameters (weights and beta) of the epoch with the best validation monitor
 One epoch, in order:
 
 1. forward pass on the training rows, loss of the method and its gradient in every
-   parameter (:mod:`astra_np._fast`, or the reference :func:`astra_np.nn.loss_and_grad`
+   parameter (:mod:`astra_np.learn.kernel`, or the reference :func:`astra_np.learn.nn.loss_and_grad`
    with ``fast=False``); the train-set e-ratio (Eq. 11) of the same forward pass;
 2. one Adam step for the weights with :math:`\eta`; one step for beta with the
    current :math:`\eta_b` (``beta_update``);
@@ -43,14 +43,14 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from ._fast import ApproxCounts, EpochKernel
-from ._stable import log_expit, logsumexp
-from .activation import slope_from_beta, threshold
-from .losses import head_logits
-from .metrics import log_approx_confusion
-from .metrics import log_e_ratio as _log_e_ratio
-from .nn import MLPParams, forward, init_params, loss_and_grad, method_flags
-from .optim import Adam, EtaBRule
+from ..learn.kernel import ApproxCounts, EpochKernel
+from ..core._stable import log_expit, logsumexp
+from ..core.activation import slope_from_beta, threshold
+from ..core.losses import head_logits
+from ..core.metrics import log_approx_confusion
+from ..core.metrics import log_e_ratio as _log_e_ratio
+from ..learn.nn import MLPParams, forward, init_params, loss_and_grad, method_flags
+from ..learn.optim import Adam, EtaBRule
 
 __all__ = ["MONITORS", "HISTORY_KEYS", "TrainResult", "train", "approx_counts"]
 
@@ -118,8 +118,8 @@ def _monitor_value(counts, monitor):
 def approx_counts(params, X, y, method="gmn-astra", metrics_on="z"):
     r"""Approximated confusion counts (Eq. 8) of a network on ``(X, y)``; reference path.
 
-    Returns an :class:`astra_np._fast.ApproxCounts` ``(TN, FP, FN, TP, m0, m1)``
-    computed from :func:`astra_np.nn.forward` and :func:`astra_np.losses.head_logits`
+    Returns an :class:`astra_np.learn.kernel.ApproxCounts` ``(TN, FP, FN, TP, m0, m1)``
+    computed from :func:`astra_np.learn.nn.forward` and :func:`astra_np.core.losses.head_logits`
     with log-sum-exp (finite when every output saturates). ``metrics_on`` as in
     :func:`train`.
     """
@@ -138,7 +138,7 @@ def approx_counts(params, X, y, method="gmn-astra", metrics_on="z"):
 
 
 class _ReferencePath:
-    r"""Training-set loss/gradient through :func:`astra_np.nn.loss_and_grad` (``fast=False``)."""
+    r"""Training-set loss/gradient through :func:`astra_np.learn.nn.loss_and_grad` (``fast=False``)."""
 
     def __init__(self, X, y, layer_sizes, method, metrics_on):
         self.X, self.y = X, np.asarray(y, dtype=np.float64)
@@ -230,7 +230,7 @@ def train(X, y, X_val=None, y_val=None, *, method="gmn-astra", hidden_layer_size
         Validation rows for best-on-validation selection. Without them the last
         epoch's parameters are returned and ``val_monitor`` is NaN.
     method : {"bce", "gmn", "bce-astra", "gmn-astra"}
-        :data:`astra_np.losses.METHODS`.
+        :data:`astra_np.core.losses.METHODS`.
     hidden_layer_sizes : None, int or sequence of int
         ``None``: one layer of :math:`\lceil (n_x+1)/2 \rceil` units.
     epochs : int
@@ -243,7 +243,7 @@ def train(X, y, X_val=None, y_val=None, *, method="gmn-astra", hidden_layer_size
         Validation monitor (:data:`MONITORS`); FNR is minimised, the others maximised.
     eta_b : None, float or EtaBRule
         :math:`\eta_b` of beta. ``None``: the paper's adaptive rule (Eq. 10,
-        :class:`astra_np.optim.EtaBRule` defaults); a float: that fixed rate.
+        :class:`astra_np.learn.optim.EtaBRule` defaults); a float: that fixed rate.
     beta_update : {"adam", "sgd"}
         Adam step with rate :math:`\eta_b` (default; see the module docstring) or a
         plain gradient step :math:`\beta \leftarrow \beta - \eta_b\,\partial J/\partial\beta`.
@@ -262,8 +262,8 @@ def train(X, y, X_val=None, y_val=None, *, method="gmn-astra", hidden_layer_size
     betas, eps :
         Adam constants (0.9, 0.999), 1e-8.
     fast : bool
-        Use the fused kernel of :mod:`astra_np._fast` (default) or the reference
-        :func:`astra_np.nn.loss_and_grad` (identical up to rounding, slower).
+        Use the fused kernel of :mod:`astra_np.learn.kernel` (default) or the reference
+        :func:`astra_np.learn.nn.loss_and_grad` (identical up to rounding, slower).
     blas_threads : None or int
         BLAS threads during training (default 1, through ``threadpoolctl`` when it is
         installed). The matrices of these networks are small: a second BLAS thread gains

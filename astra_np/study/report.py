@@ -29,7 +29,7 @@ import os
 
 import numpy as np
 
-from .store import ResultsStore
+from ..study.store import ResultsStore
 
 __all__ = ["load_results", "summarize", "paired_p_value", "format_markdown", "write_report",
            "METRICS", "METHOD_LABELS"]
@@ -193,7 +193,7 @@ def write_report(results_dirs, out_dir=None, alpha=0.05, figure=True):
     alpha : float
         Significance level of the winner rule.
     figure : bool
-        Draw Fig. 4 with :func:`astra_np.figures.fig4` (skipped when matplotlib is not
+        Draw Fig. 4 with :func:`astra_np.study.figures.fig4` (skipped when matplotlib is not
         installed).
 
     Returns
@@ -255,7 +255,7 @@ def write_report(results_dirs, out_dir=None, alpha=0.05, figure=True):
 def _write_fig4(results_dirs, out_dir):
     if importlib.util.find_spec("matplotlib") is None:
         return []
-    from .figures import fig4, save_figure
+    from ..study.figures import fig4, save_figure
 
     written = []
     for d in results_dirs:

@@ -22,7 +22,7 @@ The functions here therefore use, for a complex argument :math:`z = a + i\eta`,
 
 with ``f`` and ``f'`` the *real*, numerically stable forms. The neglected terms are
 :math:`O(\eta^2 f''(a))` in the real part and :math:`O(\eta^3 f'''(a))` in the
-imaginary part; for the steps used by :func:`astra_np.gradcheck.check_gradient`
+imaginary part; for the steps used by :func:`astra_np.check.gradcheck.check_gradient`
 (``|eta| <= 1e-16`` times a modest factor) they are far below rounding. A real
 argument gives the real stable result, so each function doubles as a float64 form.
 

@@ -30,7 +30,7 @@ naive Eq. 4 loses every digit of ``y`` once ``b e^{bx} < 1e-16`` and overflows o
 import numpy as np
 from scipy.optimize import brentq
 
-from ._stable import (
+from ..core._stable import (
     _g_series_over_v2,
     one_minus_log,
     expit,
@@ -42,7 +42,7 @@ from ._stable import (
     softplus_minus_expit,
     unbroadcast,
 )
-from ._validation import broadcast_pair, check_finite, check_slope, check_tau, finish
+from ..core._validation import broadcast_pair, check_finite, check_slope, check_tau, finish
 
 __all__ = [
     "astra",
@@ -137,7 +137,7 @@ def astra_logit(x, b):
     This is the stable core every loss builds on. With
     :math:`s = \operatorname{softplus}(bx + \log b)/b` (so :math:`1-y = e^{-s}`),
     :math:`\ell = \log y - \log(1-y) = \log(1-e^{-s}) + s = \log(e^s - 1)`, evaluated
-    by :func:`astra_np._stable.log_expm1` in three regimes. Limits: :math:`\ell \approx bx`
+    by :func:`astra_np.core._stable.log_expm1` in three regimes. Limits: :math:`\ell \approx bx`
     as :math:`x \to -\infty` (slope ``b``) and :math:`\ell \approx x + \log(b)/b` as
     :math:`x \to +\infty` (slope 1); for ``b = 1``, :math:`\ell = x`.
 

@@ -20,7 +20,7 @@ most one.
 
 Undersampled variants (``positives=k``): in every repeat, before the folds are dealt,
 ``k`` positives are drawn (with all negatives kept) by
-:func:`astra_np.data.undersample_minority`, so the subset is redrawn for every repeat
+:func:`astra_np.study.data.undersample_minority`, so the subset is redrawn for every repeat
 (Section 4.1). Rows not drawn in a repeat belong to no fold of that repeat.
 
 Everything is a pure function of ``(y, seed)``: repeat ``r`` uses the generator
@@ -35,7 +35,7 @@ import os
 
 import numpy as np
 
-from .data import undersample_minority
+from ..study.data import undersample_minority
 
 __all__ = ["CVSplits", "make_splits", "load_splits", "rotation", "labels_fingerprint"]
 

@@ -3,7 +3,7 @@ r"""The multilayer perceptron of Section 4.2: forward and hand-written backward.
 Architecture (Section 4.2): inputs -> hidden layers of Leaky ReLU units (negative
 slope 0.3; one layer of :math:`n_h = \lceil (n_x + n_y)/2 \rceil` units by default,
 :math:`n_y = 1`) -> one output unit whose pre-activation ``x`` goes through the
-output head of :func:`astra_np.losses.head_loss` (ASTra, Eq. 4, with the learnable
+output head of :func:`astra_np.core.losses.head_loss` (ASTra, Eq. 4, with the learnable
 slope :math:`b = b(\beta)` of Eq. 7, then the z-transform of Eq. 6, then BCE or the
 GMN loss of Eq. 9; or the plain sigmoid).
 
@@ -23,7 +23,7 @@ calls, so the code reads as the chain rule, line by line::
     da_{l-1} = dz_l W_l
 
 Weights follow the ``(n_out, n_in)`` convention of ``torch.nn.Linear``.
-:mod:`astra_np._fast` computes the same loss and gradients with a fused kernel for
+:mod:`astra_np.learn.kernel` computes the same loss and gradients with a fused kernel for
 speed; its tests compare it with the functions here.
 """
 import math
@@ -32,9 +32,9 @@ from typing import NamedTuple, Tuple
 
 import numpy as np
 
-from ._validation import check_finite
-from .activation import beta_from_slope, slope_for_threshold, slope_from_beta, threshold
-from .losses import METHODS, head_loss
+from ..core._validation import check_finite
+from ..core.activation import beta_from_slope, slope_for_threshold, slope_from_beta, threshold
+from ..core.losses import METHODS, head_loss
 
 __all__ = [
     "LEAKY_SLOPE",
@@ -56,7 +56,7 @@ LEAKY_SLOPE = 0.3
 
 
 def method_flags(method):
-    r"""Return the :data:`astra_np.losses.METHODS` entry of ``method`` (a copy).
+    r"""Return the :data:`astra_np.core.losses.METHODS` entry of ``method`` (a copy).
 
     Raises ``ValueError`` naming the method and the valid names when it is unknown.
     """
@@ -109,7 +109,7 @@ class MLPParams:
         r"""Flatten to one float64 vector: for each layer ``[W | c]`` row by row, then beta.
 
         Each layer is stored as its augmented matrix ``[W, c[:, None]]`` (bias as the last
-        column) in C order; this is the layout of :mod:`astra_np._fast` and of saved models.
+        column) in C order; this is the layout of :mod:`astra_np.learn.kernel` and of saved models.
         """
         parts = [np.concatenate([W, c[:, None]], axis=1).ravel() for W, c in zip(self.weights, self.biases)]
         parts.append(np.array([self.beta], dtype=np.float64))
@@ -272,8 +272,8 @@ def _check_X(X, n_features):
 def forward(params, X):
     r"""Output pre-activations ``x`` (shape ``(n,)``) and the :class:`ForwardCache`.
 
-    The head (ASTra, z, loss) is not applied here: see :func:`astra_np.losses.head_loss`
-    and :func:`astra_np.losses.head_logits`.
+    The head (ASTra, z, loss) is not applied here: see :func:`astra_np.core.losses.head_loss`
+    and :func:`astra_np.core.losses.head_logits`.
     """
     _check_params(params)
     X = _check_X(X, params.layer_sizes[0])
@@ -291,7 +291,7 @@ def forward(params, X):
 def backward(params, cache, dL_dx, dL_dbeta=0.0):
     r"""Gradients of the loss in every parameter, from ``dL_dx`` (shape ``(n,)``).
 
-    ``dL_dbeta`` (from :func:`~astra_np.losses.head_loss`) is passed through into the
+    ``dL_dbeta`` (from :func:`~astra_np.core.losses.head_loss`) is passed through into the
     ``beta`` field of the returned :class:`MLPParams`.
     """
     _check_params(params)
@@ -316,8 +316,8 @@ def backward(params, cache, dL_dx, dL_dbeta=0.0):
 def loss_and_grad(params, X, y, method="gmn-astra"):
     r"""Total loss of the network on ``(X, y)`` and its gradient in every parameter.
 
-    The reference path: :func:`forward`, :func:`astra_np.losses.head_loss` for the
-    method's head (:data:`astra_np.losses.METHODS`), then :func:`backward`. For the
+    The reference path: :func:`forward`, :func:`astra_np.core.losses.head_loss` for the
+    method's head (:data:`astra_np.core.losses.METHODS`), then :func:`backward`. For the
     plain-sigmoid methods the ``beta`` gradient is 0.
 
     Returns

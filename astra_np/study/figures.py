@@ -36,9 +36,9 @@ from pathlib import Path
 
 import numpy as np
 
-from ._stable import softplus
-from .activation import astra, astra_logit, astra_partials, slope_for_threshold, threshold_logit
-from .ztransform import z_transform
+from ..core._stable import softplus
+from ..core.activation import astra, astra_logit, astra_partials, slope_for_threshold, threshold_logit
+from ..core.ztransform import z_transform
 
 #: Thresholds drawn in Figs. 1 and 3 (Section 3.1).
 TAUS = (0.5, 0.25, 0.05)
@@ -136,7 +136,7 @@ def _mpl():
         import matplotlib.figure
     except ImportError as exc:  # pragma: no cover - depends on the environment
         raise ImportError(
-            "astra_np.figures needs matplotlib, which is not installed; install the "
+            "astra_np.study.figures needs matplotlib, which is not installed; install the "
             "'plot' extra: pip install -e .[plot]  (or: pip install matplotlib)"
         ) from exc
     return matplotlib
@@ -178,7 +178,7 @@ def bce_contributions(logit):
     :math:`J_{BCE}(\hat{y}, 0) = -\log(1 - \hat{y}) = \log(1 + e^{\ell})` and
     :math:`J_{BCE}(\hat{y}, 1) = -\log\hat{y} = \log(1 + e^{-\ell})`, computed
     as softplus (``logaddexp(0, .)``, the same terms as
-    :func:`astra_np.losses.bce_with_logits`) so that neither overflows nor
+    :func:`astra_np.core.losses.bce_with_logits`) so that neither overflows nor
     loses digits in the tails.
 
     Parameters
@@ -247,7 +247,7 @@ def fig1(taus=TAUS, x_range=(-6.0, 6.0)):
     r"""Fig. 1: (a) ASTra(x, b) (Eq. 4) and (b) its derivative in x.
 
     One curve per threshold :math:`\tau(b)` (Eq. 5); b is obtained with
-    :func:`astra_np.activation.slope_for_threshold`. The threshold is marked
+    :func:`astra_np.core.activation.slope_for_threshold`. The threshold is marked
     at :math:`x = 0`, where :math:`\partial\hat{y}/\partial x` peaks.
 
     Parameters
@@ -558,13 +558,13 @@ def fold_average(folds):
 
 
 def _read_records(results_dir):
-    r"""Fold records of an experiment directory, read with :class:`astra_np.store.ResultsStore`.
+    r"""Fold records of an experiment directory, read with :class:`astra_np.study.store.ResultsStore`.
 
     Returns ``(directory, records, meta)``; ``meta`` is the stored ``meta.json``
     mapping or None. Records without a history are dropped.
     """
-    from .store import RECORDS_FILE as records_file
-    from .store import ResultsStore
+    from ..study.store import RECORDS_FILE as records_file
+    from ..study.store import ResultsStore
 
     path = Path(results_dir)
     if path.is_file() and path.name == records_file:
@@ -656,7 +656,7 @@ def load_histories(results_dir, dataset=None, with_epochs=False):
     r"""Per-fold training-set :math:`\log_{10}` e-ratio histories of an experiment.
 
     Reads the results directory written by ``python -m astra_np experiment``
-    (:class:`astra_np.store.ResultsStore`: ``meta.json`` and ``folds.jsonl``,
+    (:class:`astra_np.study.store.ResultsStore`: ``meta.json`` and ``folds.jsonl``,
     one JSON object per finished fold with keys ``"method"``, ``"repeat"``,
     ``"rotation"``, optionally ``"dataset"``, and ``"history"``: per-epoch
     lists holding ``"log10_e_ratio"``, ``"log_e_ratio"`` or ``"e_ratio"``, see
@@ -696,13 +696,13 @@ def builtin_histories(epochs=DEFAULT_EPOCHS, n_folds=DEFAULT_FOLDS, methods=tupl
                       data=None, positives=BUILTIN_POSITIVES, random_state=0):
     r"""Train the four methods on the built-in data and record the train-set e-ratio.
 
-    The data come from :func:`astra_np.datasets.make_imbalanced` with ``data``
+    The data come from :func:`astra_np.study.datasets.make_imbalanced` with ``data``
     (default :data:`BUILTIN_DATA`), undersampled to ``positives`` positives like
     the paper's Fig. 4 data set (skin-4000: 5 positives, one per fold). One
-    repeat of stratified ``n_folds``-fold splits (:func:`astra_np.splits.make_splits`)
+    repeat of stratified ``n_folds``-fold splits (:func:`astra_np.study.splits.make_splits`)
     gives ``n_folds`` rotations (test fold k, validation fold k + 1, training the
     rest, Section 4.1); features are standardised on the training rows, and on
-    each rotation every method is trained with :func:`astra_np.train.train` for
+    each rotation every method is trained with :func:`astra_np.learn.train.train` for
     ``epochs`` full-batch epochs (the validation fold as validation data; the
     four methods of a rotation start from the same initial weights).
 
@@ -728,9 +728,9 @@ def builtin_histories(epochs=DEFAULT_EPOCHS, n_folds=DEFAULT_FOLDS, methods=tupl
     label : str
         Description of the data and the run, for the figure's title.
     """
-    from .datasets import make_imbalanced
-    from .train import train
-    from .splits import make_splits
+    from ..study.datasets import make_imbalanced
+    from ..learn.train import train
+    from ..study.splits import make_splits
 
     if isinstance(epochs, bool) or not isinstance(epochs, (int, np.integer)) or epochs < 1:
         raise ValueError(f"epochs must be an integer >= 1, got {epochs!r}")

@@ -1,0 +1,6 @@
+r"""Layer 1, the formulas: pure functions of NumPy arrays, each value with its derivative.
+
+``activation`` (ASTra, Eq. 4, 5, 7), ``ztransform`` (Eq. 6), ``losses`` (BCE, Eq. 8,
+Eq. 9 and the output head), ``metrics`` (Eq. 1-3, 11), ``_stable`` (the stable
+primitives) and ``_validation`` (argument checks). Nothing here imports another layer.
+"""
