@@ -508,12 +508,15 @@ def test_committed_figures_1_to_3_match_the_command(tmp_path):
 
 
 def test_fig4_degenerate_histories_still_draw(tmp_path):
-    # A method whose every value is missing, unequal fold counts and an unknown method
-    # name: the figure is drawn, the legend says how many folds each line averages.
-    hist = {"bce": [np.full(5, np.nan)], "gmn": [np.arange(5.0), np.arange(3.0)], "custom": [np.ones(4)]}
+    # A method whose every value is missing and unequal fold counts: the figure is
+    # drawn, the legend says how many folds each line averages. A method astra_np does
+    # not know is refused by name (the registry), never drawn under a guessed style.
+    with pytest.raises(ValueError, match="custom"):
+        figures.fig4({"bce": [np.ones(4)], "custom": [np.ones(4)]}, label="unknown")
+    hist = {"bce": [np.full(5, np.nan)], "gmn": [np.arange(5.0), np.arange(3.0)], "gmn-astra": [np.ones(4)]}
     fig = figures.fig4(hist, label="degenerate")
     texts = [t.get_text() for t in fig.legends[0].get_texts()]
-    assert texts == ["BCE (1 fold)", "GMN (2 folds)", "custom (1 fold)"]
+    assert texts == ["BCE (1 fold)", "GMN (2 folds)", "GMN-ASTra (1 fold)"]
     x, y = _xy(_one(fig.axes[0], "mean bce"))
     assert x.size == 0 and y.size == 0
     x, y = _xy(_one(fig.axes[0], "mean gmn"))

@@ -53,6 +53,8 @@ import numpy as np
 from scipy.special import expit as _expit
 from scipy.special import logsumexp as _logsumexp
 
+from ..core.registry import DEFAULT_LOSS, get_loss
+
 __all__ = [
     # elementary functions
     "lift",
@@ -479,11 +481,7 @@ def head_logits(x, beta, astra=True, z=True):
     return out
 
 
-def head_loss(x, beta, y, loss="bce", astra=True, z=True):
+def head_loss(x, beta, y, loss=DEFAULT_LOSS, astra=True, z=True):
     r"""Scalar loss of the output head (Eqs. 4, 6, 7, 8, 9) in logit space; complex-step safe."""
-    logits = head_logits(x, beta, astra=astra, z=z)
-    if loss == "bce":
-        return bce_with_logits(logits, y)
-    if loss == "gmn":
-        return gmn_from_logits(logits, y)
-    raise ValueError(f"loss must be 'bce' or 'gmn', got {loss!r}")
+    complex_form = get_loss(loss).function("complex_form")
+    return complex_form(head_logits(x, beta, astra=astra, z=z), y)

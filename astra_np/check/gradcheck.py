@@ -51,7 +51,8 @@ from typing import Dict, Tuple
 
 import numpy as np
 
-from ..check import _complex as complex_forms
+from ..core.registry import get_loss
+from . import _complex as complex_forms
 
 __all__ = [
     "GradcheckResult",
@@ -860,7 +861,7 @@ def _labels(rng, n, n_pos):
 
 def _db_term_scale_y(x, b):
     r"""``(1-y) (|1 + b x| sigma(t) + softplus(t)) / b^2``: size of the terms of dy/db."""
-    from ..check import _complex as cx
+    from . import _complex as cx
     from scipy.special import expit
 
     t = b * x + np.log(b)
@@ -870,7 +871,7 @@ def _db_term_scale_y(x, b):
 
 def _db_term_scale_logit(x, b):
     r"""``(|1 + b x| rho(t) + 1) phi(s) / b``: size of the terms of d logit / db."""
-    from ..check import _complex as cx
+    from . import _complex as cx
 
     t = b * x + np.log(b)
     s = cx.astra_s(x, b)
@@ -916,7 +917,7 @@ def _mp_z(p, tau):
 
 def _build_rows(points, seed, draws, mp_points, fd=True):
     """List of ``(label, tolerance text, thunk)``; each thunk returns a GradcheckResult."""
-    from ..check import _complex as cx
+    from . import _complex as cx
     from ..core import activation as act
     from ..core import losses as los
     from ..core import ztransform as zt
@@ -1030,7 +1031,7 @@ def _build_rows(points, seed, draws, mp_points, fd=True):
         add("z_transform_partials dz/dp, dz/dtau", rel, check_gradient, _mp_z, zt.z_transform_partials,
             (p[: xs.size], tau[: xs.size]), mpr)
         # the head against the 60-digit closed forms of astra_np.check.reference
-        from ..check import reference as ref
+        from . import reference as ref
 
         for method, kw in los.METHODS.items():
             gfun = lambda xx, bb, yy, kw=kw: los.head_loss(xx, float(bb), yy, **kw)[1:]
@@ -1176,13 +1177,13 @@ def main(argv=None):
 
 def _head_beta_scale(x, beta, y, kw):
     r"""``sum_i |dL/dl_i| (|dl_i/db| + |dl_tau/db|) |db/dbeta|`` by complex step (tolerance scale)."""
-    from ..check import _complex as cx
+    from . import _complex as cx
 
     if not kw["astra"]:
         return 0.0
     h = 1e-200
     logits = cx.head_logits(x, beta, astra=True, z=kw["z"])
-    loss_fn = cx.bce_with_logits if kw["loss"] == "bce" else cx.gmn_from_logits
+    loss_fn = get_loss(kw["loss"]).function("complex_form")
     dl = np.array([np.imag(loss_fn(logits + 1j * h * (np.arange(x.size) == i), y)) / h for i in range(x.size)])
     b = cx.slope_from_beta(beta)
     bz = b + 1j * h

@@ -71,6 +71,8 @@ Conventions follow astra_np's core (Eq. numbers refer to the ASTra paper):
 import math
 import numbers
 
+from ..core.registry import DEFAULT_LOSS, get_loss
+
 __all__ = [
     "DPS",
     "astra",
@@ -686,7 +688,7 @@ def gmn_grad(p, y, dps=DPS):
 # the output head
 
 
-def head_mp(xs, beta, ys, loss="bce", astra=True, z=True):
+def head_mp(xs, beta, ys, loss=DEFAULT_LOSS, astra=True, z=True):
     r"""The head of :func:`head_loss_details` on ``mpf`` inputs at the working precision.
 
     No input checks and no adaptive precision (``xs``: list of mpf, ``beta``:
@@ -710,21 +712,7 @@ def head_mp(xs, beta, ys, loss="bce", astra=True, z=True):
     dl_dx = [t["dl_dx"] for t in terms]
     dl_db = [t["dl_db"] - (t0["dl_db"] if z else 0) for t in terms]
     dl_db_scale = [t["dl_db_scale"] + (t0["dl_db_scale"] if z else 0) for t in terms]
-    q = [1 / (1 + mp.exp(-li)) for li in l]
-    qc = [1 / (1 + mp.exp(li)) for li in l]
-    if loss == "bce":
-        value = mp.fsum(mp.log1p(mp.exp(-li if yi else li)) for li, yi in zip(l, ys)) / n
-        G = None
-        dL_dl = [(-qci if yi else qi) / n for qi, qci, yi in zip(q, qc, ys)]
-    else:
-        tn = mp.fsum(qci for qci, yi in zip(qc, ys) if yi == 0)
-        tp = mp.fsum(qi for qi, yi in zip(q, ys) if yi == 1)
-        G = mp.sqrt(tn * tp / (m0 * m1))
-        value = 1 - G
-        dL_dl = [
-            (-G / (2 * tp) if yi else G / (2 * tn)) * qi * qci
-            for qi, qci, yi in zip(q, qc, ys)
-        ]
+    value, dL_dl, extra = get_loss(loss).function("mpmath_form")(l, ys)
     dL_dx = [g * d for g, d in zip(dL_dl, dl_dx)]
     dL_dbeta = mp.fsum(g * d for g, d in zip(dL_dl, dl_db)) * db_dbeta
     scale = mp.fsum(abs(g) * s for g, s in zip(dL_dl, dl_db_scale)) * db_dbeta
@@ -735,11 +723,39 @@ def head_mp(xs, beta, ys, loss="bce", astra=True, z=True):
         "dL_dbeta_scale": scale,
         "logit": l,
         "b": b,
-        "gmean": G,
+        "gmean": extra.get("gmean"),
     }
 
 
-def head_loss_details(x, beta, y, loss="bce", astra=True, z=True, dps=DPS):
+def _sigmoids_mp(l):
+    """``(sigmoid(l_i), 1 - sigmoid(l_i))`` lists at the working precision."""
+    mp = _mpmath().mp
+    return [1 / (1 + mp.exp(-li)) for li in l], [1 / (1 + mp.exp(li)) for li in l]
+
+
+def bce_head_terms(l, ys):
+    r"""Mean BCE (``derivations/bce.md``) on logits ``l`` (list of mpf): ``(J, dJ/dl, {})``."""
+    mp = _mpmath().mp
+    n = len(l)
+    q, qc = _sigmoids_mp(l)
+    value = mp.fsum(mp.log1p(mp.exp(-li if yi else li)) for li, yi in zip(l, ys)) / n
+    return value, [(-qci if yi else qi) / n for qi, qci, yi in zip(q, qc, ys)], {}
+
+
+def gmn_head_terms(l, ys):
+    r"""GMN (Eq. 8, 9) on logits ``l`` (list of mpf): ``(J, dJ/dl, {"gmean": G})``."""
+    mp = _mpmath().mp
+    m1 = sum(ys)
+    m0 = len(ys) - m1
+    q, qc = _sigmoids_mp(l)
+    tn = mp.fsum(qci for qci, yi in zip(qc, ys) if yi == 0)
+    tp = mp.fsum(qi for qi, yi in zip(q, ys) if yi == 1)
+    G = mp.sqrt(tn * tp / (m0 * m1))
+    dL_dl = [(-G / (2 * tp) if yi else G / (2 * tn)) * qi * qci for qi, qci, yi in zip(q, qc, ys)]
+    return 1 - G, dL_dl, {"gmean": G}
+
+
+def head_loss_details(x, beta, y, loss=DEFAULT_LOSS, astra=True, z=True, dps=DPS):
     r"""Loss of the output head and its gradients, with intermediate quantities.
 
     The head maps pre-activations ``x_i`` and ``beta`` to
@@ -756,8 +772,8 @@ def head_loss_details(x, beta, y, loss="bce", astra=True, z=True, dps=DPS):
         Unconstrained slope parameter (ignored when ``astra=False``).
     y : sequence of {0, 1}
         Labels, shape (n,); GMN needs both classes.
-    loss : {"bce", "gmn"}
-        Loss on ``q``.
+    loss : str
+        Loss on ``q``, a name of :func:`astra_np.core.registry.losses`.
     astra, z : bool
         Use ASTra (else the sigmoid, b = 1) / apply the z-transform.
     dps : int, optional
@@ -773,17 +789,16 @@ def head_loss_details(x, beta, y, loss="bce", astra=True, z=True, dps=DPS):
         ``l_i``), ``b`` (mpf) and, for GMN, ``gmean`` (the approximated
         G-Mean ``G``, loss = 1 - G; ``None`` for BCE).
     """
-    if loss not in ("bce", "gmn"):
-        raise ValueError(f"loss must be 'bce' or 'gmn', got {loss!r}")
+    entry = get_loss(loss)
     xs = [to_mpf(v) for v in _float_list("x", x)]
-    ys = _labels("y", y, n=len(xs), need_both=(loss == "gmn"))
+    ys = _labels("y", y, n=len(xs), need_both=entry.needs_both_classes)
     beta_m = to_mpf(beta, "beta")
     b_f = (2.0 + float(beta_m) if beta_m > 0 else 2.0) if astra else 1.0
     extra = max(_extra_digits(float(v), b_f) for v in xs)
     return _adaptive(lambda: head_mp(xs, beta_m, ys, loss=loss, astra=astra, z=z), dps, extra)
 
 
-def head_loss(x, beta, y, loss="bce", astra=True, z=True, dps=DPS):
+def head_loss(x, beta, y, loss=DEFAULT_LOSS, astra=True, z=True, dps=DPS):
     r"""Reference for the core ``head_loss``: ``(loss, dL/dx list, dL/dbeta)``.
 
     See :func:`head_loss_details` for the definition and parameters.

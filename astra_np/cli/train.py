@@ -24,6 +24,7 @@ from ..core._validation import positive_int_arg
 from ..study.data import load_dataset
 from ..learn.estimator import ASTraClassifier, TrainingStoppedWarning
 from ..core.losses import METHODS
+from ..core.registry import DEFAULT_METHOD
 from ..core.metrics import confusion_matrix, g_mean, mcc
 from ..learn.train import HISTORY_KEYS, MONITORS
 
@@ -52,7 +53,7 @@ def build_parser():
     p.add_argument("--format", dest="fmt", default=None, choices=["csv", "tsv", "libsvm", "svmlight"],
                    help="file format (default: from the extension or the content)")
     p.add_argument("--val-data", default=None, help="separate validation file (same format and label)")
-    p.add_argument("--method", default="gmn-astra", choices=sorted(METHODS),
+    p.add_argument("--method", default=DEFAULT_METHOD, choices=list(METHODS),
                    help="training method (Section 4.2; default gmn-astra)")
     p.add_argument("--epochs", type=positive_int_arg, default=10000, help="number of epochs (default 10000)")
     p.add_argument("--learning-rate", type=float, default=0.001, help="Adam rate of the weights (0.001)")

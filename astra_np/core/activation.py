@@ -30,7 +30,7 @@ naive Eq. 4 loses every digit of ``y`` once ``b e^{bx} < 1e-16`` and overflows o
 import numpy as np
 from scipy.optimize import brentq
 
-from ..core._stable import (
+from ._stable import (
     _g_series_over_v2,
     one_minus_log,
     expit,
@@ -42,7 +42,7 @@ from ..core._stable import (
     softplus_minus_expit,
     unbroadcast,
 )
-from ..core._validation import broadcast_pair, check_finite, check_slope, check_tau, finish
+from ._validation import broadcast_pair, check_finite, check_slope, check_tau, finish
 
 __all__ = [
     "astra",

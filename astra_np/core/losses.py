@@ -13,10 +13,13 @@ Two families of functions live here:
 
 Derivations: ``derivations/bce.md``, ``derivations/gmn.md``, ``derivations/head.md``.
 """
+import math
+
 import numpy as np
 
-from ..core._stable import expit, log_expit, logsumexp, softplus
-from ..core._validation import (
+from . import registry
+from ._stable import expit, log_expit, logsumexp, softplus
+from ._validation import (
     check_binary_labels,
     check_both_classes,
     check_finite,
@@ -24,7 +27,7 @@ from ..core._validation import (
     check_same_shape,
     check_scalar,
 )
-from ..core.activation import (
+from .activation import (
     astra_logit,
     astra_logit_partials,
     slope_from_beta,
@@ -39,21 +42,20 @@ __all__ = [
     "bce_grad",
     "bce_with_logits",
     "bce_with_logits_grad",
+    "bce_with_logits_value_and_grad",
     "approx_confusion",
     "gmn",
     "gmn_grad",
+    "gmn_from_counts",
     "gmn_with_logits",
+    "gmn_with_logits_value_and_grad",
     "head_logits",
     "head_loss",
 ]
 
-#: The paper's four training methods (Section 4.2) as ``head_loss`` keyword sets.
-METHODS = {
-    "bce": dict(loss="bce", astra=False, z=False),
-    "gmn": dict(loss="gmn", astra=False, z=False),
-    "bce-astra": dict(loss="bce", astra=True, z=True),
-    "gmn-astra": dict(loss="gmn", astra=True, z=True),
-}
+#: Every training method (Section 4.2) as ``head_loss`` keyword sets, in column order;
+#: derived from :mod:`astra_np.core.registry`.
+METHODS = {m.name: m.head_kwargs() for m in registry.methods()}
 
 
 def _pair(p, y, p_name="p"):
@@ -151,6 +153,14 @@ def bce_with_logits_grad(logit, y):
     return np.where(y == 1, -expit(-logit), expit(logit)) / logit.size
 
 
+def bce_with_logits_value_and_grad(logit, y):
+    r"""``(bce_with_logits(logit, y), bce_with_logits_grad(logit, y))`` in one pass (same bits)."""
+    logit, y = _logit_pair(logit, y)
+    pos = y == 1
+    value = _mean(np.where(pos, softplus(-logit), softplus(logit)))
+    return value, np.where(pos, -expit(-logit), expit(logit)) / logit.size
+
+
 # ---------------------------------------------------------------------------
 # Approximated confusion matrix and GMN
 # ---------------------------------------------------------------------------
@@ -215,10 +225,10 @@ def gmn_grad(p, y):
     return np.where(y == 1, d_pos, d_neg)
 
 
-def gmn_with_logits(logit, y):
+def gmn_with_logits_value_and_grad(logit, y):
     r"""GMN (Eq. 9) on ``p = sigmoid(logit)``, with its gradient in the logits.
 
-    Returns ``(J, dJ_dlogit)``. Works with :math:`\log TP_{apx}` and
+    Returns ``(J, dJ_dlogit)`` (also available as :func:`gmn_with_logits`). Works with :math:`\log TP_{apx}` and
     :math:`\log TN_{apx}` (log-sum-exp of ``log_expit``), so it is finite and accurate
     when every positive's ``p`` underflows:
 
@@ -255,6 +265,34 @@ def gmn_with_logits(logit, y):
     return loss, grad
 
 
+#: The name this function had first; returns ``(J, dJ_dlogit)`` like
+#: :func:`gmn_with_logits_value_and_grad`.
+gmn_with_logits = gmn_with_logits_value_and_grad
+
+
+def gmn_from_counts(tn, fp, fn, tp, m0, m1):
+    r"""GMN (Eq. 9) from the approximated counts (Eq. 8): ``(J, k_neg, k_pos)`` or ``None``.
+
+    ``k_neg = dJ/dFP - dJ/dTN = G/(2 TN)`` and ``k_pos = dJ/dTP - dJ/dFN = -G/(2 TP)``
+    with ``G = sqrt(TN TP/(m0 m1))``: the row gradient is ``k z (1 - z)``
+    (:mod:`astra_np.core.registry`). :math:`\log(TN/m_0)` is
+    formed as ``log1p(-FP/m0)`` while the rate is above 1/2 (likewise for TP), so that
+    ``J = -expm1(h)`` keeps its digits as G -> 1. ``None`` when TN or TP is 0 (the
+    gradient is infinite there; :func:`gmn_with_logits_value_and_grad` has no such point).
+
+    >>> J, k_neg, k_pos = gmn_from_counts(3.0, 1.0, 1.0, 1.0, 4, 2)
+    >>> round(J, 12), round(k_neg, 12), round(k_pos, 12)
+    (0.387627564304, 0.102062072616, -0.306186217848)
+    """
+    if not (tn > 0 and tp > 0):
+        return None
+    log_tn = math.log1p(-fp / m0) if tn > 0.5 * m0 else math.log(tn / m0)
+    log_tp = math.log1p(-fn / m1) if tp > 0.5 * m1 else math.log(tp / m1)
+    h = 0.5 * (log_tn + log_tp)
+    G = math.exp(h)
+    return -math.expm1(h), G / (2.0 * tn), -G / (2.0 * tp)
+
+
 # ---------------------------------------------------------------------------
 # The output head
 # ---------------------------------------------------------------------------
@@ -267,9 +305,7 @@ def _check_head_args(x, beta, y, loss):
     beta = check_scalar("beta", beta)
     y = check_binary_labels(y)
     check_same_shape("x", x, "y", y)
-    if loss not in ("bce", "gmn"):
-        raise ValueError(f"loss must be 'bce' or 'gmn', got {loss!r}")
-    return x, beta, y
+    return x, beta, y, registry.get_loss(loss)
 
 
 def head_logits(x, beta, astra=True, z=True):
@@ -297,7 +333,7 @@ def head_logits(x, beta, astra=True, z=True):
     return logit
 
 
-def head_loss(x, beta, y, loss="bce", astra=True, z=True):
+def head_loss(x, beta, y, loss=registry.DEFAULT_LOSS, astra=True, z=True):
     r"""The whole output head: pre-activation ``x`` -> ASTra -> z -> loss, with gradients.
 
     Chain (``derivations/head.md``): :math:`b = b(\beta)` (Eq. 7),
@@ -325,8 +361,9 @@ def head_loss(x, beta, y, loss="bce", astra=True, z=True):
         Unconstrained slope parameter (Eq. 7). Ignored when ``astra=False``.
     y : array_like, shape (n,)
         Binary targets (minority = 1). GMN needs both classes.
-    loss : {"bce", "gmn"}
-        Loss on the transformed output. ``"bce"`` is the mean over examples.
+    loss : str
+        Loss on the transformed output, a name of :func:`astra_np.core.registry.losses`
+        (``"bce"``, the mean over examples; ``"gmn"``, Eq. 9).
     astra : bool
         ASTra output with ``b = b(beta)``; ``False`` gives the plain sigmoid
         (``b = 1``) and ``dL_dbeta = 0``.
@@ -344,17 +381,13 @@ def head_loss(x, beta, y, loss="bce", astra=True, z=True):
     >>> L, gx, gbeta = head_loss([-1e4, 2.0, -3.0], 5.3963, [1, 0, 0], loss="gmn")
     >>> float(L), bool(np.all(np.isfinite(gx)) and np.isfinite(gbeta))
     (1.0, True)
-    >>> L, gx, gbeta = head_loss([-1e4, 2.0, -3.0], 5.3963, [1, 0, 0], loss="bce")
+    >>> L, gx, gbeta = head_loss([-1e4, 2.0, -3.0], 5.3963, [1, 0, 0], loss=registry.DEFAULT_LOSS)
     >>> round(L, 6), round(float(gx[0]), 6)        # the naive chain gives inf * 0 here
     (24655.066405, -2.465433)
     """
-    x, beta, y = _check_head_args(x, beta, y, loss)
+    x, beta, y, entry = _check_head_args(x, beta, y, loss)
     logit = head_logits(x, beta, astra=astra, z=z)
-    if loss == "bce":
-        value = _mean(np.where(y == 1, softplus(-logit), softplus(logit)))
-        d_logit = np.where(y == 1, -expit(-logit), expit(logit)) / logit.size
-    else:
-        value, d_logit = gmn_with_logits(logit, y)
+    value, d_logit = entry.function("value_and_grad")(logit, y)
     if not astra:
         return value, d_logit, 0.0
     b = float(slope_from_beta(beta))

@@ -17,9 +17,9 @@ e-ratio (Eq. 11) stays finite when ``FPR_apx`` or ``FNR_apx`` underflows.
 """
 import numpy as np
 
-from ..core._stable import log_expit, logsumexp
-from ..core._validation import check_binary_labels, check_both_classes, check_finite, check_same_shape
-from ..core.losses import approx_confusion
+from ._stable import log_expit, logsumexp
+from ._validation import check_binary_labels, check_both_classes, check_finite, check_same_shape
+from .losses import approx_confusion
 
 __all__ = [
     "confusion_matrix",

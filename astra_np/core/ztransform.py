@@ -13,8 +13,8 @@ its relative error is a few ulps for every ``p`` in ``[0, 1]`` (``z(0) = 0``,
 """
 import numpy as np
 
-from ..core._stable import unbroadcast
-from ..core._validation import broadcast_pair, check_finite, check_probability, check_tau, finish
+from ._stable import unbroadcast
+from ._validation import broadcast_pair, check_finite, check_probability, check_tau, finish
 
 __all__ = ["z_transform", "z_transform_complement", "z_transform_partials", "z_transform_vjp"]
 

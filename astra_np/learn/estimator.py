@@ -38,12 +38,13 @@ import zipfile
 
 import numpy as np
 
+from ..core.registry import DEFAULT_METHOD
 from ..core._stable import expit, log_expit
 from ..core.activation import slope_from_beta, threshold
 from ..core.losses import head_logits
-from ..learn.nn import MLPParams, forward, method_flags
-from ..learn.optim import EtaBRule
-from ..learn.train import HISTORY_KEYS, MONITORS, train
+from .nn import MLPParams, forward, method_flags
+from .optim import EtaBRule
+from .train import HISTORY_KEYS, MONITORS, train
 
 __all__ = [
     "ASTraClassifier",
@@ -287,7 +288,7 @@ class ASTraClassifier:
     True
     """
 
-    def __init__(self, method="gmn-astra", hidden_layer_sizes=None, epochs=10000, learning_rate=0.001,
+    def __init__(self, method=DEFAULT_METHOD, hidden_layer_sizes=None, epochs=10000, learning_rate=0.001,
                  tau_init=0.25, monitor="fnr_apx", validation_fraction=0.25, random_state=None,
                  eta_b=0.01, eta_b_min=0.01, eta_b_max=0.5, k_mult=1.1, k_dec=0.99, adaptive_eta_b=True,
                  beta_update="adam", metrics_on="z", batch_size=None, standardize=True, proba="z",

@@ -71,11 +71,12 @@ import math
 
 import numpy as np
 
+from ..core import registry
 from ..core._stable import expit, log_expit, logsumexp, softplus
 from ..core.activation import astra_logit, astra_logit_partials
 from ..core.losses import head_logits, head_loss
 from ..core.metrics import log_approx_confusion
-from ..learn.nn import LEAKY_SLOPE, MLPParams, backward, forward, method_flags
+from .nn import LEAKY_SLOPE, MLPParams, backward, forward
 
 _sum = np.add.reduce  # ndarray.sum without its Python wrapper (same reduction, same bits)
 _max = np.maximum.reduce
@@ -186,27 +187,26 @@ def _exp_and_one_minus_sigmoid(x, q, w):
     np.reciprocal(w, out=w)
 
 
-#: Largest TN_apx/TP_apx (or its inverse) the fused GMN backward accepts: it factors the
-#: gradient as G/(2 TN) times per-row terms scaled by TN/TP, which must stay far from
-#: overflow through the backward products; beyond it the reference path is used.
+#: Largest |k_pos/k_neg| the fused backward of a count-based loss accepts (for GMN,
+#: TN_apx/TP_apx): it factors the gradient as k_neg times per-row terms scaled by
+#: k_pos/k_neg, which must stay far from overflow through the backward products; beyond
+#: it the reference path is used.
 GMN_RATIO_MAX = 1e100
 
 
-def _gmn_scalars(tn, tp, fn, fp, m0, m1):
-    r"""GMN (Eq. 9) from the approximated counts: ``(J, G/(2 TN), G/(2 TP))``, or ``None``.
+def _count_scalars(loss, tn, fp, fn, tp, m0, m1):
+    r"""``(J, k_neg, k_pos)`` of a count-based loss (:mod:`astra_np.core.registry`), or ``None``.
 
-    :math:`\log(TN/m_0)` is formed as ``log1p(-FP/m0)`` while the rate is above 1/2
-    (and likewise for TP), so that ``J = -expm1(h)`` keeps its digits as G -> 1.
-    ``None`` (use the reference path) when a count is empty or ``TN/TP`` lies outside
-    ``[1/GMN_RATIO_MAX, GMN_RATIO_MAX]``.
+    ``None`` (use the reference path) when the loss's counts function has no finite
+    value there, or when ``|k_pos/k_neg|`` lies outside ``[1/GMN_RATIO_MAX, GMN_RATIO_MAX]``.
     """
-    if not (tn > 0 and tp > 0) or not (1.0 / GMN_RATIO_MAX <= tn / tp <= GMN_RATIO_MAX):
+    out = loss.function("counts")(tn, fp, fn, tp, m0, m1)
+    if out is None:
         return None
-    log_tn = math.log1p(-fp / m0) if tn > 0.5 * m0 else math.log(tn / m0)
-    log_tp = math.log1p(-fn / m1) if tp > 0.5 * m1 else math.log(tp / m1)
-    h = 0.5 * (log_tn + log_tp)
-    G = math.exp(h)
-    return -math.expm1(h), G / (2.0 * tn), G / (2.0 * tp)
+    _, k_neg, k_pos = out
+    if not (k_neg != 0 and 1.0 / GMN_RATIO_MAX <= abs(k_pos / k_neg) <= GMN_RATIO_MAX):
+        return None
+    return out
 
 class EpochKernel:
     r"""Loss, gradient and approximated confusion counts of one network on fixed rows.
@@ -232,15 +232,17 @@ class EpochKernel:
     rounding.
     """
 
-    def __init__(self, X, y, layer_sizes, method="gmn-astra", metrics_on="z", need_grad=True):
+    def __init__(self, X, y, layer_sizes, method=registry.DEFAULT_METHOD, metrics_on="z", need_grad=True):
         X, pos = _check_xy(X, y)
-        flags = method_flags(method)
+        entry = registry.get_method(method)
         if metrics_on not in ("z", "output"):
             raise ValueError(f"metrics_on must be 'z' or 'output', got {metrics_on!r}")
         self.method = method
-        self.loss_name = flags["loss"]
-        self.astra = flags["astra"]
-        self.use_z = flags["z"]
+        self.loss = entry.loss
+        if self.loss.fused not in registry.FUSED_TERMS:
+            raise ValueError(f"no fused terms for loss {self.loss.name!r} (fused={self.loss.fused!r})")
+        self.astra = entry.astra
+        self.use_z = entry.z
         self.metrics_z = metrics_on == "z" or not self.astra
         self.layer_sizes = tuple(int(s) for s in layer_sizes)
         if self.layer_sizes[0] != X.shape[1] or self.layer_sizes[-1] != 1:
@@ -418,7 +420,7 @@ class EpochKernel:
                 k = (1.0 + em) / em
                 dldx = sig * k
                 dldb = k * (sig * (xp + 1.0 / b) - s) / b
-                if self.loss_name == "bce":
+                if self.loss.fused == "cross-entropy":
                     bce = float(np.log1p(c0 / em).sum())
         else:
             logit = astra_logit(xp, b) - math.log(c0)
@@ -509,7 +511,7 @@ class EpochKernel:
         zP, omzP, dldxP, dldbP, omyP, bceP = self._positives(x, b, c0, robust)
         fp = float(np.dot(em, r))  # FP_apx: sum of z = e r over the negatives
         fn = float(omzP.sum())
-        if self.loss_name == "bce":
+        if self.loss.fused == "cross-entropy":
             # negatives: g_l = z/n, z dlogit/dx = U, z dlogit/db = (U (x + 1/b) - s K)/b
             np.multiply(em, 1.0 / c0, out=w)
             np.log1p(w, out=w)
@@ -518,10 +520,10 @@ class EpochKernel:
             wsum = float(np.dot(s, K))
             gl_P = -omzP * scale
             sum_gl_N = fp * scale
-        else:
+        elif self.loss.fused == "counts":
             tn = c0 * float(r.sum())
             tp = float(zP.sum())
-            scalars = _gmn_scalars(tn, tp, fn, fp, m0, m1)
+            scalars = _count_scalars(self.loss, tn, fp, fn, tp, m0, m1)
             if scalars is None:
                 return None
             loss, kn, kp = scalars
@@ -532,7 +534,7 @@ class EpochKernel:
             wsum = float(np.dot(s, w))
             np.multiply(em, r, out=w)
             sum_gl_N = scale * float(np.dot(w, r))
-            gl_P = -kp * zP * omzP
+            gl_P = kp * zP * omzP
         sum_gN = float(gn.sum())
         beta_N = scale * (float(np.dot(gn, xn)) + sum_gN / b - wsum) / b - dl0 * sum_gl_N
         g[:m1] = gl_P * dldxP / scale
@@ -559,7 +561,7 @@ class EpochKernel:
             np.exp(x, out=q)
         np.add(q, 1.0, out=w)
         np.reciprocal(w, out=w)  # 1 - sigma
-        if self.loss_name == "bce":
+        if self.loss.fused == "cross-entropy":
             np.multiply(q, w, out=g)  # sigma: the gradient of the negatives
             fn = float(_sum(w[:m1]))
             fp = float(np.dot(q[m1:], w[m1:]))
@@ -573,20 +575,20 @@ class EpochKernel:
             loss = (float(_sum(sp)) - float(_sum(x[:m1]))) / n
             np.negative(w[:m1], out=g[:m1])
             scale = 1.0 / n
-        else:
+        elif self.loss.fused == "counts":
             # FP = sum of sigma = q (1 - sigma) over the negatives, TN = m0 - FP (exact to
             # 2 ulp of TN while FP <= m0/2; summed directly otherwise)
             fp = float(np.dot(q[m1:], w[m1:]))
             tn = m0 - fp if fp <= 0.5 * m0 else float(_sum(w[m1:]))
             tp = float(np.dot(q[:m1], w[:m1]))
             fn = float(_sum(w[:m1]))
-            scalars = _gmn_scalars(tn, tp, fn, fp, m0, m1)
+            scalars = _count_scalars(self.loss, tn, fp, fn, tp, m0, m1)
             if scalars is None:
                 return None
             loss, kn, kp = scalars
             np.multiply(q, w, out=g)
             g *= w  # sigma (1 - sigma)
-            g[:m1] *= -kp / kn
+            g[:m1] *= kp / kn
             scale = kn
         self._backward(theta, grad, scale)
         grad[-1] = 0.0
@@ -645,16 +647,15 @@ class EpochKernel:
     def _reference(self, theta, grad):
         params = MLPParams.from_vector(theta, self.layer_sizes)
         X = self.Xa[:-1].T
-        flags = method_flags(self.method)
         x, cache = forward(params, X)
-        loss, gx, gbeta = head_loss(x, params.beta, self.y_sorted, **flags)
+        loss, gx, gbeta = head_loss(x, params.beta, self.y_sorted, **registry.get_method(self.method).head_kwargs())
         grad[:] = backward(params, cache, gx, gbeta).to_vector()
         logit = head_logits(x, params.beta, astra=self.astra, z=self.metrics_z and self.use_z)
         _, log_fp, log_fn, _ = log_approx_confusion(logit, self.y_sorted)
         return loss, self._set_log_counts(log_fn, log_fp)
 
 
-def fast_loss_and_grad(params, X, y, method="gmn-astra"):
+def fast_loss_and_grad(params, X, y, method=registry.DEFAULT_METHOD):
     r"""Convenience wrapper: :class:`EpochKernel` on ``(X, y)`` at ``params``.
 
     Returns ``(loss, grads)`` like :func:`astra_np.learn.nn.loss_and_grad`.

@@ -34,7 +34,8 @@ import numpy as np
 
 from ..core._validation import check_finite
 from ..core.activation import beta_from_slope, slope_for_threshold, slope_from_beta, threshold
-from ..core.losses import METHODS, head_loss
+from ..core.losses import head_loss
+from ..core.registry import DEFAULT_METHOD, get_method
 
 __all__ = [
     "LEAKY_SLOPE",
@@ -56,13 +57,12 @@ LEAKY_SLOPE = 0.3
 
 
 def method_flags(method):
-    r"""Return the :data:`astra_np.core.losses.METHODS` entry of ``method`` (a copy).
+    r"""The :func:`~astra_np.core.losses.head_loss` keywords of ``method`` (a new dict).
 
-    Raises ``ValueError`` naming the method and the valid names when it is unknown.
+    From :func:`astra_np.core.registry.get_method`, which raises ``ValueError`` naming
+    the method and the valid names when it is unknown.
     """
-    if not isinstance(method, str) or method not in METHODS:
-        raise ValueError(f"method must be one of {sorted(METHODS)}, got {method!r}")
-    return dict(METHODS[method])
+    return get_method(method).head_kwargs()
 
 
 @dataclass(frozen=True, eq=False)
@@ -313,7 +313,7 @@ def backward(params, cache, dL_dx, dL_dbeta=0.0):
     return MLPParams(tuple(gW), tuple(gc), float(dL_dbeta))
 
 
-def loss_and_grad(params, X, y, method="gmn-astra"):
+def loss_and_grad(params, X, y, method=DEFAULT_METHOD):
     r"""Total loss of the network on ``(X, y)`` and its gradient in every parameter.
 
     The reference path: :func:`forward`, :func:`astra_np.core.losses.head_loss` for the

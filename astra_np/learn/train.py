@@ -43,14 +43,15 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from ..learn.kernel import ApproxCounts, EpochKernel
+from .kernel import ApproxCounts, EpochKernel
+from ..core.registry import DEFAULT_METHOD
 from ..core._stable import log_expit, logsumexp
 from ..core.activation import slope_from_beta, threshold
 from ..core.losses import head_logits
 from ..core.metrics import log_approx_confusion
 from ..core.metrics import log_e_ratio as _log_e_ratio
-from ..learn.nn import MLPParams, forward, init_params, loss_and_grad, method_flags
-from ..learn.optim import Adam, EtaBRule
+from .nn import MLPParams, forward, init_params, loss_and_grad, method_flags
+from .optim import Adam, EtaBRule
 
 __all__ = ["MONITORS", "HISTORY_KEYS", "TrainResult", "train", "approx_counts"]
 
@@ -115,7 +116,7 @@ def _monitor_value(counts, monitor):
     return counts.g_mean()
 
 
-def approx_counts(params, X, y, method="gmn-astra", metrics_on="z"):
+def approx_counts(params, X, y, method=DEFAULT_METHOD, metrics_on="z"):
     r"""Approximated confusion counts (Eq. 8) of a network on ``(X, y)``; reference path.
 
     Returns an :class:`astra_np.learn.kernel.ApproxCounts` ``(TN, FP, FN, TP, m0, m1)``
@@ -216,7 +217,7 @@ def _blas_limit(blas_threads):
     return _BLAS_CONTROLLER[0].limit(limits=int(blas_threads), user_api="blas")
 
 
-def train(X, y, X_val=None, y_val=None, *, method="gmn-astra", hidden_layer_sizes=None, epochs=10000,
+def train(X, y, X_val=None, y_val=None, *, method=DEFAULT_METHOD, hidden_layer_sizes=None, epochs=10000,
           learning_rate=1e-3, tau_init=0.25, monitor="fnr_apx", eta_b=None, beta_update="adam",
           metrics_on="z", batch_size=None, random_state=None, params=None, betas=(0.9, 0.999),
           eps=1e-8, fast=True, blas_threads=1):

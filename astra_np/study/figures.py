@@ -38,18 +38,15 @@ import numpy as np
 
 from ..core._stable import softplus
 from ..core.activation import astra, astra_logit, astra_partials, slope_for_threshold, threshold_logit
+from ..core.registry import get_method, losses, paper_method_names
+from ..core.registry import methods as registered_methods
 from ..core.ztransform import z_transform
 
 #: Thresholds drawn in Figs. 1 and 3 (Section 3.1).
 TAUS = (0.5, 0.25, 0.05)
 
-#: The four methods of Section 4.2, in the paper's order, with display names.
-METHOD_NAMES = {
-    "bce": "BCE",
-    "gmn": "GMN",
-    "bce-astra": "BCE-ASTra",
-    "gmn-astra": "GMN-ASTra",
-}
+#: Display names of every method (:mod:`astra_np.core.registry`), in column order.
+METHOD_NAMES = {m.name: m.label for m in registered_methods()}
 
 #: Output formats the command writes; PNG is rasterised at ``PNG_DPI``.
 FORMATS = ("png", "pdf", "svg")
@@ -66,13 +63,19 @@ BUILTIN_POSITIVES = 5
 # Okabe-Ito colour-blind-safe palette.
 _TAU_COLOURS = {0.5: "#0072B2", 0.25: "#D55E00", 0.05: "#009E73"}
 _TARGET_COLOURS = {0: "#0072B2", 1: "#D55E00"}
-_METHOD_STYLES = {
-    "bce": dict(color="#0072B2", linestyle="-"),
-    "bce-astra": dict(color="#56B4E9", linestyle="--"),
-    "gmn": dict(color="#D55E00", linestyle="-"),
-    "gmn-astra": dict(color="#E69F00", linestyle="--"),
-}
-_EXTRA_COLOURS = ("#CC79A7", "#009E73", "#000000", "#F0E442")
+# One colour pair per loss, in registry order (dark: sigmoid, light: ASTra).
+_LOSS_COLOURS = (("#0072B2", "#56B4E9"), ("#D55E00", "#E69F00"), ("#009E73", "#7FCDB9"),
+                 ("#CC79A7", "#E5BCD3"), ("#000000", "#999999"), ("#8C564B", "#C49C94"))
+
+
+def method_style(method):
+    r"""Line style of ``method`` in Fig. 4: its loss's colour pair, dashed with ASTra.
+
+    Derived from :mod:`astra_np.core.registry`; ``ValueError`` for an unknown method.
+    """
+    entry = get_method(method)
+    k = [loss.name for loss in losses()].index(entry.loss.name) % len(_LOSS_COLOURS)
+    return dict(color=_LOSS_COLOURS[k][int(entry.astra)], linestyle="--" if entry.astra else "-")
 
 # Sizes for a two-panel figure across the text width and a single panel
 # at column width (inches).
@@ -563,8 +566,8 @@ def _read_records(results_dir):
     Returns ``(directory, records, meta)``; ``meta`` is the stored ``meta.json``
     mapping or None. Records without a history are dropped.
     """
-    from ..study.store import RECORDS_FILE as records_file
-    from ..study.store import ResultsStore
+    from .store import RECORDS_FILE as records_file
+    from .store import ResultsStore
 
     path = Path(results_dir)
     if path.is_file() and path.name == records_file:
@@ -639,8 +642,9 @@ def _saved_label(dataset, histories, meta):
 
 def _order_methods(methods):
     r"""Paper order first, then any other method names alphabetically."""
-    known = [m for m in METHOD_NAMES if m in methods]
-    return known + sorted(m for m in methods if m not in METHOD_NAMES)
+    for m in methods:
+        get_method(m)  # ValueError for a method astra_np does not know
+    return [m for m in METHOD_NAMES if m in methods]
 
 
 def _histories_from_records(records, with_epochs=False):
@@ -692,7 +696,7 @@ def load_histories(results_dir, dataset=None, with_epochs=False):
     return _histories_from_records(_select_records(results_dir, dataset)[2], with_epochs)
 
 
-def builtin_histories(epochs=DEFAULT_EPOCHS, n_folds=DEFAULT_FOLDS, methods=tuple(METHOD_NAMES),
+def builtin_histories(epochs=DEFAULT_EPOCHS, n_folds=DEFAULT_FOLDS, methods=tuple(paper_method_names()),
                       data=None, positives=BUILTIN_POSITIVES, random_state=0):
     r"""Train the four methods on the built-in data and record the train-set e-ratio.
 
@@ -728,9 +732,9 @@ def builtin_histories(epochs=DEFAULT_EPOCHS, n_folds=DEFAULT_FOLDS, methods=tupl
     label : str
         Description of the data and the run, for the figure's title.
     """
-    from ..study.datasets import make_imbalanced
+    from .datasets import make_imbalanced
     from ..learn.train import train
-    from ..study.splits import make_splits
+    from .splits import make_splits
 
     if isinstance(epochs, bool) or not isinstance(epochs, (int, np.integer)) or epochs < 1:
         raise ValueError(f"epochs must be an integer >= 1, got {epochs!r}")
@@ -809,12 +813,11 @@ def fig4(histories=None, *, label=None, results_dir=None, dataset=None, epochs=D
     with _style():
         fig, _ = _new_figure(_COLUMN_WIDTH * 1.35, 3.5)
         ax = fig.subplots()
-        extra = iter(_EXTRA_COLOURS)
         for method in _order_methods(histories):
             folds = histories[method]
             epoch, mean, std, count = fold_average(folds)
-            style = _METHOD_STYLES.get(method) or dict(color=next(extra, None), linestyle="-.")
-            name = METHOD_NAMES.get(method, method)
+            style = method_style(method)
+            name = METHOD_NAMES[method]
             if len({len(f) for f in histories.values()}) > 1:
                 name = f"{name} ({len(folds)} fold{'s' if len(folds) != 1 else ''})"
             ax.plot(epoch, mean, label=name, gid=f"mean {method}", **style)

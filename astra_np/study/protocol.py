@@ -95,9 +95,9 @@ import numpy as np
 
 from ..core._validation import positive_int_arg
 from .. import __version__
-from ..study.data import check_cv_feasible, dataset_fingerprint, imbalance_ratio, load_dataset
-from ..study.splits import load_splits, make_splits
-from ..study.store import ResultsStore
+from .data import check_cv_feasible, dataset_fingerprint, imbalance_ratio, load_dataset
+from .splits import load_splits, make_splits
+from .store import ResultsStore
 
 __all__ = ["run_experiment", "run_fold", "FoldTask", "ExperimentResult", "SerialExecutor",
            "METHOD_ORDER", "fold_seed", "main"]
@@ -543,7 +543,7 @@ def run_experiment(X, y, out, *, dataset="data", positives=None, repeats=10, fol
             order = {m: i for i, m in enumerate(methods)}
             result.records = store.finalize(lambda r: (r["repeat"], r["rotation"], order[r["method"]]))
             if report:
-                from ..study.report import write_report
+                from .report import write_report
                 result.report_files = write_report(store.directory)
         return result
     finally:
@@ -599,7 +599,7 @@ def main(argv=None):
     repeats = args.repeats or (QUICK["repeats"] if args.quick else 10)
     epochs = args.epochs or (QUICK["epochs"] if args.quick else 10000)
     if args.combine:
-        from ..study.report import write_report
+        from .report import write_report
         try:
             for path in write_report(args.combine, out_dir=args.out):
                 print(f"wrote {path}")
@@ -613,7 +613,7 @@ def main(argv=None):
                                 fmt=args.fmt, delimiter=args.delimiter)
             base = os.path.splitext(os.path.basename(args.data))[0]
         else:
-            from ..study.datasets import make_imbalanced
+            from .datasets import make_imbalanced
             kw = dict(n_samples=QUICK["n_samples"], n_positives=QUICK["n_positives"]) if args.quick else {}
             X, y = make_imbalanced(**kw)
             base = "builtin"

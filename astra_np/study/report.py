@@ -29,14 +29,16 @@ import os
 
 import numpy as np
 
-from ..study.store import ResultsStore
+from ..core.registry import get_method
+from ..core.registry import methods as registered_methods
+from .store import ResultsStore
 
 __all__ = ["load_results", "summarize", "paired_p_value", "format_markdown", "write_report",
            "METRICS", "METHOD_LABELS"]
 
 METRICS = (("g_mean", "G-Mean"), ("mcc", "MCC"))
-METHOD_LABELS = {"bce": "BCE", "gmn": "GMN", "bce-astra": "BCE-ASTra", "gmn-astra": "GMN-ASTra"}
-_ORDER = ("bce", "gmn", "bce-astra", "gmn-astra")
+#: Column labels of every method, in column order (:mod:`astra_np.core.registry`).
+METHOD_LABELS = {m.name: m.label for m in registered_methods()}
 
 
 def load_results(results_dir):
@@ -70,7 +72,9 @@ def paired_p_value(a, b):
 
 def _methods_in(records):
     found = {r["method"] for r in records}
-    return [m for m in _ORDER if m in found] + sorted(found - set(_ORDER))
+    for m in found:
+        get_method(m)  # ValueError for a method astra_np does not know
+    return [m for m in METHOD_LABELS if m in found]
 
 
 def _paired_folds(recs):
@@ -127,8 +131,8 @@ def format_markdown(summary, alpha=0.05):
     methods = []
     for s in summary:
         methods += [m for m in s["methods"] if m not in methods]
-    labels = [METHOD_LABELS.get(m, m) for m in methods]
-    astra = ["with ASTra" if m.endswith("-astra") else "without ASTra" for m in methods]
+    labels = [METHOD_LABELS[m] for m in methods]
+    astra = ["with ASTra" if get_method(m).astra else "without ASTra" for m in methods]
     lines = ["| | " + " | ".join(labels) + " |", "|---|" + "---|" * len(methods),
              "| | " + " | ".join(f"*{a}*" for a in astra) + " |"]
     for ds in dict.fromkeys(s["dataset"] for s in summary):
@@ -255,7 +259,7 @@ def write_report(results_dirs, out_dir=None, alpha=0.05, figure=True):
 def _write_fig4(results_dirs, out_dir):
     if importlib.util.find_spec("matplotlib") is None:
         return []
-    from ..study.figures import fig4, save_figure
+    from .figures import fig4, save_figure
 
     written = []
     for d in results_dirs:

@@ -35,7 +35,7 @@ import os
 
 import numpy as np
 
-from ..study.data import undersample_minority
+from .data import undersample_minority
 
 __all__ = ["CVSplits", "make_splits", "load_splits", "rotation", "labels_fingerprint"]
 

@@ -1,0 +1,111 @@
+"""The registry of losses and methods: every entry complete, every consumer derived from it."""
+import ast
+import pathlib
+
+import numpy as np
+import pytest
+
+from astra_np.core import registry
+from astra_np.core.losses import METHODS, head_loss
+from astra_np.learn.kernel import EpochKernel
+from astra_np.learn.nn import method_flags
+from astra_np.study import figures, report
+
+ROOT = pathlib.Path(__file__).resolve().parents[1]
+LOSS_NAMES = [loss.name for loss in registry.losses()]
+METHOD_NAMES = registry.method_names()
+
+
+@pytest.mark.parametrize("name", LOSS_NAMES)
+def test_every_loss_names_resolvable_forms_and_a_derivation(name):
+    loss = registry.get_loss(name)
+    for role in ("value_and_grad", "complex_form", "mpmath_form"):
+        assert callable(loss.function(role)), (name, role)
+    assert loss.fused in registry.FUSED_TERMS
+    assert (loss.counts is not None) == (loss.fused == "counts"), name
+    if loss.counts is not None:
+        assert callable(loss.function("counts"))
+    assert (ROOT / "derivations" / loss.derivation).is_file(), loss.derivation
+
+
+def test_methods_are_every_loss_times_every_output_in_column_order():
+    ms = registry.methods()
+    assert [m.name for m in ms] == [l + s for s in ("", "-astra") for l in LOSS_NAMES]
+    assert list(METHODS) == METHOD_NAMES
+    for m in ms:
+        assert METHODS[m.name] == dict(loss=m.loss.name, astra=m.astra, z=m.astra)
+        assert method_flags(m.name) == METHODS[m.name]
+        assert registry.get_method(m.name) is m
+    assert set(registry.paper_method_names()) <= set(METHOD_NAMES)
+    assert report.METHOD_LABELS == {m.name: m.label for m in ms}
+    assert figures.METHOD_NAMES == report.METHOD_LABELS
+
+
+def test_the_papers_four_methods_keep_their_names_labels_and_order():
+    assert registry.paper_method_names()[:4] == ["bce", "gmn", "bce-astra", "gmn-astra"]
+    assert [registry.get_method(m).label for m in registry.paper_method_names()[:4]] == [
+        "BCE", "GMN", "BCE-ASTra", "GMN-ASTra"]
+
+
+def test_figure_styles_are_distinct_per_method():
+    styles = [tuple(sorted(figures.method_style(m).items())) for m in METHOD_NAMES]
+    assert len(set(styles)) == len(styles)
+
+
+@pytest.mark.parametrize("bad", ["", "GMN", "gmn-ASTRA", "focal", None, 3, "bce "])
+def test_an_unknown_name_is_a_value_error_everywhere(bad):
+    x, y = np.array([0.5, -1.0, 2.0]), np.array([1, 0, 0])
+    with pytest.raises(ValueError, match="loss must be one of"):
+        head_loss(x, 0.3, y, loss=bad)
+    with pytest.raises(ValueError, match="method must be one of"):
+        registry.get_method(bad)
+    with pytest.raises(ValueError, match="method must be one of"):
+        method_flags(bad)
+    with pytest.raises(ValueError, match="method must be one of"):
+        EpochKernel(np.ones((3, 2)), y, (2, 1), method=bad)
+    with pytest.raises(ValueError):
+        figures.method_style(bad)
+
+
+@pytest.mark.parametrize("method", METHOD_NAMES)
+def test_head_loss_dispatches_to_the_registered_function(method):
+    m = registry.get_method(method)
+    rng = np.random.default_rng(1)
+    x, y = rng.normal(size=7), np.array([1, 0, 0, 1, 0, 0, 0])
+    value, gx, _ = head_loss(x, 0.4, y, **m.head_kwargs())
+    from astra_np.core.losses import head_logits
+
+    ref_value, ref_grad = m.loss.function("value_and_grad")(head_logits(x, 0.4, astra=m.astra, z=m.z), y)
+    assert value == ref_value
+    if not m.astra:
+        np.testing.assert_array_equal(gx, ref_grad)
+
+
+def _method_spellings(path, names):
+    r"""``(line, text)`` of each place where code spells a method or loss name as a method:
+    a comparison with it, a default of an argument called ``method``/``loss``, or a
+    list, tuple, set or dict keys holding two or more of them (``__all__`` excepted: the
+    functions ``bce`` and ``gmn`` share the losses' names)."""
+    tree = ast.parse(path.read_text(encoding="utf-8"))
+    is_name = lambda node: isinstance(node, ast.Constant) and node.value in names  # noqa: E731
+    skip = set()
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Assign) and any(getattr(t, "id", "") == "__all__" for t in node.targets):
+            skip.update(id(n) for n in ast.walk(node.value))
+    for node in ast.walk(tree):
+        if id(node) in skip:
+            continue
+        if isinstance(node, ast.Compare) and any(is_name(n) for n in [node.left, *node.comparators]):
+            yield node.lineno, ast.unparse(node)
+        elif isinstance(node, (ast.FunctionDef, ast.Lambda)):
+            args = node.args
+            pos = args.posonlyargs + args.args
+            pairs = list(zip(pos[len(pos) - len(args.defaults):], args.defaults))
+            pairs += [(a, d) for a, d in zip(args.kwonlyargs, args.kw_defaults) if d is not None]
+            for arg, default in pairs:
+                if arg.arg in ("method", "loss") and is_name(default):
+                    yield node.lineno, f"{arg.arg}={default.value!r}"
+        elif isinstance(node, (ast.List, ast.Tuple, ast.Set)) and sum(map(is_name, node.elts)) >= 2:
+            yield node.lineno, ast.unparse(node)
+        elif isinstance(node, ast.Dict) and sum(is_name(k) for k in node.keys if k is not None) >= 2:
+            yield node.lineno, ast.unparse(node)[:60]
