@@ -9,10 +9,18 @@ and accurate in the tails.
 
 Layers
 ------
-formulas   :mod:`astra_np.core.activation`, :mod:`astra_np.core.ztransform`,
-           :mod:`astra_np.core.losses`, :mod:`astra_np.core.metrics`, :mod:`astra_np.check.gradcheck`
-learning   the MLP, Adam, the eta_b rule (Eq. 10), the trainer, ``ASTraClassifier``
-study      data, splits, the protocol runner, the report, the figures, the vectors
+core    the formulas: :mod:`astra_np.core.activation` (Eq. 4, 5, 7),
+        :mod:`astra_np.core.ztransform` (Eq. 6), :mod:`astra_np.core.losses` (Eq. 8, 9),
+        :mod:`astra_np.core.metrics` (Eq. 1-3, 11) and :mod:`astra_np.core.registry`
+        (every loss and method)
+learn   the MLP, Adam, the eta_b rule (Eq. 10), the fused kernel, the trainer,
+        ``ASTraClassifier``
+study   data, splits, the results store, the protocol runner, the report, the figures
+check   the mpmath reference, complex-step forms, the gradient checker, the reference
+        vectors and ``validate``
+cli     ``python -m astra_np COMMAND``
+
+Every public function and class is importable from ``astra_np`` itself.
 """
 __version__ = "0.1.0"
 
@@ -44,12 +52,16 @@ from .core.losses import (
     bce_grad,
     bce_with_logits,
     bce_with_logits_grad,
+    bce_with_logits_value_and_grad,
     gmn,
+    gmn_from_counts,
     gmn_grad,
     gmn_with_logits,
+    gmn_with_logits_value_and_grad,
     head_logits,
     head_loss,
 )
+from .core.registry import Loss, Method, get_loss, get_method, losses, method_names, methods
 from .core.metrics import (
     approx_fnr_from_logits,
     approx_g_mean,
