@@ -217,7 +217,12 @@ def test_derivation_files_structure(name):
     assert tests, f"{name}: the Checked-by line names no test"
     for t in tests:
         assert callable(globals().get(t)), f"{name} names a test that does not exist: {t}"
-    # Every function named in the file exists (skip if the module is not written yet).
+    # Every function named in the file exists.
+    _assert_named_objects_exist(name, text)
+
+
+def _assert_named_objects_exist(name, text):
+    """Every `astra_np.x.y` named in a derivation file imports and has the attribute."""
     for dotted in IMPL_RE.findall(text):
         parts = dotted.split(".")
         for cut in range(len(parts), 1, -1):
@@ -231,6 +236,17 @@ def test_derivation_files_structure(name):
             break
         else:
             pytest.fail(f"{name} names {dotted}, whose module cannot be imported")
+
+
+@pytest.mark.parametrize("dotted", [
+    "astra_np.core.activation.no_such_function",   # a function renamed away
+    "astra_np.activation.astra",                    # a module moved away
+    "astra_np.core.nowhere.astra",                  # a module that never existed
+])
+def test_a_derivation_naming_a_missing_function_fails(dotted):
+    with pytest.raises((AssertionError, pytest.fail.Exception)):
+        _assert_named_objects_exist("fake.md", f"**Implemented by:** `{dotted}`.")
+    _assert_named_objects_exist("real.md", "**Implemented by:** `astra_np.core.activation.astra`.")
 
 
 def test_code_references_to_derivations_exist():
