@@ -64,7 +64,7 @@ __all__ = [
 
 
 def _prepare(x, b):
-    """Validate and broadcast (x, b); return (x, b, t, s, log_s) as float64 arrays."""
+    """Validate and broadcast (x, b); return (x, b, bx, t, s, log_s) as float64 arrays."""
     x = check_finite("x", x)
     b = check_slope(b)
     x, b = broadcast_pair("x", x, "b", b)
