@@ -281,6 +281,6 @@ def mcc_from_counts(tn, fp, fn, tp, m0, m1):
 
     >>> J, k_neg, k_pos = mcc_from_counts(3.0, 1.0, 1.0, 1.0, 4, 2)
     >>> round(J, 12), round(k_neg, 12), round(k_pos, 12)
-    (0.75, 0.1875, -0.5625)
+    (0.75, 0.28125, -0.46875)
     """
     return _from_counts(mcc_log_form, tn, fp, fn, tp, m0, m1)
