@@ -287,3 +287,67 @@ def test_reference_partials_are_the_definitions_derivatives(name):
         for i in range(4):
             exact = mpmath.diff(lambda t, i=i: value(i, t), counts[i])
             assert abs(partials[1 + i] - exact) < mpmath.mpf(10) ** -40
+
+
+# ---------------------------------------------------------------------------
+# Goldens (tests/golden/core_golden.json, section count_head_cases)
+# ---------------------------------------------------------------------------
+
+
+def _golden_tools():
+    import importlib.util
+    import pathlib
+    import sys
+
+    name = "astra_np_tests_goldens"
+    if name not in sys.modules:
+        path = pathlib.Path(__file__).resolve().parent / "golden" / "goldens.py"
+        spec = importlib.util.spec_from_file_location(name, path)
+        sys.modules[name] = importlib.util.module_from_spec(spec)
+        spec.loader.exec_module(sys.modules[name])
+    return sys.modules[name]
+
+
+G = _golden_tools()
+COUNT_GOLDENS = list(G.head_results("count_head_cases"))
+
+
+def test_count_goldens_cover_every_new_method_and_edge():
+    seen = {(res["loss"], res["astra"]) for _, res in COUNT_GOLDENS}
+    assert seen == {(registry.get_method(m).loss.name, registry.get_method(m).astra) for m in NEW_METHODS}
+    names = {case["name"] for case, _ in COUNT_GOLDENS}
+    assert {"positives_at_minus_1e4", "negatives_saturated_at_1", "every_output_near_0",
+            "every_output_near_1", "m1_1_m0_4000"} <= names
+
+
+@pytest.mark.parametrize("case,res", [pytest.param(c, r, id=G.head_id(c, r)) for c, r in COUNT_GOLDENS])
+def test_head_loss_count_goldens(case, res):
+    x, y, beta = G.fl(case["x_hex"]), np.array(case["y"]), G.fl(res["beta_hex"])
+    value, gx, gbeta = head_loss(x, beta, y, loss=res["loss"], astra=res["astra"], z=res["z"])
+    hi, lo = G.hilo(res["value"])
+    # a few ulps, times |log J| when J is small (exp of a difference of log-sum-exps)
+    G.assert_within(f"{case['name']} value", value, hi, lo,
+                    8 * 2.2e-16 * np.abs(hi) * max(1.0, abs(math.log(float(hi[0])))) + TINY)
+    hi, lo = G.hilo(res["dL_dx"])
+    G.assert_within(f"{case['name']} dL_dx", gx, hi, lo, RTOL * np.abs(hi) + TINY, {"x": x, "y": y})
+    hi, lo = G.hilo(res["dL_dbeta"])
+    scale, _ = G.hilo(res["dL_dbeta_scale"])
+    if not res["astra"]:
+        assert gbeta == 0.0
+    G.assert_within(f"{case['name']} dL_dbeta", gbeta, hi, lo, G.sign_change_bound(hi, scale, RTOL))
+
+
+def test_count_goldens_reproduce_from_reference():
+    import importlib.util
+    import pathlib
+
+    path = pathlib.Path(__file__).resolve().parent / "golden" / "make_golden.py"
+    spec = importlib.util.spec_from_file_location("astra_np_tests_make_golden", path)
+    mg = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mg)
+    for case, res in COUNT_GOLDENS[1::17]:
+        d = ref.head_loss_details(G.fl(case["x_hex"]), G.fl(res["beta_hex"]), case["y"], loss=res["loss"],
+                                  astra=res["astra"], z=res["z"], dps=G.load()["meta"]["dps"])
+        assert mg.num(d["loss"]) == res["value"]
+        assert [mg.num(v) for v in d["dL_dx"]] == res["dL_dx"]
+        assert mg.num(d["dL_dbeta"]) == res["dL_dbeta"]
