@@ -102,8 +102,8 @@ def test_head_gradients_match_complex_step(method, x, beta):
     y = np.zeros(x.size, dtype=np.int64)
     y[0] = 1
     kw = METHODS[method]
-    f = lambda xx, bb, yy: cx.head_loss(xx, bb, yy, **kw)  # noqa: E731
-    g = lambda xx, bb, yy: head_loss(xx, float(bb), yy, **kw)[1:]  # noqa: E731
+    f = lambda xx, bb, yy: cx.head_loss(xx, bb, yy, **kw)
+    g = lambda xx, bb, yy: head_loss(xx, float(bb), yy, **kw)[1:]
     names = ("x", "beta", "y")
     res = check_gradient(f, g, (x, np.asarray(beta), y), mode="gradient", wrt=0, argnames=names,
                          rtol=RTOL, atol=TINY)

@@ -36,18 +36,23 @@ from typing import NamedTuple
 import numpy as np
 
 from ._stable import log_expit, logsumexp
-from ._validation import check_binary_labels, check_both_classes, check_finite, check_same_shape
+from ._validation import (
+    check_binary_labels,
+    check_both_classes,
+    check_finite,
+    check_same_shape,
+)
 
 __all__ = [
     "LogCounts",
-    "log_counts_from_logits",
     "count_loss_with_logits",
-    "f1_log_form",
-    "mcc_log_form",
-    "f1_with_logits_value_and_grad",
-    "mcc_with_logits_value_and_grad",
     "f1_from_counts",
+    "f1_log_form",
+    "f1_with_logits_value_and_grad",
+    "log_counts_from_logits",
     "mcc_from_counts",
+    "mcc_log_form",
+    "mcc_with_logits_value_and_grad",
 ]
 
 _LOG2 = math.log(2.0)
