@@ -1,4 +1,5 @@
-r"""astra_np: reference NumPy implementation of ASTra and the GMN loss.
+r"""astra_np: reference NumPy implementation of ASTra and the GMN loss (and, on the same
+approximated confusion matrix, soft F1 and soft MCC losses).
 
 ASTra (Asymmetric Sigmoid Transfer, Eq. 4 of the paper) is a learnable output
 activation whose threshold tau(b) (Eq. 5) moves below 0.5 so that a rare positive
@@ -60,6 +61,17 @@ from .core.losses import (
     gmn_with_logits_value_and_grad,
     head_logits,
     head_loss,
+)
+from .core.count_losses import (
+    LogCounts,
+    count_loss_with_logits,
+    f1_from_counts,
+    f1_log_form,
+    f1_with_logits_value_and_grad,
+    log_counts_from_logits,
+    mcc_from_counts,
+    mcc_log_form,
+    mcc_with_logits_value_and_grad,
 )
 from .core.registry import Loss, Method, get_loss, get_method, losses, method_names, methods
 from .core.metrics import (

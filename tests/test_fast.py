@@ -10,6 +10,7 @@ from hypothesis import strategies as st
 from astra_np.learn import kernel as _fast
 from astra_np.learn import nn
 from astra_np.learn.kernel import EpochKernel, fast_loss_and_grad
+from astra_np.core import registry
 from astra_np.core.losses import METHODS, head_logits, head_loss
 from astra_np.core.metrics import log_e_ratio
 from astra_np.learn.train import approx_counts
@@ -250,4 +251,48 @@ def test_gmn_with_vanishing_tp_falls_back_and_matches(monkeypatch):
     monkeypatch.setattr(EpochKernel, "_reference", counting)
     ref = nn.loss_and_grad(p, X, y, "gmn")
     _assert_same(ref, fast_loss_and_grad(p, X, y, "gmn"), _term_scales(p, X, y, "gmn"))
+    assert calls["reference"] == 1
+
+
+#: The methods of the count-based losses outside the paper's comparison (soft F1, MCC).
+NEW_COUNT_METHODS = [m.name for m in registry.methods() if not m.loss.in_paper and m.loss.fused == "counts"]
+
+
+@pytest.mark.parametrize("method", NEW_COUNT_METHODS)
+@pytest.mark.parametrize("wscale, beta", [(1.0, 5.3963487604), (8.0, 3000.0), (1.0, -30.0)])
+def test_count_methods_train_on_the_fused_path(monkeypatch, method, wscale, beta):
+    # the generic counts path of the kernel serves F1 and MCC: no reference fallback in
+    # these regimes, and the result is the reference's to 1e-12
+    calls = {"reference": 0}
+    original = EpochKernel._reference
+
+    def counting(self, *args, **kw):
+        calls["reference"] += 1
+        return original(self, *args, **kw)
+
+    monkeypatch.setattr(EpochKernel, "_reference", counting)
+    X, y, p = _case(7, 200, 5, (6,), wscale, beta, n_pos=12)
+    _assert_same(nn.loss_and_grad(p, X, y, method), fast_loss_and_grad(p, X, y, method),
+                 _term_scales(p, X, y, method))
+    assert calls["reference"] == 0
+
+
+@pytest.mark.parametrize("method", NEW_COUNT_METHODS)
+def test_count_methods_with_every_output_near_0_fall_back_and_match(monkeypatch, method):
+    # every pre-activation far below 0: TP_apx (F1: k_neg = 2 TP / D^2 underflows to 0) or
+    # the predicted-positive marginal (MCC) vanishes in linear counts; the kernel's counts
+    # function or its k ratio check sends the epoch to the reference path, which matches
+    calls = {"reference": 0}
+    original = EpochKernel._reference
+
+    def counting(self, *args, **kw):
+        calls["reference"] += 1
+        return original(self, *args, **kw)
+
+    monkeypatch.setattr(EpochKernel, "_reference", counting)
+    X, y, p = _case(6, 40, 2, (3,), 1.0, -30.0, n_pos=4)
+    p = nn.MLPParams(p.weights, p.biases[:-1] + (np.array([-2000.0]),), p.beta)
+    ref = nn.loss_and_grad(p, X, y, method)
+    _assert_same(ref, fast_loss_and_grad(p, X, y, method), _term_scales(p, X, y, method))
+    assert ref[0] == 1.0
     assert calls["reference"] == 1

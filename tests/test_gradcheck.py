@@ -15,6 +15,7 @@ import pytest
 from astra_np.check import _complex as cx
 from astra_np.core import activation as act
 from astra_np.core import losses as los
+from astra_np.core import registry
 from astra_np.core import ztransform as zt
 from astra_np.check.gradcheck import (
     DEFAULT_COMPLEX_STEPS,
@@ -349,9 +350,10 @@ ROWS = [
     "astra_partials dy/dx", "astra_partials dy/db", "astra_logit_partials dl/dx", "astra_logit_partials dl/db",
     "astra_vjp gx", "astra_vjp gb", "threshold_grad", "threshold_logit_grad", "slope_from_beta_grad",
     "z_transform_partials dz/dp", "z_transform_partials dz/dtau", "z_transform_vjp", "bce_grad",
-    "bce_with_logits_grad", "gmn_grad", "gmn_with_logits",
-] + [f"head_loss[{m}] dL/dx" for m in ("bce", "gmn", "bce-astra", "gmn-astra")] + [
-    f"head_loss[{m}] dL/dbeta" for m in ("bce-astra", "gmn-astra")  # the sigmoid head has no beta
+    "bce_with_logits_grad", "gmn_grad",
+] + [f"{loss.name}_with_logits" for loss in registry.losses() if loss.fused == "counts"] + [
+    f"head_loss[{m}] dL/dx" for m in registry.method_names()] + [
+    f"head_loss[{m.name}] dL/dbeta" for m in registry.methods() if m.astra  # the sigmoid head has no beta
 ]
 
 

@@ -1,6 +1,7 @@
 """Cross-check against PyTorch autograd and torch.optim.Adam (skipped without torch).
 
-The torch side is written independently from the formulas of the paper (Eq. 4-7, 9),
+The torch side is written independently from the formulas of the paper (Eq. 4-7, 9, and
+the soft F1 / MCC losses on Eq. 8),
 in their stable forms (softplus as logaddexp, expm1/log1p), and differentiated by
 autograd; the NumPy side is the hand-written backward (reference and fused kernel).
 """
@@ -38,11 +39,24 @@ def _torch_loss(tensors, beta, X, y, method, slope=0.3):
     if flags["loss"] == "bce":
         return torch.mean(y * torch.logaddexp(zero, -logit) + (1 - y) * torch.logaddexp(zero, logit))
     p = torch.sigmoid(logit)
-    tn = torch.sum((1 - p) * (1 - y))
-    tp = torch.sum(p * y)
-    m1 = torch.sum(y)
-    m0 = y.numel() - m1
+    counts = (torch.sum((1 - p) * (1 - y)), torch.sum(p * (1 - y)), torch.sum((1 - p) * y), torch.sum(p * y))
+    return _TORCH_COUNT_LOSSES[flags["loss"]](*counts, y.numel() - torch.sum(y), torch.sum(y))
+
+
+def _gmn(tn, fp, fn, tp, m0, m1):
     return 1 - torch.sqrt(tn * tp / (m0 * m1))  # Eq. 9
+
+
+def _f1(tn, fp, fn, tp, m0, m1):
+    return 1 - 2 * tp / (2 * tp + fp + fn)
+
+
+def _mcc(tn, fp, fn, tp, m0, m1):
+    return 1 - (tp * tn - fp * fn) / torch.sqrt((tp + fp) * (tp + fn) * (tn + fp) * (tn + fn))  # Eq. 2
+
+
+#: The count-based losses, written from their definitions (Eq. 8 counts).
+_TORCH_COUNT_LOSSES = {"gmn": _gmn, "f1": _f1, "mcc": _mcc}
 
 
 def _case(seed, hidden):

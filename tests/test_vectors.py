@@ -12,10 +12,15 @@ import pytest
 
 import astra_np
 from astra_np.check import vectors as V
+from astra_np.core import registry
 
 pytest.importorskip("mpmath")  # the cross-check at generation needs the mpmath reference
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+#: The methods the vectors cover: the paper's four. The soft F1 / MCC methods get theirs
+#: when check/vectors.py enumerates the registry; until then
+#: test_vectors_cover_every_registered_method fails as expected (strict).
+VECTOR_METHODS = registry.paper_method_names()
 
 
 @pytest.fixture(scope="module")
@@ -92,7 +97,7 @@ def test_schema_subset_validator_reports_each_violation(doc):
 
 def test_every_function_has_ordinary_and_hard_cases_with_usable_tolerances(doc):
     assert list(doc["functions"]) == list(V.FUNCTIONS)
-    assert {f"head_loss[{m}]" for m in astra_np.METHODS} <= set(doc["functions"])
+    assert {f"head_loss[{m}]" for m in VECTOR_METHODS} <= set(doc["functions"])
     ids = set()
     for fn, entry in doc["functions"].items():
         kinds = [c["kind"] for c in entry["cases"]]
@@ -151,12 +156,18 @@ def test_hard_cases_cover_the_tails(doc):
     assert 1 in m1 and 4001 in sizes
     assert any(int(i["y"].sum()) == 1 and i["y"].size == 4001 for _, i in gmn)
     assert any(np.all(i["p"][i["y"] == 1] < 1e-299) for _, i in gmn)  # positives underflowing
-    for m in astra_np.METHODS:
+    for m in VECTOR_METHODS:
         descs = " ".join(c["description"] for c, _ in inputs(f"head_loss[{m}]"))
         assert "overflow" in descs and "underflow" in descs
     # the m0 = 4000 GMN head: beta = 5.39..., one positive
     (c, i), = [(c, i) for c, i in inputs("head_loss[gmn-astra]") if i["x"].size == 4001]
     assert int(i["y"].sum()) == 1
+
+
+@pytest.mark.xfail(strict=True, reason="check/vectors.py does not generate head_loss vectors for "
+                   "the methods outside the paper's comparison (f1, mcc, f1-astra, mcc-astra) yet")
+def test_vectors_cover_every_registered_method(doc):
+    assert {f"head_loss[{m}]" for m in astra_np.METHODS} <= set(doc["functions"])
 
 
 def test_naive_eq4_really_overflows_or_cancels_in_the_hard_cases(doc):
@@ -313,7 +324,7 @@ def test_validate_flags_a_gradient_off_by_a_factor_1_000001(doc, name, fn):
     assert all(abs(f.rel_error - 1e-6) < 1e-8 for f in res.failures)
 
 
-@pytest.mark.parametrize("method", list(astra_np.METHODS))
+@pytest.mark.parametrize("method", VECTOR_METHODS)
 def test_validate_flags_a_head_gradient_off_by_a_factor_1_000001(doc, method):
     good = astra_np.head_loss
 

@@ -36,7 +36,8 @@ instead of ``softplus(t)/b``, whose b-derivative would cancel two terms of size
 checks, not user entry points).
 
 Derivations: ``derivations/astra.md``, ``derivations/z_transform.md``,
-``derivations/bce.md``, ``derivations/gmn.md``, ``derivations/head.md``.
+``derivations/bce.md``, ``derivations/gmn.md``, ``derivations/f1.md``,
+``derivations/mcc.md``, ``derivations/head.md``.
 
 Examples
 --------
@@ -86,6 +87,9 @@ __all__ = [
     "approx_confusion",
     "gmn",
     "gmn_from_logits",
+    "log_counts",
+    "f1_from_logits",
+    "mcc_from_logits",
     "head_logits",
     "head_loss",
 ]
@@ -464,6 +468,48 @@ def gmn_from_logits(logits, y):
     log_tp = logsumexp(-softplus(-logits[pos]))
     log_tn = logsumexp(-softplus(logits[~pos]))
     return 1.0 - exp(0.5 * (log_tn - np.log(m0) + log_tp - np.log(m1)))
+
+
+def log_counts(logits, y):
+    r"""``(log TN, log FP, log FN, log TP)`` of Eq. 8 on ``sigmoid(l)``: log-sum-exps of
+    ``-softplus(+-l)`` over one class each; complex-step safe, finite for every finite ``l``."""
+    logits = np.asarray(logits)
+    pos = _labels(y)
+    return (logsumexp(-softplus(logits[~pos])), logsumexp(-softplus(-logits[~pos])),
+            logsumexp(-softplus(logits[pos])), logsumexp(-softplus(-logits[pos])))
+
+
+def f1_from_logits(logits, y):
+    r"""Soft F1 loss ``1 - 2 TP / (2 TP + FP + FN)`` (Eq. 8 on ``sigmoid(l)``); complex-step safe.
+
+    ``1 - F1`` while ``F1 <= 1/2``, ``(FP + FN) / D`` above: the subtracted term is then
+    at most half of the other, in the value and in the first-order parts.
+    """
+    _, log_fp, log_fn, log_tp = log_counts(logits, y)
+    fp, fn, tp = exp(log_fp), exp(log_fn), exp(log_tp)
+    d = 2.0 * tp + fp + fn
+    f1 = 2.0 * tp / d
+    return 1.0 - f1 if np.real(f1) <= 0.5 else (fp + fn) / d
+
+
+def mcc_from_logits(logits, y):
+    r"""Soft MCC loss ``1 - (TP TN - FP FN) / sqrt(P Q m0 m1)`` (Eq. 2 on Eq. 8); complex-step safe.
+
+    ``P = TP + FP`` and ``Q = TN + FN`` may underflow: the counts enter scaled,
+    ``TP / sqrt(P)``, ``FP / sqrt(P)``, ``TN / sqrt(Q)``, ``FN / sqrt(Q)`` (each an
+    ``exp`` of a difference of logs), so that
+    ``MCC = (TP' TN' - FP' FN') / sqrt(m0 m1)``; the four first-order terms of the
+    numerator then all have the sign of the derivative (no cancellation).
+    """
+    log_tn, log_fp, log_fn, log_tp = log_counts(logits, y)
+    pos = _labels(y)
+    m1 = int(np.sum(pos))
+    m0 = pos.size - m1
+    half_p = 0.5 * logaddexp(log_tp, log_fp)
+    half_q = 0.5 * logaddexp(log_tn, log_fn)
+    tp, fp = exp(log_tp - half_p), exp(log_fp - half_p)
+    tn, fn = exp(log_tn - half_q), exp(log_fn - half_q)
+    return 1.0 - (tp * tn - fp * fn) / np.sqrt(float(m0) * float(m1))
 
 
 def head_logits(x, beta, astra=True, z=True):

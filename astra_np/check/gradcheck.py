@@ -47,7 +47,6 @@ import argparse
 import dataclasses
 import inspect
 import time
-from typing import Dict, Tuple
 
 import numpy as np
 
@@ -55,12 +54,12 @@ from ..core.registry import get_loss
 from . import _complex as complex_forms
 
 __all__ = [
+    "DEFAULT_COMPLEX_STEPS",
     "GradcheckResult",
-    "check_gradient",
     "assert_gradient",
+    "check_gradient",
     "combine",
     "complex_forms",
-    "DEFAULT_COMPLEX_STEPS",
     "main",
 ]
 
@@ -132,8 +131,8 @@ class GradcheckResult:
     max_rel_error: float
     worst_ratio: float
     worst_argument: str
-    worst_index: Tuple[int, ...]
-    worst_input: Dict[str, float]
+    worst_index: tuple[int, ...]
+    worst_input: dict[str, float]
     analytic: float
     reference_value: float
     n_points: int
@@ -619,6 +618,26 @@ def check_gradient(
     >>> r.passed, r.n_points, r.reference
     (True, 2, 'complex step')
     """
+    ref_kind, rtol, atol_arr = _check_options(f, reference, mode, rtol, atol)
+    inputs = _as_inputs(inputs)
+    names = _arg_names(f, grad, len(inputs), argnames)
+    wrt = _resolve_wrt(wrt, inputs, names)
+    out_shape = _output_shape(f, inputs, mode, ref_kind, cotangent)
+    cot = _cotangent(mode, cotangent, out_shape, seed)
+
+    call_args = ([cot] if mode == "vjp" else []) + list(inputs)
+    analytic = _select(grad(*call_args), wrt, inputs, "grad")
+    refs, uncertainty, ref_desc = _reference_derivatives(
+        ref_kind, reference, f, inputs, wrt, mode, cot, call_args, out_shape, step, mp_dps
+    )
+    _broadcast_to_targets(analytic, refs, wrt, inputs, names, mode, out_shape)
+    return _compare(
+        analytic, refs, uncertainty, wrt, inputs, names, mode, out_shape, rtol, atol_arr, ref_desc, name
+    )
+
+
+def _check_options(f, reference, mode, rtol, atol):
+    """Validate ``mode``, ``reference``, ``rtol`` and ``atol``: ``(ref_kind, rtol, atol array)``."""
     if mode not in _MODES:
         raise ValueError(f"mode must be one of {_MODES}, got {mode!r}")
     if isinstance(reference, str):
@@ -639,72 +658,69 @@ def check_gradient(
     atol_arr = np.asarray(atol, dtype=np.float64)
     if np.any(~(atol_arr >= 0)):
         raise ValueError(f"atol must be >= 0, got {atol!r}")
+    return ref_kind, rtol, atol_arr
 
-    inputs = _as_inputs(inputs)
-    names = _arg_names(f, grad, len(inputs), argnames)
-    wrt = _resolve_wrt(wrt, inputs, names)
 
-    out_shape = None
-    if mode == "partials" or (mode == "vjp" and cotangent is None):
-        if f is None:
-            if mode == "vjp":
-                raise ValueError("mode='vjp' without f needs an explicit cotangent")
-            out_shape = np.broadcast_shapes(*[a.shape for a in inputs])
-        elif ref_kind != "mpmath":
-            out_shape = np.shape(f(*inputs))
-        elif mode == "partials":  # f takes mpf scalars
-            out_shape = np.broadcast_shapes(*[a.shape for a in inputs])
-        else:  # f takes object arrays of mpf
-            mp = _mp()
-            out_shape = np.shape(np.asarray(f(*[_to_mp(mp, a) for a in inputs]), dtype=object))
-    cot = None
-    if mode == "vjp":
-        if cotangent is None:
-            cot = np.random.default_rng(seed).standard_normal(out_shape)
-        else:
-            cot = np.asarray(cotangent, dtype=np.float64)
+def _output_shape(f, inputs, mode, ref_kind, cotangent):
+    """Shape of ``f``'s output where it is needed (partials; a default cotangent), else None."""
+    if not (mode == "partials" or (mode == "vjp" and cotangent is None)):
+        return None
+    if f is None:
+        if mode == "vjp":
+            raise ValueError("mode='vjp' without f needs an explicit cotangent")
+        return np.broadcast_shapes(*[a.shape for a in inputs])
+    if ref_kind != "mpmath":
+        return np.shape(f(*inputs))
+    if mode == "partials":  # f takes mpf scalars
+        return np.broadcast_shapes(*[a.shape for a in inputs])
+    mp = _mp()  # f takes object arrays of mpf
+    return np.shape(np.asarray(f(*[_to_mp(mp, a) for a in inputs]), dtype=object))
 
-    # analytic
-    call_args = ([cot] if mode == "vjp" else []) + list(inputs)
-    analytic = _select(grad(*call_args), wrt, inputs, "grad")
 
-    # reference
+def _cotangent(mode, cotangent, out_shape, seed):
+    """The vector ``g`` of ``mode="vjp"`` (standard normal by default); None otherwise."""
+    if mode != "vjp":
+        return None
+    if cotangent is None:
+        return np.random.default_rng(seed).standard_normal(out_shape)
+    return np.asarray(cotangent, dtype=np.float64)
+
+
+_REF_DESC = {
+    "complex": "complex step",
+    "fd": "central differences + Richardson (Ridders)",
+}
+
+
+def _reference_derivatives(ref_kind, reference, f, inputs, wrt, mode, cot, call_args, out_shape, step, mp_dps):
+    """The reference derivatives, one array per ``wrt`` entry: ``(refs, uncertainty, description)``."""
     if ref_kind == "callable":
         refs = _select(reference(*call_args), wrt, inputs, "reference")
-        uncertainty = [0.0] * len(wrt)
-        ref_desc = getattr(reference, "__name__", "callable")
-        ref_desc = f"callable {ref_desc}"
-    else:
-        refs = []
-        uncertainty = [] if ref_kind == "complex" else [0.0] * len(wrt)
-        for j in wrt:
-            if ref_kind == "complex":
-                r, u = (
-                    _complex_partials(f, inputs, j, _steps(step))
-                    if mode == "partials"
-                    else _complex_elementwise(f, inputs, j, cot, _steps(step))
-                )
-                uncertainty.append(u)
-            elif ref_kind == "fd":
-                r = (
-                    _fd_partials(f, inputs, j, step)
-                    if mode == "partials"
-                    else _fd_elementwise(f, inputs, j, cot, step)
-                )
-            else:
-                r = (
-                    _mpmath_partials(f, inputs, j, out_shape, mp_dps)
-                    if mode == "partials"
-                    else _mpmath_elementwise(f, inputs, j, cot, mp_dps)
-                )
-            refs.append(np.asarray(r, dtype=np.float64))
-        ref_desc = {
-            "complex": "complex step",
-            "fd": "central differences + Richardson (Ridders)",
-            "mpmath": f"mpmath.diff at {mp_dps} digits",
-        }[ref_kind]
+        return refs, [0.0] * len(wrt), f"callable {getattr(reference, '__name__', 'callable')}"
+    refs, uncertainty = [], []
+    for j in wrt:
+        r, u = _reference_one(ref_kind, f, inputs, j, mode, cot, out_shape, step, mp_dps)
+        refs.append(np.asarray(r, dtype=np.float64))
+        uncertainty.append(u)
+    return refs, uncertainty, _REF_DESC.get(ref_kind, f"mpmath.diff at {mp_dps} digits")
 
-    # shapes
+
+def _reference_one(ref_kind, f, inputs, j, mode, cot, out_shape, step, mp_dps):
+    """Reference derivative with respect to input ``j`` and its absolute uncertainty."""
+    partials = mode == "partials"
+    if ref_kind == "complex":
+        if partials:
+            return _complex_partials(f, inputs, j, _steps(step))
+        return _complex_elementwise(f, inputs, j, cot, _steps(step))
+    if ref_kind == "fd":
+        return (_fd_partials(f, inputs, j, step) if partials else _fd_elementwise(f, inputs, j, cot, step)), 0.0
+    if partials:
+        return _mpmath_partials(f, inputs, j, out_shape, mp_dps), 0.0
+    return _mpmath_elementwise(f, inputs, j, cot, mp_dps), 0.0
+
+
+def _broadcast_to_targets(analytic, refs, wrt, inputs, names, mode, out_shape):
+    """In place: each derivative array broadcast to its target shape (ValueError if it cannot be)."""
     for k, j in enumerate(wrt):
         target = out_shape if mode == "partials" else inputs[j].shape
         for label, arrs in (("grad", analytic), ("reference", refs)):
@@ -715,10 +731,6 @@ def check_gradient(
                 raise ValueError(
                     f"{label} returned shape {a.shape} for d/d{names[j]}; expected {target}"
                 ) from None
-
-    return _compare(
-        analytic, refs, uncertainty, wrt, inputs, names, mode, out_shape, rtol, atol_arr, ref_desc, name
-    )
 
 
 def _compare(analytic, refs, uncertainty, wrt, inputs, names, mode, out_shape, rtol, atol_arr, ref_desc, name):
@@ -861,8 +873,9 @@ def _labels(rng, n, n_pos):
 
 def _db_term_scale_y(x, b):
     r"""``(1-y) (|1 + b x| sigma(t) + softplus(t)) / b^2``: size of the terms of dy/db."""
-    from . import _complex as cx
     from scipy.special import expit
+
+    from . import _complex as cx
 
     t = b * x + np.log(b)
     s = cx.astra_s(x, b)
@@ -915,70 +928,122 @@ def _mp_z(p, tau):
     return p * (1 - tau) / (p * (1 - tau) + (1 - p) * tau)
 
 
-def _build_rows(points, seed, draws, mp_points, fd=True):
-    """List of ``(label, tolerance text, thunk)``; each thunk returns a GradcheckResult."""
-    from . import _complex as cx
-    from ..core import activation as act
-    from ..core import losses as los
-    from ..core import ztransform as zt
+#: The accuracy the core promises away from sign changes, and the tolerance texts of the
+#: table. Derivatives that change sign, or sums of terms of both signs, get an absolute
+#: tolerance of 1e-14 times the size of their terms: relative error is unbounded at a zero
+#: of any floating-point evaluation.
+_RTOL = 1e-12
+_REL = "rtol 1e-12"
+_REL_ABS = "rtol 1e-12, atol 1e-14*terms"
+#: Examples per draw of the losses and the head.
+_DRAW_SIZE = 40
 
+
+class _Rows(list):
+    r"""The ``(label, tolerance text, thunk)`` rows of the self-certification table."""
+
+    def add(self, label, tol, fn, *args, **kw):
+        kw.setdefault("rtol", _RTOL)
+        self.append((label, tol, lambda: fn(*args, **kw)))
+
+    def add_many(self, label, tol, calls):
+        """One row combining several ``check_gradient(*args, **kw)`` calls (e.g. draws)."""
+        self.append((label, tol, lambda: combine([check_gradient(*a, **{"rtol": _RTOL, **k}) for a, k in calls],
+                                                 label)))
+
+
+def _build_rows(points, seed, draws, mp_points, fd=True):
+    """List of ``(label, tolerance text, thunk)``; each thunk returns a GradcheckResult.
+
+    Every sample is drawn from one generator, section after section, in table order.
+    """
     rng = np.random.default_rng(seed)
     x = _sample_x(rng, points)
     b = _sample_b(rng, points)
-    rtol = 1e-12  # the accuracy the core promises away from sign changes
-    rel = "rtol 1e-12"
-    # Derivatives that change sign, or sums of terms of both signs, get an absolute
-    # tolerance of 1e-14 times the size of their terms: relative error is unbounded
-    # at a zero of any floating-point evaluation.
-    rel_abs = "rtol 1e-12, atol 1e-14*terms"
-    rows = []
+    rows = _Rows()
+    _astra_rows(rows, rng, x, b, points, seed)
+    beta = _slope_rows(rows, rng, b, points)
+    p, tau = _z_rows(rows, rng, points, seed)
+    head_cases = _loss_and_head_rows(rows, rng, draws)
+    if mp_points > 0 and _has_mpmath():
+        k = max(min(mp_points, points) - _SPECIAL_X.size, 0)
+        xs = np.concatenate([_SPECIAL_X, x[:k]])
+        bs = np.concatenate([np.resize(_SPECIAL_B, _SPECIAL_X.size), b[:k]])
+        _mpmath_rows(rows, xs, bs, beta[: xs.size], p[: xs.size], tau[: xs.size])
+        _mpmath_head_rows(rows, head_cases)
+    if fd:
+        _fd_rows(rows, x, b)
+    return rows
 
-    def add(label, tol, fn, *args, **kw):
-        kw.setdefault("rtol", rtol)
-        rows.append((label, tol, lambda: fn(*args, **kw)))
 
-    def add_many(label, tol, calls):
-        rows.append((label, tol, lambda: combine([check_gradient(*a, **{"rtol": rtol, **k}) for a, k in calls], label)))
+def _astra_rows(rows, rng, x, b, points, seed):
+    r"""ASTra, Eq. 4: the partials of y and of its logit, and the VJP with a broadcast b."""
+    from ..core import activation as act
+    from . import _complex as cx
 
-    # ASTra, Eq. 4
     atol_y = 1e-14 * _db_term_scale_y(x, b)
     atol_l = 1e-14 * _db_term_scale_logit(x, b)
-    add("astra_partials dy/dx", rel, check_gradient, cx.astra, act.astra_partials, (x, b), wrt=0)
-    add("astra_partials dy/db", rel_abs, check_gradient, cx.astra, act.astra_partials, (x, b), wrt=1, atol=atol_y)
-    add("astra_logit_partials dl/dx", rel, check_gradient, cx.astra_logit, act.astra_logit_partials, (x, b), wrt=0)
-    add("astra_logit_partials dl/db", rel_abs, check_gradient, cx.astra_logit, act.astra_logit_partials, (x, b),
-        wrt=1, atol=atol_l)
+    rows.add("astra_partials dy/dx", _REL, check_gradient, cx.astra, act.astra_partials, (x, b), wrt=0)
+    rows.add("astra_partials dy/db", _REL_ABS, check_gradient, cx.astra, act.astra_partials, (x, b), wrt=1,
+             atol=atol_y)
+    rows.add("astra_logit_partials dl/dx", _REL, check_gradient, cx.astra_logit, act.astra_logit_partials, (x, b),
+             wrt=0)
+    rows.add("astra_logit_partials dl/db", _REL_ABS, check_gradient, cx.astra_logit, act.astra_logit_partials,
+             (x, b), wrt=1, atol=atol_l)
     m = max(points // 10, 1)
     xv = _sample_x(rng, 10 * m).reshape(m, 10)
     bv = _sample_b(rng, 10)
     g = np.random.default_rng(seed + 1).standard_normal(xv.shape)
     atol_gb = 1e-14 * np.sum(np.abs(g) * _db_term_scale_y(xv, bv), axis=0)
-    add("astra_vjp gx", rel, check_gradient, cx.astra, act.astra_vjp, (xv, bv), mode="vjp", wrt=0, cotangent=g)
-    add("astra_vjp gb (b broadcast)", rel_abs, check_gradient, cx.astra, act.astra_vjp, (xv, bv), mode="vjp",
-        wrt=1, cotangent=g, atol=atol_gb)
+    rows.add("astra_vjp gx", _REL, check_gradient, cx.astra, act.astra_vjp, (xv, bv), mode="vjp", wrt=0,
+             cotangent=g)
+    rows.add("astra_vjp gb (b broadcast)", _REL_ABS, check_gradient, cx.astra, act.astra_vjp, (xv, bv),
+             mode="vjp", wrt=1, cotangent=g, atol=atol_gb)
 
-    # Threshold (Eq. 5) and beta -> b (Eq. 7)
-    add("threshold_grad", rel, check_gradient, cx.threshold, act.threshold_grad, (b,))
-    add("threshold_logit_grad", rel, check_gradient, cx.threshold_logit, act.threshold_logit_grad, (b,))
+
+def _slope_rows(rows, rng, b, points):
+    r"""Threshold (Eq. 5) and beta -> b (Eq. 7); returns the betas drawn."""
+    from ..core import activation as act
+    from . import _complex as cx
+
+    rows.add("threshold_grad", _REL, check_gradient, cx.threshold, act.threshold_grad, (b,))
+    rows.add("threshold_logit_grad", _REL, check_gradient, cx.threshold_logit, act.threshold_logit_grad, (b,))
     n_lo = points // 2
     beta = np.concatenate(
         [[0.0, -1e-300, 1e-300], rng.uniform(-40.0, 5.0, n_lo), 10.0 ** rng.uniform(-3.0, 3.0, max(points - n_lo - 3, 0))]
     )
-    add("slope_from_beta_grad", rel, check_gradient, cx.slope_from_beta, act.slope_from_beta_grad, (beta,))
+    rows.add("slope_from_beta_grad", _REL, check_gradient, cx.slope_from_beta, act.slope_from_beta_grad, (beta,))
+    return beta
 
-    # z-transform, Eq. 6
+
+def _z_rows(rows, rng, points, seed):
+    r"""The z-transform, Eq. 6: partials and VJP; returns the ``(p, tau)`` drawn."""
+    from ..core import ztransform as zt
+    from . import _complex as cx
+
     p = np.concatenate([[0.0, 1.0], _sample_p(rng, max(points - 2, 1))])
     tau = np.where(rng.uniform(size=p.size) < 0.1, 0.5, cx.threshold(_sample_b(rng, p.size)))
-    add("z_transform_partials dz/dp", rel, check_gradient, cx.z_transform, zt.z_transform_partials, (p, tau), wrt=0)
-    add("z_transform_partials dz/dtau", rel, check_gradient, cx.z_transform, zt.z_transform_partials, (p, tau), wrt=1)
+    rows.add("z_transform_partials dz/dp", _REL, check_gradient, cx.z_transform, zt.z_transform_partials, (p, tau),
+             wrt=0)
+    rows.add("z_transform_partials dz/dtau", _REL, check_gradient, cx.z_transform, zt.z_transform_partials,
+             (p, tau), wrt=1)
+    m = max(points // 10, 1)
     pv = _sample_p(rng, 10 * m).reshape(m, 10)
     pv[0, :2] = 0.0, 1.0
-    tv = tau[:10]
-    add("z_transform_vjp gp, gtau", rel, check_gradient, cx.z_transform, zt.z_transform_vjp, (pv, tv),
-        mode="vjp", seed=seed)
+    rows.add("z_transform_vjp gp, gtau", _REL, check_gradient, cx.z_transform, zt.z_transform_vjp, (pv, tau[:10]),
+             mode="vjp", seed=seed)
+    return p, tau
 
-    # Losses (Eqs. 8, 9) and the head (Eqs. 4-9): draws of n = 40 examples
-    n = 40
+
+def _draw_cases(rng, draws):
+    r"""``draws`` draws of ``_DRAW_SIZE`` examples: ``(loss cases (p, logit, y), head cases (x, beta, y))``.
+
+    The first head draw has the paper's initial slope; the last puts every positive at
+    ``x = -1e4`` (TP_apx underflows).
+    """
+    from ..core import activation as act
+
+    n = _DRAW_SIZE
     loss_cases, head_cases = [], []
     for d in range(draws):
         y = _labels(rng, n, int(rng.integers(1, 6)))
@@ -989,73 +1054,98 @@ def _build_rows(points, seed, draws, mp_points, fd=True):
         if d == draws - 1:
             xh = np.where(y == 1, -1e4, xh)  # every positive saturated: TP_apx underflows
         head_cases.append((xh, bet, y))
+    return loss_cases, head_cases
+
+
+def _loss_and_head_rows(rows, rng, draws):
+    r"""The losses in probability space (Eq. 8, 9), every registered loss in logit space, and
+    the head of every method (Eq. 4-9), by complex step; returns the head cases drawn."""
+    from ..core import losses as los
+    from ..core import registry
+    from . import _complex as cx
+
+    loss_cases, head_cases = _draw_cases(rng, draws)
     grad_kw = {"mode": "gradient"}
-    add_many("bce_grad", rel, [((cx.bce, los.bce_grad, (pp, y)), grad_kw) for pp, _, y in loss_cases])
-    add_many("bce_with_logits_grad", rel,
-             [((cx.bce_with_logits, los.bce_with_logits_grad, (lg, y)), grad_kw) for _, lg, y in loss_cases])
-    add_many("gmn_grad", rel, [((cx.gmn, los.gmn_grad, (pp, y)), grad_kw) for pp, _, y in loss_cases])
-    gmn_wl = lambda lg, yy: los.gmn_with_logits(lg, yy)[1]
-    add_many("gmn_with_logits (gradient)", rel,
-             [((cx.gmn_from_logits, gmn_wl, (lg, y)), grad_kw) for _, lg, y in loss_cases])
+    rows.add_many("bce_grad", _REL, [((cx.bce, los.bce_grad, (pp, y)), grad_kw) for pp, _, y in loss_cases])
+    rows.add_many("bce_with_logits_grad", _REL,
+                  [((cx.bce_with_logits, los.bce_with_logits_grad, (lg, y)), grad_kw) for _, lg, y in loss_cases])
+    rows.add_many("gmn_grad", _REL, [((cx.gmn, los.gmn_grad, (pp, y)), grad_kw) for pp, _, y in loss_cases])
+    for loss in registry.losses():
+        if loss.fused != "counts":  # the cross-entropy's logit gradient has its row above
+            continue
+        form, value_and_grad = loss.function("complex_form"), loss.function("value_and_grad")
+        grad = lambda lg, yy, vg=value_and_grad: vg(lg, yy)[1]
+        rows.add_many(f"{loss.name}_with_logits (gradient)", _REL,
+                      [((form, grad, (lg, y)), grad_kw) for _, lg, y in loss_cases])
     names = ("x", "beta", "y")
     for method, kw in los.METHODS.items():
         f = lambda xx, bb, yy, kw=kw: cx.head_loss(xx, bb, yy, **kw)
         gfun = lambda xx, bb, yy, kw=kw: los.head_loss(xx, float(bb), yy, **kw)[1:]
-        add_many(f"head_loss[{method}] dL/dx", rel,
-                 [((f, gfun, c), dict(mode="gradient", wrt=0, argnames=names)) for c in head_cases])
+        rows.add_many(f"head_loss[{method}] dL/dx", _REL,
+                      [((f, gfun, c), dict(mode="gradient", wrt=0, argnames=names)) for c in head_cases])
         if not kw["astra"]:  # the sigmoid head has no beta: dL/dbeta = 0 identically
             continue
-        add_many(f"head_loss[{method}] dL/dbeta", rel_abs,
-                 [((f, gfun, c), dict(mode="gradient", wrt=1, argnames=names,
-                                      atol=1e-14 * _head_beta_scale(*c, kw))) for c in head_cases])
+        rows.add_many(f"head_loss[{method}] dL/dbeta", _REL_ABS,
+                      [((f, gfun, c), dict(mode="gradient", wrt=1, argnames=names,
+                                           atol=1e-14 * _head_beta_scale(*c, kw))) for c in head_cases])
+    return head_cases
 
-    if mp_points > 0 and _has_mpmath():
-        # mpmath.diff of 50-digit forward forms, on the special points plus a subsample
-        k = max(min(mp_points, points) - _SPECIAL_X.size, 0)
-        xs = np.concatenate([_SPECIAL_X, x[:k]])
-        bs = np.concatenate([np.resize(_SPECIAL_B, _SPECIAL_X.size), b[:k]])
-        ays = 1e-14 * _db_term_scale_y(xs, bs)
-        als = 1e-14 * _db_term_scale_logit(xs, bs)
-        mpr = "mpmath"
-        add("astra_partials dy/dx", rel, check_gradient, _mp_astra, act.astra_partials, (xs, bs), mpr, wrt=0)
-        add("astra_partials dy/db", rel_abs, check_gradient, _mp_astra, act.astra_partials, (xs, bs), mpr,
-            wrt=1, atol=ays)
-        add("astra_logit_partials dl/dx", rel, check_gradient, _mp_astra_logit, act.astra_logit_partials, (xs, bs),
-            mpr, wrt=0)
-        add("astra_logit_partials dl/db", rel_abs, check_gradient, _mp_astra_logit, act.astra_logit_partials,
-            (xs, bs), mpr, wrt=1, atol=als)
-        add("threshold_grad", rel, check_gradient, _mp_threshold, act.threshold_grad, (bs,), mpr)
-        add("threshold_logit_grad", rel, check_gradient, _mp_threshold_logit, act.threshold_logit_grad, (bs,), mpr)
-        add("slope_from_beta_grad", rel, check_gradient, _mp_slope_from_beta, act.slope_from_beta_grad,
-            (beta[: xs.size],), mpr)
-        add("z_transform_partials dz/dp, dz/dtau", rel, check_gradient, _mp_z, zt.z_transform_partials,
-            (p[: xs.size], tau[: xs.size]), mpr)
-        # the head against the 60-digit closed forms of astra_np.check.reference
-        from . import reference as ref
 
-        for method, kw in los.METHODS.items():
-            gfun = lambda xx, bb, yy, kw=kw: los.head_loss(xx, float(bb), yy, **kw)[1:]
+def _mpmath_rows(rows, xs, bs, beta, p, tau):
+    r"""``mpmath.diff`` of 50-digit forward forms, on the special points plus a subsample."""
+    from ..core import activation as act
+    from ..core import ztransform as zt
 
-            def rfun(xx, bb, yy, kw=kw):
-                _, gx, gb = ref.head_loss([float(v) for v in xx], float(bb), [int(v) for v in yy], **kw)
-                return np.array([float(v) for v in gx]), float(gb)
+    ays = 1e-14 * _db_term_scale_y(xs, bs)
+    als = 1e-14 * _db_term_scale_logit(xs, bs)
+    mpr = "mpmath"
+    rows.add("astra_partials dy/dx", _REL, check_gradient, _mp_astra, act.astra_partials, (xs, bs), mpr, wrt=0)
+    rows.add("astra_partials dy/db", _REL_ABS, check_gradient, _mp_astra, act.astra_partials, (xs, bs), mpr,
+             wrt=1, atol=ays)
+    rows.add("astra_logit_partials dl/dx", _REL, check_gradient, _mp_astra_logit, act.astra_logit_partials,
+             (xs, bs), mpr, wrt=0)
+    rows.add("astra_logit_partials dl/db", _REL_ABS, check_gradient, _mp_astra_logit, act.astra_logit_partials,
+             (xs, bs), mpr, wrt=1, atol=als)
+    rows.add("threshold_grad", _REL, check_gradient, _mp_threshold, act.threshold_grad, (bs,), mpr)
+    rows.add("threshold_logit_grad", _REL, check_gradient, _mp_threshold_logit, act.threshold_logit_grad, (bs,),
+             mpr)
+    rows.add("slope_from_beta_grad", _REL, check_gradient, _mp_slope_from_beta, act.slope_from_beta_grad, (beta,),
+             mpr)
+    rows.add("z_transform_partials dz/dp, dz/dtau", _REL, check_gradient, _mp_z, zt.z_transform_partials, (p, tau),
+             mpr)
 
-            rfun.__name__ = "astra_np.check.reference.head_loss"
-            some = head_cases[:2] + head_cases[-1:] if len(head_cases) > 3 else head_cases
-            add_many(f"head_loss[{method}] dL/dx", rel,
-                     [((None, gfun, c, rfun), dict(mode="gradient", wrt=0, argnames=names)) for c in some])
-            if kw["astra"]:  # the sigmoid head has no beta
-                add_many(f"head_loss[{method}] dL/dbeta", rel_abs,
-                         [((None, gfun, c, rfun), dict(mode="gradient", wrt=1, argnames=names,
-                                                       atol=1e-14 * _head_beta_scale(*c, kw))) for c in some])
 
-    if fd:
-        # central differences + Richardson in the bulk only: unreliable in saturated tails
-        bulk = np.abs(b * x) < 20
-        xb, bb_ = x[bulk][:200], b[bulk][:200]
-        rows.append(("astra_partials (bulk |bx|<20)", "rtol 1e-7, atol 1e-12", lambda: check_gradient(
-            act.astra, act.astra_partials, (xb, bb_), "fd", rtol=1e-7, atol=1e-12)))
-    return rows
+def _mpmath_head_rows(rows, head_cases):
+    r"""The head of every method against the 60-digit closed forms of :mod:`astra_np.check.reference`."""
+    from ..core import losses as los
+    from . import reference as ref
+
+    names = ("x", "beta", "y")
+    some = head_cases[:2] + head_cases[-1:] if len(head_cases) > 3 else head_cases
+    for method, kw in los.METHODS.items():
+        gfun = lambda xx, bb, yy, kw=kw: los.head_loss(xx, float(bb), yy, **kw)[1:]
+
+        def rfun(xx, bb, yy, kw=kw):
+            _, gx, gb = ref.head_loss([float(v) for v in xx], float(bb), [int(v) for v in yy], **kw)
+            return np.array([float(v) for v in gx]), float(gb)
+
+        rfun.__name__ = "astra_np.check.reference.head_loss"
+        rows.add_many(f"head_loss[{method}] dL/dx", _REL,
+                      [((None, gfun, c, rfun), dict(mode="gradient", wrt=0, argnames=names)) for c in some])
+        if kw["astra"]:  # the sigmoid head has no beta
+            rows.add_many(f"head_loss[{method}] dL/dbeta", _REL_ABS,
+                          [((None, gfun, c, rfun), dict(mode="gradient", wrt=1, argnames=names,
+                                                        atol=1e-14 * _head_beta_scale(*c, kw))) for c in some])
+
+
+def _fd_rows(rows, x, b):
+    r"""Central differences + Richardson in the bulk only (unreliable in saturated tails)."""
+    from ..core import activation as act
+
+    bulk = np.abs(b * x) < 20
+    xb, bb_ = x[bulk][:200], b[bulk][:200]
+    rows.append(("astra_partials (bulk |bx|<20)", "rtol 1e-7, atol 1e-12", lambda: check_gradient(
+        act.astra, act.astra_partials, (xb, bb_), "fd", rtol=1e-7, atol=1e-12)))
 
 
 def _has_mpmath():

@@ -338,7 +338,8 @@ def head_loss(x, beta, y, loss=registry.DEFAULT_LOSS, astra=True, z=True):
 
     Chain (``derivations/head.md``): :math:`b = b(\beta)` (Eq. 7),
     :math:`\ell_i = \operatorname{logit}\hat y_i - \operatorname{logit}\tau(b)` (Eq. 4-6 in
-    logit space), then BCE (mean) or GMN (Eq. 9) on :math:`\sigma(\ell_i)`.
+    logit space), then the loss (BCE (mean), GMN (Eq. 9), soft F1 or soft MCC) on
+    :math:`\sigma(\ell_i)`.
 
     .. math::
 
@@ -363,7 +364,8 @@ def head_loss(x, beta, y, loss=registry.DEFAULT_LOSS, astra=True, z=True):
         Binary targets (minority = 1). GMN needs both classes.
     loss : str
         Loss on the transformed output, a name of :func:`astra_np.core.registry.losses`
-        (``"bce"``, the mean over examples; ``"gmn"``, Eq. 9).
+        (``"bce"``, the mean over examples; ``"gmn"``, Eq. 9; ``"f1"`` and ``"mcc"``, the
+        soft F1 and MCC losses on Eq. 8, :mod:`astra_np.core.count_losses`).
     astra : bool
         ASTra output with ``b = b(beta)``; ``False`` gives the plain sigmoid
         (``b = 1``) and ``dL_dbeta = 0``.

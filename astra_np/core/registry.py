@@ -150,10 +150,12 @@ class Method:
 
 
 _CORE = "astra_np.core.losses"
+_COUNT = "astra_np.core.count_losses"
 _COMPLEX = "astra_np.check._complex"
 _MP = "astra_np.check.reference"
 
-#: The losses, in display order (the paper's first).
+#: The losses, in display order: the paper's (BCE, GMN), then the soft F1 ([12] in the
+#: paper's references) and soft MCC ([16]) losses on the same approximated matrix.
 _LOSSES = (
     Loss(
         name="bce",
@@ -174,6 +176,30 @@ _LOSSES = (
         counts=f"{_CORE}:gmn_from_counts",
         needs_both_classes=True,
         derivation="gmn.md",
+    ),
+    Loss(
+        name="f1",
+        label="F1",
+        value_and_grad=f"{_COUNT}:f1_with_logits_value_and_grad",
+        complex_form=f"{_COMPLEX}:f1_from_logits",
+        mpmath_form=f"{_MP}:f1_head_terms",
+        fused="counts",
+        counts=f"{_COUNT}:f1_from_counts",
+        needs_both_classes=True,
+        in_paper=False,
+        derivation="f1.md",
+    ),
+    Loss(
+        name="mcc",
+        label="MCC",
+        value_and_grad=f"{_COUNT}:mcc_with_logits_value_and_grad",
+        complex_form=f"{_COMPLEX}:mcc_from_logits",
+        mpmath_form=f"{_MP}:mcc_head_terms",
+        fused="counts",
+        counts=f"{_COUNT}:mcc_from_counts",
+        needs_both_classes=True,
+        in_paper=False,
+        derivation="mcc.md",
     ),
 )
 

@@ -132,3 +132,15 @@ def assert_within(name, got, hi, lo, allowed, inputs=None):
         raise AssertionError(
             f"{name}: {int(bad.sum())} of {bad.size} values outside tolerance; worst:\n" + "\n".join(lines)
         )
+
+
+def head_results(section="head_cases"):
+    """``(case, result)`` pairs of a head section (``head_cases``, ``count_head_cases``)."""
+    for case in load()[section]:
+        for res in case["results"]:
+            yield case, res
+
+
+def head_id(case, res):
+    """A readable test id of a head result."""
+    return f"{case['name']}-{res['loss']}-astra{int(res['astra'])}-z{int(res['z'])}-beta{res['beta']}"

@@ -36,6 +36,13 @@ Sections of the JSON file
                     x = -1e4 (z underflows in float64), every positive's output
                     below 1e-308 with normal-range GMN gradients, and m1 = 1,
                     m0 = 4000.
+``count_head_cases``  ``head_loss`` of the soft F1 and soft MCC methods (losses on the
+                    approximated counts, Eq. 8; not the paper's): the same fields as
+                    ``head_cases``, on the tails, every positive at x = -1e4, every
+                    negative saturating at 1, a vanishing predicted marginal (every
+                    output near 0, or near 1), a nearly perfect classifier, and m1 = 1,
+                    m0 = 4000. Drawn from its own seed (``SEED + 1``): the sections
+                    before it are unchanged by its presence.
 """
 import argparse
 import json
@@ -278,6 +285,47 @@ def section_head(rng):
     return cases
 
 
+COUNT_CONFIGS = [(loss, astra, astra) for loss in ("f1", "mcc") for astra in (False, True)]
+COUNT_BETAS = [B_025 - 2.0, 85.37, -20.0]
+
+
+def section_count_head():
+    rng = np.random.default_rng(SEED + 1)
+    cases = []
+    x = rng.normal(0.0, 2.0, 16)
+    y = np.zeros(16, dtype=int)
+    y[[0, 4, 7, 11, 15]] = 1
+    cases.append(head_case("mixed_16", x, y, COUNT_BETAS, COUNT_CONFIGS))
+
+    x = np.array([-1e4, -300.0, -50.0, -8.0, -1.0, 1.0, 8.0, 50.0, 300.0, 1e4, -20.0, 20.0])
+    y = np.array([1, 0, 1, 0, 1, 0, 1, 0, 1, 0, 0, 1])
+    cases.append(head_case("tails_12", x, y, COUNT_BETAS, COUNT_CONFIGS))
+
+    x = np.concatenate([-1e4 - rng.uniform(0.0, 1.0, 3), rng.normal(-2.0, 1.0, 40)])
+    y = np.array([1] * 3 + [0] * 40)
+    cases.append(head_case("positives_at_minus_1e4", x, y, COUNT_BETAS, COUNT_CONFIGS))
+
+    x = np.concatenate([rng.normal(0.0, 2.0, 3), 1e4 + rng.uniform(0.0, 1.0, 30)])
+    y = np.array([1] * 3 + [0] * 30)
+    cases.append(head_case("negatives_saturated_at_1", x, y, COUNT_BETAS, COUNT_CONFIGS))
+
+    # every output near 0 (the predicted-positive marginal P underflows in float64) or
+    # near 1 (Q underflows); logits ~ -+900 for the sigmoid and b ~ 1
+    x = -900.0 - rng.uniform(0.0, 4.0, 12)
+    y = np.array([1] * 3 + [0] * 9)
+    cases.append(head_case("every_output_near_0", x, y, [-20.0], COUNT_CONFIGS))
+    cases.append(head_case("every_output_near_1", -x, y, [-20.0], COUNT_CONFIGS))
+
+    y = np.array([1] * 4 + [0] * 12)
+    x = np.where(y == 1, 30.0, -30.0) + rng.normal(0.0, 1.0, 16)
+    cases.append(head_case("nearly_perfect", x, y, [-20.0, B_025 - 2.0], COUNT_CONFIGS))
+
+    x = np.concatenate([rng.normal(-3.0, 1.5, 4000), [0.7]])
+    y = np.array([0] * 4000 + [1])
+    cases.append(head_case("m1_1_m0_4000", x, y, [B_025 - 2.0], COUNT_CONFIGS))
+    return cases
+
+
 def build():
     rng = np.random.default_rng(SEED)
     bs = b_values(rng)
@@ -302,6 +350,7 @@ def build():
         "prob_cases": section_prob(rng),
         "logit_cases": section_logit(rng),
         "head_cases": section_head(rng),
+        "count_head_cases": section_count_head(),
     }
 
 
