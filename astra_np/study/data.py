@@ -114,6 +114,7 @@ def _map_labels(raw, linenos, source, minority=None, classes=None):
     """
     canon = np.array([_canonical_label(t) for t in raw], dtype=object).astype(str)
     values, first, counts = np.unique(canon, return_index=True, return_counts=True)
+    values = values.astype(object)  # Python str in messages
     if classes is not None:
         allowed = {_canonical_label(c) for c in classes}
         unknown = [i for i in np.argsort(first) if values[i] not in allowed]
@@ -144,7 +145,7 @@ def _map_labels(raw, linenos, source, minority=None, classes=None):
                 f"{source}: minority={minority!r} does not occur in the label column; "
                 f"labels found: {sorted(known)[:10]!r}"
             )
-    y = (canon == pos).astype(np.int64)
+    y = (canon == str(pos)).astype(np.int64)
     return y, {"positive": str(pos), "classes": sorted(set(values.tolist()) | {str(pos)})}
 
 
