@@ -108,7 +108,7 @@ def test_defect2_a_data_row_is_never_taken_for_a_header(tmp_path, capsys):
         load_dataset(tmp_path / "typo2.csv")
     # every feature mistyped but the label is a label of other rows: not a header either
     (tmp_path / "typo3.csv").write_text("x,z,neg\n" + body)
-    with pytest.raises(ValueError, match=r"row 1, column 0: 'x' is not a number"):
+    with pytest.raises(ValueError, match=r"row 1, column '0': 'x' is not a number"):
         load_dataset(tmp_path / "typo3.csv")
     # a clean headerless file loads every row, and the output says there is no header
     (tmp_path / "ok.csv").write_text("7,1,neg\n" + body)

@@ -603,7 +603,14 @@ class ASTraClassifier:
                 f"X has {X.shape[1]} features, but {type(self).__name__} is expecting "
                 f"{self.n_features_in_} features as input"
             )
-        x, _ = forward(self.params_, standardize_rows(X, self.mean_, self.scale_))
+        with np.errstate(over="ignore", invalid="ignore"):
+            x, _ = forward(self.params_, standardize_rows(X, self.mean_, self.scale_))
+        if not np.all(np.isfinite(x)):
+            i = int(np.flatnonzero(~np.isfinite(x))[0])
+            raise ValueError(
+                f"X: the network's output overflows float64 at row {i} (largest |feature| "
+                f"{float(np.max(np.abs(X[i]))):.6g}); rescale the features or use standardize=True"
+            )
         return x
 
     def _logit(self, X, method_name):

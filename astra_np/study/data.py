@@ -230,8 +230,8 @@ def _is_header(path, rows, linenos, label):
             if _canonical_label(first[lab]) in others:
                 j = next(j for j, f in enumerate(first) if j != lab)
                 raise ValueError(
-                    f"{path}: row {linenos[0]}, column {j}: {first[j]!r} is not a number (the row "
-                    f"is not a header: its label {first[lab]!r} is a label of other rows)")
+                    f"{path}: row {linenos[0]}, column {str(j)!r}: {first[j]!r} is not a number (the "
+                    f"row is not a header: its label {first[lab]!r} is a label of other rows)")
     return True
 
 

@@ -194,6 +194,8 @@ def _store_history(cols, history_points):
     if not rest:
         return full, {"epoch": []}
     n = max(a.size for a in rest.values())
+    if n == 0:  # no epoch completed
+        return full, {"epoch": []}
     stride = max(1, math.ceil(n / history_points))
     idx = np.arange(0, n, stride)
     if idx[-1] != n - 1:
