@@ -471,6 +471,9 @@ class ASTraClassifier:
         _check_flag("standardize", self.standardize)
         _check_flag("adaptive_eta_b", self.adaptive_eta_b)
         _check_random_state(self.random_state)
+        pc = self.positive_class
+        if pc is not None and not isinstance(pc, (str, bytes, numbers.Number, np.generic)):
+            raise ValueError(f"positive_class must be None or a single class label, got {pc!r}")
         if self.adaptive_eta_b:
             return EtaBRule(init=float(self.eta_b), min=float(self.eta_b_min), max=float(self.eta_b_max),
                             k_mult=float(self.k_mult), k_dec=float(self.k_dec))
@@ -679,6 +682,7 @@ class ASTraClassifier:
             "layer_sizes": np.asarray(self.params_.layer_sizes, dtype=np.int64),
             "theta": self.params_.to_vector(),
             "classes": classes,
+            "classes_dtype": np.array(classes.dtype.str),
             "pos_index": np.array(self._pos_index_),
             "mean": self.mean_,
             "scale": self.scale_,
@@ -804,6 +808,11 @@ def _load_network(est, arrays):
 
 def _load_classes(est, arrays):
     classes = _field(arrays, "classes", "biufU", shape=(2,))
+    if "classes_dtype" in arrays:  # absent in files of earlier releases
+        kind = str(_field(arrays, "classes_dtype", "U", shape=()))
+        if classes.dtype.str != kind:
+            raise _FieldError("classes", f"dtype {classes.dtype.str} differs from field 'classes_dtype' "
+                                           f"({kind!r})")
     if classes.dtype.kind == "f" and not np.all(np.isfinite(classes)):
         raise _FieldError("classes", f"labels must be finite, got {classes.tolist()}")
     if classes[0] == classes[1]:
@@ -812,8 +821,8 @@ def _load_classes(est, arrays):
     if int(pos) not in (0, 1):
         raise _FieldError("pos_index", f"must be 0 or 1, got {int(pos)}")
     if est.positive_class is not None and not classes[int(pos)] == est.positive_class:
-        raise _FieldError("pos_index", f"classes[{int(pos)}] = {classes[int(pos)]!r} is not "
-                                       f"positive_class={est.positive_class!r}")
+        raise _FieldError("pos_index", f"classes[{int(pos)}] = {classes[int(pos)]!r} is not the "
+                                       f"positive_class={est.positive_class!r} of field 'params_json'")
     return classes, int(pos)
 
 
