@@ -239,6 +239,10 @@ def test_defect10_flags_must_be_booleans_and_numbers_not_booleans():
         astra(0.5, b=True)
     with pytest.raises(ValueError, match="random_state must be None, an integer >= 0"):
         ASTraClassifier(random_state="a").fit(np.eye(4), [0, 1, 0, 0])
+    with pytest.raises(ValueError, match="random_state must be None, an integer >= 0"):
+        make_imbalanced(random_state="a")
+    with pytest.raises(ValueError, match="separation must be a finite real number"):
+        make_imbalanced(separation=True)
 
 
 def test_defect10_array_hidden_sizes_save_and_load(tmp_path):

@@ -22,6 +22,7 @@ __all__ = [
     "check_same_shape",
     "check_both_classes",
     "check_bool",
+    "check_random_state",
 ]
 
 
@@ -194,3 +195,13 @@ def check_bool(name, value):
     if not isinstance(value, (bool, np.bool_)):
         raise ValueError(f"{name} must be True or False, got {value!r}")
     return bool(value)
+
+
+def check_random_state(value, name="random_state"):
+    r"""Validate a seed: None, an integer >= 0, or a NumPy ``Generator``, ``SeedSequence``
+    or ``BitGenerator`` (what ``numpy.random.default_rng`` accepts, bar arrays)."""
+    if value is None or isinstance(value, (np.random.Generator, np.random.SeedSequence, np.random.BitGenerator)):
+        return value
+    if isinstance(value, (bool, np.bool_)) or not isinstance(value, numbers.Integral) or value < 0:
+        raise ValueError(f"{name} must be None, an integer >= 0 or a numpy.random.Generator, got {value!r}")
+    return value

@@ -39,7 +39,7 @@ import zipfile
 import numpy as np
 
 from ..core._stable import expit, log_expit
-from ..core._validation import check_tau
+from ..core._validation import check_random_state, check_tau
 from ..core.activation import slope_from_beta, threshold
 from ..core.losses import head_logits
 from ..learn.nn import MLPParams, _check_sizes, default_hidden_sizes, forward, method_flags
@@ -238,17 +238,6 @@ def _check_choice(name, value, choices):
 def _check_flag(name, value):
     if not isinstance(value, (bool, np.bool_)):
         raise ValueError(f"{name} must be True or False, got {value!r}")
-
-
-_SEED_TYPES = (np.random.Generator, np.random.SeedSequence, np.random.BitGenerator)
-
-
-def _check_random_state(value):
-    if value is None or isinstance(value, _SEED_TYPES):
-        return
-    if isinstance(value, (bool, np.bool_)) or not isinstance(value, numbers.Integral) or value < 0:
-        raise ValueError(f"random_state must be None, an integer >= 0 or a numpy.random.Generator, "
-                         f"got {value!r}")
 
 
 def _stratified_split(y01, fraction, rng):
@@ -470,7 +459,7 @@ class ASTraClassifier:
         _check_choice("metrics_on", self.metrics_on, ("z", "output"))
         _check_flag("standardize", self.standardize)
         _check_flag("adaptive_eta_b", self.adaptive_eta_b)
-        _check_random_state(self.random_state)
+        check_random_state(self.random_state)
         pc = self.positive_class
         if pc is not None and not isinstance(pc, (str, bytes, numbers.Number, np.generic)):
             raise ValueError(f"positive_class must be None or a single class label, got {pc!r}")
