@@ -478,6 +478,47 @@ class ASTraClassifier:
 
     # -- fit ---------------------------------------------------------------------------
 
+    def _classes_and_positive(self, y):
+        r"""The two classes of ``y`` and the index of the positive one (``positive_class``,
+        else the rarer class; ``classes_[1]`` on a tie)."""
+        classes = np.unique(y)
+        if classes.size < 2:
+            raise ValueError(
+                f"ASTraClassifier needs samples of 2 classes, but the data contains only 1 class: "
+                f"{classes.tolist()}"
+            )
+        if classes.size > 2:
+            raise ValueError(
+                f"Only binary classification is supported. The type of the target is multiclass "
+                f"({classes.size} classes)."
+            )
+        if self.positive_class is None:
+            counts = np.array([np.count_nonzero(y == c) for c in classes])
+            return classes, 0 if counts[0] < counts[1] else 1
+        match = np.flatnonzero(classes == self.positive_class)
+        if match.size != 1:
+            raise ValueError(f"positive_class={self.positive_class!r} is not one of the classes "
+                             f"{classes.tolist()}")
+        return classes, int(match[0])
+
+    def _training_rows(self, X, y01, validation_data, rng):
+        r"""``(X_tr, y_tr, X_val, y_val, held_out)``: the explicit validation rows, or a
+        stratified ``validation_fraction`` held out of ``X``, or no validation."""
+        if validation_data is not None:
+            try:
+                X_val, y_val = validation_data
+            except (TypeError, ValueError):
+                raise ValueError("validation_data must be a pair (X_val, y_val)") from None
+            X_val = _check_X(X_val, "X_val")
+            if X_val.shape[1] != X.shape[1]:
+                raise ValueError(f"X_val has {X_val.shape[1]} features, but X has {X.shape[1]}")
+            y_val = self._labels_to01(_check_y(y_val, X_val.shape[0]), "y_val")
+            return X, y01, X_val, y_val, None
+        if self.validation_fraction:
+            tr, va = _stratified_split(y01, float(self.validation_fraction), rng)
+            return X[tr], y01[tr], X[va], y01[va], va
+        return X, y01, None, None, None
+
     def fit(self, X, y, validation_data=None):
         r"""Train on ``(X, y)``; returns ``self``.
 
@@ -495,27 +536,7 @@ class ASTraClassifier:
         feature_names = getattr(X, "columns", None)
         X = _check_X(X)
         y = _check_y(y, X.shape[0])
-        classes = np.unique(y)
-        if classes.size < 2:
-            raise ValueError(
-                f"ASTraClassifier needs samples of 2 classes, but the data contains only 1 class: "
-                f"{classes.tolist()}"
-            )
-        if classes.size > 2:
-            raise ValueError(
-                f"Only binary classification is supported. The type of the target is multiclass "
-                f"({classes.size} classes)."
-            )
-        if self.positive_class is None:
-            # the rarer class (ASTra's positive is the minority); classes_[1] on a tie
-            counts = np.array([np.count_nonzero(y == c) for c in classes])
-            pos_index = 0 if counts[0] < counts[1] else 1
-        else:
-            match = np.flatnonzero(classes == self.positive_class)
-            if match.size != 1:
-                raise ValueError(f"positive_class={self.positive_class!r} is not one of the classes "
-                                 f"{classes.tolist()}")
-            pos_index = int(match[0])
+        classes, pos_index = self._classes_and_positive(y)
         for attr in list(vars(self)):
             if attr.endswith("_") and not attr.startswith("_"):
                 delattr(self, attr)
@@ -523,24 +544,7 @@ class ASTraClassifier:
         self._pos_index_ = pos_index
         y01 = self._labels_to01(y)
         rng = np.random.default_rng(self.random_state)
-        if validation_data is not None:
-            try:
-                X_val, y_val = validation_data
-            except (TypeError, ValueError):
-                raise ValueError("validation_data must be a pair (X_val, y_val)") from None
-            X_val = _check_X(X_val, "X_val")
-            if X_val.shape[1] != X.shape[1]:
-                raise ValueError(f"X_val has {X_val.shape[1]} features, but X has {X.shape[1]}")
-            y_val = self._labels_to01(_check_y(y_val, X_val.shape[0]), "y_val")
-            X_tr, y_tr = X, y01
-            held_out = None
-        elif self.validation_fraction:
-            tr, va = _stratified_split(y01, float(self.validation_fraction), rng)
-            X_tr, y_tr, X_val, y_val = X[tr], y01[tr], X[va], y01[va]
-            held_out = va
-        else:
-            X_tr, y_tr, X_val, y_val = X, y01, None, None
-            held_out = None
+        X_tr, y_tr, X_val, y_val, held_out = self._training_rows(X, y01, validation_data, rng)
         if self.standardize:
             mean, scale = standardization(X_tr)
         else:
