@@ -157,7 +157,8 @@ def main(argv=None):
     except (ValueError, RuntimeError, OSError) as exc:
         return _args.fail(exc)
     except KeyboardInterrupt:
-        print("stopped before the first fold; nothing to resume yet", file=sys.stderr)
+        print(f"stopped: the folds finished so far are stored in {args.out} (if any); the folds in "
+              f"flight are lost and run again when you rerun the same command to resume", file=sys.stderr)
         return 130
     if result.interrupted:
         print(f"stopped: {len(result.records)} of {result.total} folds are stored in {result.out}; "
