@@ -53,6 +53,7 @@ CASES = {
         "--learning-rate": BAD_POSITIVE_FLOAT, "--tau-init": BAD_TAU, "--history-points": BAD_INT,
         "--out": BAD_PATHS_OUT_DIR, "--data": ["missing.csv", "dir"], "--splits": ["missing.json", "dir"],
         "--combine": ["missing_dir", "file.txt"], "--methods": ["nope"], "--format": ["xls"],
+        "--delimiter": ["", ";;", '"', "\n"],
     }),
     "gradcheck": (gradcheck.main, [], {
         "--points": BAD_INT, "--draws": BAD_INT, "--mp-points": ["-1", "abc", "1.5"], "--seed": BAD_SEED,

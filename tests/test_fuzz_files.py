@@ -13,7 +13,6 @@ import re
 import tempfile
 
 import numpy as np
-import pytest
 from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 
@@ -253,7 +252,8 @@ def test_train_command_on_fuzzed_files(data, damage, libsvm, capsys):
         os.unlink(path)
     if outcome[0] == "loaded":
         assert code == 0, err
-        assert f"{path}: {outcome[1]} rows" in out
+        n_pos = int(expected_y(labels).sum())
+        assert f"{path}: {outcome[1]} rows" in out and f" {n_pos} positive(s)" in out
     else:
         assert code == 2
         assert err.splitlines() == [f"error: --data: {outcome[1]}"]
@@ -287,3 +287,4 @@ def test_experiment_command_on_fuzzed_files(data, damage, libsvm, capsys, tmp_pa
         return
     assert code == 0, err
     assert err.splitlines()[0].startswith(f"data: {path}: {outcome[1]} rows")
+    assert f" {int(y.sum())} positives" in err.splitlines()[0]

@@ -27,6 +27,7 @@ __all__ = [
     "output_dir",
     "input_file",
     "input_dir",
+    "delimiter",
 ]
 
 
@@ -203,3 +204,11 @@ def input_dir(text):
     if not os.path.isdir(path):
         raise argparse.ArgumentTypeError(f"{path!r} is not a directory")
     return path
+
+
+def delimiter(text):
+    r"""A field delimiter: one character, not a quote or a line break (``\t`` for a tab)."""
+    value = "\t" if text == "\\t" else str(text)
+    if len(value) != 1 or value in "\r\n\"":
+        raise argparse.ArgumentTypeError(f"expected one character other than a quote or a line break, got {text!r}")
+    return value

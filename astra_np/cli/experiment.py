@@ -36,7 +36,8 @@ def build_parser():
     p.add_argument("--minority", metavar="LABEL", help="class mapped to 1, all others to 0 (default: the rarer class)")
     p.add_argument("--format", dest="fmt", choices=["csv", "tsv", "libsvm", "svmlight"],
                    help="file format (default: from the extension or content)")
-    p.add_argument("--delimiter", metavar="CHAR", help="field delimiter for delimited text")
+    p.add_argument("--delimiter", metavar="CHAR", type=_args.delimiter,
+                   help="field delimiter for delimited text (one character; \\t for a tab)")
     p.add_argument("--positives", type=_args.positive_int, metavar="K",
                    help="undersampled variant: keep this many positives, redrawn every repeat")
     p.add_argument("--repeats", type=_args.positive_int, metavar="R", help="R (default 10; --quick 2)")

@@ -42,7 +42,7 @@ from ..core._stable import expit, log_expit
 from ..core._validation import check_random_state, check_tau
 from ..core.activation import slope_from_beta, threshold
 from ..core.losses import head_logits
-from ..learn.nn import MLPParams, _check_sizes, default_hidden_sizes, forward, method_flags
+from ..learn.nn import MLPParams, _check_sizes, forward, method_flags
 from ..learn.optim import EtaBRule
 from ..learn.train import HISTORY_KEYS, MONITORS, train
 
