@@ -14,10 +14,10 @@ import importlib
 import sys
 
 COMMANDS = {
-    "figures": ("astra_np.study.figures", "regenerate the paper's figures (Figs. 1-4)"),
-    "gradcheck": ("astra_np.check.gradcheck", "print the gradient self-certification table"),
+    "figures": ("astra_np.cli.figures", "regenerate the paper's figures (Figs. 1-4)"),
+    "gradcheck": ("astra_np.cli.gradcheck", "print the gradient self-certification table"),
     "train": ("astra_np.cli.train", "train one model on a data file"),
-    "experiment": ("astra_np.study.protocol", "run the 10 x 5 CV protocol (Table 2, Fig. 4)"),
+    "experiment": ("astra_np.cli.experiment", "run the 10 x 5 CV protocol (Table 2, Fig. 4)"),
     "vectors": ("astra_np.check.vectors", "write the portable JSON reference vectors"),
 }
 
@@ -34,13 +34,15 @@ def _usage():
 def main(argv=None):
     """Dispatch to a command module's ``main``; returns the process exit code."""
     argv = list(sys.argv[1:] if argv is None else argv)
-    if not argv or argv[0] in ("-h", "--help"):
+    if argv and argv[0] in ("-h", "--help"):
         print(_usage())
-        return 0 if argv else 2
-    name, rest = argv[0], argv[1:]
-    if name not in COMMANDS:
-        print(f"unknown command {name!r}\n\n{_usage()}", file=sys.stderr)
+        return 0
+    if not argv or argv[0] not in COMMANDS:
+        what = f"unknown command {argv[0]!r}" if argv else "no command given"
+        print(f"error: {what}; choose one of {', '.join(COMMANDS)} "
+              f"(python -m astra_np --help)", file=sys.stderr)
         return 2
+    name, rest = argv[0], argv[1:]
     module = importlib.import_module(COMMANDS[name][0])
     return int(module.main(rest) or 0)
 

@@ -143,3 +143,36 @@ def test_fingerprint_changes_with_data():
     f = dataset_fingerprint(X, y)
     assert f == dataset_fingerprint(X.copy(), y.copy())
     assert f != dataset_fingerprint(X, np.array([1, 0, 0]))
+
+
+@pytest.mark.parametrize("cell", ["1_000", "0x1F", "\u0661", "1e", "--1", "1.2.3", "\ufeff1"])
+def test_numbers_are_ascii_decimal_only(tmp_path, cell):
+    p = tmp_path / "d.csv"
+    p.write_text(f"a,b,y\n1,{cell},0\n2,3,1\n4,5,0\n")
+    with pytest.raises(ValueError, match=r"row 2, column 'b': .* is not a number"):
+        load_dataset(p)
+
+
+def test_info_header_positive_and_training_classes(tmp_path):
+    p = tmp_path / "d.csv"
+    p.write_text("1,2,b\n3,4,a\n5,7,a\n")
+    X, y, info = load_dataset(p, return_info=True)
+    assert info["header"] is None and info["positive"] == "b" and info["classes"] == ["a", "b"]
+    assert info["rows"] == [1, 2, 3] and y.tolist() == [1, 0, 0]
+    v = tmp_path / "v.csv"
+    v.write_text("1,2,a\n3,4,a\n5,6,b\n7,8,b\n9,1,b\n")  # one class of the training set is enough,
+    _, yv = load_dataset(v, minority="b", classes=info["classes"])  # the positive stays "b"
+    assert yv.tolist() == [0, 0, 1, 1, 1]
+    with pytest.raises(ValueError, match="row 2: label 'c' is not a label of the training data"):
+        v.write_text("1,2,a\n3,4,c\n")
+        load_dataset(v, minority="b", classes=info["classes"])
+
+
+def test_libsvm_missing_label_and_crlf(tmp_path):
+    p = tmp_path / "d.libsvm"
+    p.write_text("1 1:2 2:1\r\n1:3 2:4\r\n")
+    with pytest.raises(ValueError, match=r"row 2: missing label"):
+        load_dataset(p)
+    p.write_text("1 1:2 2:1\r\n0 1:3 2:4\r\n\r\n0 2:5\r\n")
+    X, y = load_dataset(p)
+    assert X.tolist() == [[2, 1], [3, 4], [0, 5]] and y.tolist() == [1, 0, 0]

@@ -43,10 +43,10 @@ True
 >>> check_gradient(cx.astra, wrong, (x, 7.3963487604), rtol=1e-12).passed
 False
 """
-import argparse
 import dataclasses
 import inspect
 import time
+from typing import Dict, Tuple
 
 import numpy as np
 
@@ -1171,98 +1171,10 @@ def _short_ref(r):
 
 
 def main(argv=None):
-    r"""``python -m astra_np gradcheck``: print the gradient self-certification table.
+    r"""``python -m astra_np gradcheck`` (:func:`astra_np.cli.gradcheck.main`)."""
+    from ..cli.gradcheck import main as cli_main
 
-    Every public derivative of astra_np is compared with complex-step derivatives of
-    the complex-safe forward forms (:mod:`astra_np.check._complex`) over bulk and tails
-    (``x`` in ``[-1e4, 1e4]``, ``b`` in ``[1, 1000]``, ``p`` down to ``1e-300`` and up
-    to ``1 - 1e-16``), then a subsample with ``mpmath.diff`` and the 60-digit closed
-    forms of :mod:`astra_np.check.reference`, and the bulk with finite differences. Runs
-    under ``numpy.errstate(over/divide/invalid="raise")``: a floating-point warning
-    is a failure.
-
-    Returns 0 if every row passes, 1 otherwise (2 for bad arguments).
-    """
-    parser = argparse.ArgumentParser(
-        prog="python -m astra_np gradcheck",
-        description="Check every public derivative of astra_np against complex-step, "
-        "mpmath and finite-difference references, over bulk and tails.",
-    )
-
-    def positive(text):
-        v = int(text)
-        if v < 1:
-            raise argparse.ArgumentTypeError(f"must be >= 1, got {v}")
-        return v
-
-    def nonneg(text):
-        v = int(text)
-        if v < 0:
-            raise argparse.ArgumentTypeError(f"must be >= 0, got {v}")
-        return v
-
-    parser.add_argument("--points", type=positive, default=2000,
-                        help="points per elementwise derivative (default 2000)")
-    parser.add_argument("--draws", type=positive, default=8,
-                        help="random draws of 40 examples for the losses and the head (default 8)")
-    parser.add_argument("--mp-points", type=nonneg, default=40,
-                        help="points checked against mpmath (default 40, 0 to skip)")
-    parser.add_argument("--no-fd", action="store_true", help="skip the finite-difference row")
-    parser.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
-    parser.add_argument("-v", "--verbose", action="store_true", help="print the full report of every row")
-    try:
-        args = parser.parse_args(argv)
-    except SystemExit as exc:  # argparse exits on --help and on errors
-        return int(exc.code or 0)
-
-    t0 = time.perf_counter()
-    with np.errstate(over="raise", divide="raise", invalid="raise", under="ignore"):
-        rows = _build_rows(args.points, args.seed, args.draws, args.mp_points, fd=not args.no_fd)
-        results = []
-        for label, tol, thunk in rows:
-            try:
-                results.append((label, tol, thunk(), None))
-            except Exception as exc:  # reported as a failed row, never hidden
-                results.append((label, tol, None, f"{type(exc).__name__}: {exc}"))
-    elapsed = time.perf_counter() - t0
-
-    print(
-        f"astra_np gradient self-certification (seed {args.seed}; x in [-1e4, 1e4], b in [1, 1000], "
-        f"p in [1e-300, 1 - 1e-16]; {args.points} points per elementwise row, {args.draws} draws "
-        f"of 40 examples per loss row)"
-    )
-    header = (
-        f"{'derivative':<36} {'reference':<18} {'points':>6} {'tolerance':<28} "
-        f"{'max rel err':>11} {'max abs err':>11} {'err/tol':>8}  {'result':<6} worst input"
-    )
-    print(header)
-    print("-" * len(header))
-    n_fail = 0
-    for label, tol, res, err in results:
-        if err is not None:
-            n_fail += 1
-            print(f"{label:<36} {'-':<18} {'-':>6} {tol:<28} {'-':>11} {'-':>11} {'-':>8}  {'ERROR':<6} {err}")
-            continue
-        ok = res.passed
-        n_fail += not ok
-        print(
-            f"{label:<36} {_short_ref(res.reference):<18} {res.n_points:>6} {tol:<28} "
-            f"{res.max_rel_error:>11.2e} {res.max_abs_error:>11.2e} {res.worst_ratio:>8.1e}  "
-            f"{'ok' if ok else 'FAIL':<6} {res.worst_input_str(6)}"
-        )
-        if args.verbose or not ok:
-            print("    " + str(res).replace("\n", "\n    "))
-    print("-" * len(header))
-    print(
-        "max rel err: over entries where the relative tolerance governs; err/tol: worst "
-        "|analytic - reference| / (atol + rtol |reference|), <= 1 passes."
-    )
-    if args.mp_points > 0 and not _has_mpmath():
-        print("mpmath is not installed: the mpmath rows (tail references) were skipped; "
-              "pip install 'astra_np[ref]' to run them")
-    verdict = "all passed" if n_fail == 0 else f"{n_fail} FAILED"
-    print(f"{len(results)} checks, {verdict} ({elapsed:.1f} s)")
-    return 0 if n_fail == 0 else 1
+    return cli_main(argv)
 
 
 def _head_beta_scale(x, beta, y, kw):

@@ -6,73 +6,106 @@ Example::
         --epochs 10000 --seed 0 --save model.npz --history history.csv
 
 The file is read by :func:`astra_np.study.data.load_dataset` (CSV/TSV with a label column,
-or LIBSVM/svmlight); the minority class becomes label 1. A stratified
-``--validation-fraction`` of each class (default 0.25) is held out for
-best-on-validation selection by :math:`FNR_{apx}` (Section 4.2) unless
-``--val-data`` gives a separate validation file. The report shows the learned slope
-``b`` and threshold ``tau``, the best epoch, and the counted confusion matrix, G-Mean
-and MCC (Eq. 1-3) on the training and validation rows. ``--save`` writes the model
+or LIBSVM/svmlight); the positive class (label 1) is ``--minority`` or else the rarer
+class of the training file. A stratified ``--validation-fraction`` of each class
+(default 0.25) is held out for best-on-validation selection by :math:`FNR_{apx}`
+(Section 4.2) unless ``--val-data`` gives a separate validation file; that file takes
+the training file's positive class and must hold only the training file's labels. The
+report shows the learned slope ``b`` and threshold ``tau``, the best epoch, and the
+counted confusion matrix, G-Mean and MCC (Eq. 1-3) on the training and validation
+rows. ``--save`` writes the model
 (:meth:`astra_np.learn.estimator.ASTraClassifier.save`), ``--history`` the per-epoch
-history as CSV.
+history as CSV; both paths are checked before the data are read.
 """
-import argparse
 import sys
+import warnings
 
 import numpy as np
 
-from ..core._validation import positive_int_arg
-from ..study.data import load_dataset
-from ..learn.estimator import ASTraClassifier, TrainingStoppedWarning
+from . import _args
 from ..core.losses import METHODS
 from ..core.registry import DEFAULT_METHOD
 from ..core.metrics import confusion_matrix, g_mean, mcc
+from ..learn.estimator import ASTraClassifier, TrainingStoppedWarning
 from ..learn.train import HISTORY_KEYS, MONITORS
+from ..study.data import load_dataset
 
 __all__ = ["main", "build_parser"]
 
 
-def _fraction(text):
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a number in [0, 1), got {text!r}") from None
-    if not 0 <= value < 1:
-        raise argparse.ArgumentTypeError(f"expected a number in [0, 1), got {text!r}")
-    return value
-
-
 def build_parser():
     r"""The ``argparse`` parser of the ``train`` command."""
-    p = argparse.ArgumentParser(
+    p = _args.ArgumentParser(
         prog="python -m astra_np train",
         description="Train an MLP with an ASTra (or sigmoid) output on a binary data set.",
     )
-    p.add_argument("--data", required=True, help="CSV/TSV (label column) or LIBSVM file")
+    p.add_argument("--data", required=True, type=_args.input_file, help="CSV/TSV (label column) or LIBSVM file")
     p.add_argument("--label", default=None, help="label column: header name or 0-based index (default: last)")
     p.add_argument("--minority", default=None, help="the class that becomes label 1 (default: the rarer)")
     p.add_argument("--format", dest="fmt", default=None, choices=["csv", "tsv", "libsvm", "svmlight"],
                    help="file format (default: from the extension or the content)")
-    p.add_argument("--val-data", default=None, help="separate validation file (same format and label)")
+    p.add_argument("--val-data", default=None, type=_args.input_file,
+                   help="separate validation file (same format and label; the training file's classes)")
     p.add_argument("--method", default=DEFAULT_METHOD, choices=list(METHODS),
                    help="training method (Section 4.2; default gmn-astra)")
-    p.add_argument("--epochs", type=positive_int_arg, default=10000, help="number of epochs (default 10000)")
-    p.add_argument("--learning-rate", type=float, default=0.001, help="Adam rate of the weights (0.001)")
-    p.add_argument("--tau-init", type=float, default=0.25, help="initial ASTra threshold (0.25)")
-    p.add_argument("--hidden", type=positive_int_arg, nargs="+", default=None,
+    p.add_argument("--epochs", type=_args.positive_int, default=10000, help="number of epochs (default 10000)")
+    p.add_argument("--learning-rate", type=_args.positive_float, default=0.001, help="Adam rate of the weights (0.001)")
+    p.add_argument("--tau-init", type=_args.threshold, default=0.25, help="initial ASTra threshold in (0, 0.5] (0.25)")
+    p.add_argument("--hidden", type=_args.positive_int, nargs="+", default=None,
                    help="hidden layer widths (default: one layer of ceil((n_x + 1)/2))")
     p.add_argument("--monitor", default="fnr_apx", choices=sorted(MONITORS),
                    help="validation monitor (default fnr_apx, Section 4.3)")
-    p.add_argument("--validation-fraction", type=_fraction, default=0.25,
+    p.add_argument("--validation-fraction", type=_args.fraction, default=0.25,
                    help="stratified validation share when --val-data is absent (0: none)")
     p.add_argument("--beta-update", default="adam", choices=["adam", "sgd"], help="update rule of beta")
     p.add_argument("--metrics-on", default="z", choices=["z", "output"], help="space of the e-ratio")
-    p.add_argument("--fixed-eta-b", type=float, default=None, help="fixed eta_b instead of Eq. 10")
-    p.add_argument("--batch-size", type=positive_int_arg, default=None, help="mini-batch size (default: full batch)")
+    p.add_argument("--fixed-eta-b", type=_args.nonneg_float, default=None, help="fixed eta_b instead of Eq. 10")
+    p.add_argument("--batch-size", type=_args.positive_int, default=None, help="mini-batch size (default: full batch)")
     p.add_argument("--no-standardize", action="store_true", help="do not standardise the features")
-    p.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
-    p.add_argument("--save", default=None, help="write the fitted model to this .npz file")
-    p.add_argument("--history", default=None, help="write the per-epoch history to this CSV file")
+    p.add_argument("--seed", type=_args.seed, default=0, help="random seed, an integer >= 0 (default 0)")
+    p.add_argument("--save", default=None, type=_args.output_file, help="write the fitted model to this .npz file")
+    p.add_argument("--history", default=None, type=_args.output_file,
+                   help="write the per-epoch history to this CSV file")
     return p
+
+
+def _classifier(args):
+    return ASTraClassifier(
+        method=args.method, hidden_layer_sizes=None if args.hidden is None else tuple(args.hidden),
+        epochs=args.epochs, learning_rate=args.learning_rate, tau_init=args.tau_init, monitor=args.monitor,
+        validation_fraction=args.validation_fraction or None, random_state=args.seed,
+        beta_update=args.beta_update, metrics_on=args.metrics_on, batch_size=args.batch_size,
+        standardize=not args.no_standardize, adaptive_eta_b=args.fixed_eta_b is None,
+        eta_b=0.01 if args.fixed_eta_b is None else args.fixed_eta_b,
+        positive_class=1,  # the files' labels are mapped to 0/1 with the positive class as 1
+    )
+
+
+def _load(args):
+    r"""``(X, y, info, validation_data)``; the validation file takes the training file's
+    positive class and label set."""
+    try:
+        X, y, info = load_dataset(args.data, label=args.label, minority=args.minority, fmt=args.fmt,
+                                  return_info=True)
+    except ValueError as exc:
+        raise _ArgError("--data", exc) from None
+    if args.val_data is None:
+        return X, y, info, None
+    try:
+        Xv, yv = load_dataset(args.val_data, label=args.label, minority=info["positive"], fmt=args.fmt,
+                              classes=info["classes"])
+    except ValueError as exc:
+        raise _ArgError("--val-data", exc) from None
+    if Xv.shape[1] != X.shape[1]:
+        raise _ArgError("--val-data", f"{args.val_data}: {Xv.shape[1]} features, the training data have "
+                                      f"{X.shape[1]}")
+    return X, y, info, (Xv, yv)
+
+
+class _ArgError(ValueError):
+    def __init__(self, argument, exc):
+        super().__init__(str(exc))
+        self.argument = argument
 
 
 def _report(name, clf, X, y):
@@ -82,34 +115,16 @@ def _report(name, clf, X, y):
             f"G-Mean={g_mean(cm):.4f}  MCC={mcc(cm):.4f}")
 
 
-def main(argv=None):
-    r"""Run the command; returns the exit code (0 success, 2 bad input)."""
-    args = build_parser().parse_args(argv)
-    try:
-        X, y = load_dataset(args.data, label=args.label, minority=args.minority, fmt=args.fmt)
-        validation_data = None
-        if args.val_data is not None:
-            validation_data = load_dataset(args.val_data, label=args.label, minority=args.minority, fmt=args.fmt)
-        clf = ASTraClassifier(
-            method=args.method, hidden_layer_sizes=None if args.hidden is None else tuple(args.hidden),
-            epochs=args.epochs, learning_rate=args.learning_rate, tau_init=args.tau_init, monitor=args.monitor,
-            validation_fraction=args.validation_fraction or None, random_state=args.seed,
-            beta_update=args.beta_update, metrics_on=args.metrics_on, batch_size=args.batch_size,
-            standardize=not args.no_standardize,
-            adaptive_eta_b=args.fixed_eta_b is None,
-            eta_b=0.01 if args.fixed_eta_b is None else args.fixed_eta_b,
-        )
-        import warnings
-
-        with warnings.catch_warnings(record=True) as caught:
-            warnings.simplefilter("always", TrainingStoppedWarning)
-            clf.fit(X, y, validation_data=validation_data)
-    except (ValueError, OSError) as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 2
+def _print_data(args, X, y, info):
     m1 = int(y.sum())
+    header = "no header row" if info["header"] is None else f"header row {info['header']!r}"
+    others = [c for c in info["classes"] if c != info["positive"]]
     print(f"data        {args.data}: {y.size} rows, {X.shape[1]} features, {m1} positive(s), "
-          f"IR = {(y.size - m1) / m1:.2f}")
+          f"IR = {(y.size - m1) / m1:.2f}; {header}; positive class {info['positive']!r} "
+          f"(label 1), {others!r} -> 0")
+
+
+def _print_fit(args, clf, X, y, validation_data, caught):
     print(f"method      {args.method}, {clf.n_epochs_} epoch(s), network {clf.params_.layer_sizes}")
     print(f"training    {clf.training_message_}")
     for w in caught:
@@ -128,6 +143,9 @@ def main(argv=None):
         print(_report("training", clf, X, y))
     if validation_data is not None:
         print(_report("validation", clf, *validation_data))
+
+
+def _write_outputs(args, clf):
     if args.save:
         clf.save(args.save)
         print(f"saved       {args.save}")
@@ -136,6 +154,32 @@ def main(argv=None):
         np.savetxt(args.history, np.column_stack(cols), delimiter=",", header=",".join(HISTORY_KEYS),
                    comments="", fmt="%.17g")
         print(f"history     {args.history}")
+
+
+def main(argv=None):
+    r"""Run the command; returns the exit code (0 success, 2 bad input)."""
+    args, code = _args.parse(build_parser(), argv)
+    if args is None:
+        return code
+    if args.save and args.history and args.save == args.history:
+        return _args.fail(f"--save and --history name the same file {args.save!r}", "--history")
+    clf = _classifier(args)
+    try:
+        clf.check_params()
+        X, y, info, validation_data = _load(args)
+        _print_data(args, X, y, info)
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always", TrainingStoppedWarning)
+            clf.fit(X, y, validation_data=validation_data)
+    except _ArgError as exc:
+        return _args.fail(exc, exc.argument)
+    except (ValueError, OSError) as exc:
+        return _args.fail(exc)
+    _print_fit(args, clf, X, y, validation_data, caught)
+    try:
+        _write_outputs(args, clf)
+    except OSError as exc:
+        return _args.fail(exc, "--save/--history")
     return 0
 
 

@@ -2,7 +2,11 @@ r"""Input validation shared by every public function.
 
 Every check raises ``ValueError`` whose message names the argument and shows the
 offending value, in the spirit of scikit-learn's parameter validation. Nothing is
-silently clipped, cast or dropped.
+silently clipped or dropped. Numeric inputs of any real dtype (integers, float16,
+float32, float64) are converted to float64, so results are float64 whatever the
+input dtype; the conversion is exact for every float16/float32 value and every
+integer of magnitude up to 2**53. Booleans are not numbers here: ``True`` is refused
+where a number is expected, and a number where a boolean is expected.
 """
 import numbers
 
@@ -17,6 +21,8 @@ __all__ = [
     "check_binary_labels",
     "check_same_shape",
     "check_both_classes",
+    "check_bool",
+    "check_random_state",
 ]
 
 
@@ -46,6 +52,11 @@ def as_float_array(name, value):
     return np.asarray(arr, dtype=np.float64)
 
 
+def _refuse_bool(name, value):
+    if isinstance(value, (bool, np.bool_)) or (isinstance(value, np.ndarray) and value.dtype == bool):
+        raise ValueError(f"{name} must be a real number, not a boolean, got {_show(value)}")
+
+
 def check_finite(name, value):
     r"""Return ``value`` as float64, raising ``ValueError`` if any entry is NaN or inf."""
     arr = as_float_array(name, value)
@@ -66,8 +77,9 @@ def check_slope(value, name="b"):
 
     ``b <= 0`` is outside Eq. 4's domain; ``0 < b < 1e-100`` (:data:`B_MIN`) is inside
     it but its intermediates are subnormal, so it is refused rather than answered
-    inaccurately.
+    inaccurately. A boolean (``b=True``) is refused, as for every scalar parameter.
     """
+    _refuse_bool(name, value)
     arr = check_finite(name, value)
     if np.any(arr <= 0):
         raise ValueError(f"{name} must be > 0, got {_show(arr[arr <= 0])}")
@@ -85,6 +97,7 @@ def check_tau(value, name="tau"):
     A subnormal ``tau`` is refused: ``dz/dp = (1 - tau)/tau`` at ``p = 0`` (Eq. 6)
     would overflow, and ``tau`` itself carries no relative precision there.
     """
+    _refuse_bool(name, value)
     arr = check_finite(name, value)
     bad = (arr <= 0) | (arr > 0.5)
     if np.any(bad):
@@ -174,14 +187,21 @@ def broadcast_pair(name_a, a, name_b, b):
         ) from None
 
 
-def positive_int_arg(text):
-    r"""``argparse`` type for a positive integer, with a clear message."""
-    import argparse
+def check_bool(name, value):
+    r"""Validate a flag: ``True`` or ``False`` (Python or NumPy bool) only; returns a bool.
 
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a positive integer, got {text!r}") from None
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"expected a positive integer, got {text!r}")
+    Strings, numbers and ``None`` are refused: ``astra="no"`` is not ``True``.
+    """
+    if not isinstance(value, (bool, np.bool_)):
+        raise ValueError(f"{name} must be True or False, got {value!r}")
+    return bool(value)
+
+
+def check_random_state(value, name="random_state"):
+    r"""Validate a seed: None, an integer >= 0, or a NumPy ``Generator``, ``SeedSequence``
+    or ``BitGenerator`` (what ``numpy.random.default_rng`` accepts, bar arrays)."""
+    if value is None or isinstance(value, (np.random.Generator, np.random.SeedSequence, np.random.BitGenerator)):
+        return value
+    if isinstance(value, (bool, np.bool_)) or not isinstance(value, numbers.Integral) or value < 0:
+        raise ValueError(f"{name} must be None, an integer >= 0 or a numpy.random.Generator, got {value!r}")
     return value

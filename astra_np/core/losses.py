@@ -25,6 +25,7 @@ from ._validation import (
     check_finite,
     check_probability,
     check_same_shape,
+    check_bool,
     check_scalar,
 )
 from .activation import (
@@ -316,6 +317,7 @@ def head_logits(x, beta, astra=True, z=True):
     (Eq. 6 in logit form). ``astra=False``: the plain sigmoid, logit = ``x`` (``b = 1``,
     ``tau = 0.5``, so the z-transform is the identity).
     """
+    astra, z = check_bool("astra", astra), check_bool("z", z)
     x = check_finite("x", x)
     beta = check_scalar("beta", beta)
     if not astra:
@@ -387,6 +389,7 @@ def head_loss(x, beta, y, loss=registry.DEFAULT_LOSS, astra=True, z=True):
     >>> round(L, 6), round(float(gx[0]), 6)        # the naive chain gives inf * 0 here
     (24655.066405, -2.465433)
     """
+    astra, z = check_bool("astra", astra), check_bool("z", z)
     x, beta, y, entry = _check_head_args(x, beta, y, loss)
     logit = head_logits(x, beta, astra=astra, z=z)
     value, d_logit = entry.function("value_and_grad")(logit, y)

@@ -40,7 +40,8 @@ __all__ = [
 def confusion_matrix(y_true, y_pred):
     r"""Counted confusion matrix, Eq. 1: ``[[TN, FP], [FN, TP]]`` (int64).
 
-    Rows are actual labels, columns predicted labels; both must be binary 0/1.
+    Rows are actual labels, columns predicted labels; both must be binary 0/1 and
+    non-empty (an empty matrix has no rates; ``ValueError``).
 
     >>> confusion_matrix([0, 0, 1, 1], [0, 1, 0, 1]).tolist()
     [[1, 1], [1, 1]]
@@ -48,6 +49,8 @@ def confusion_matrix(y_true, y_pred):
     yt = check_binary_labels(y_true, "y_true")
     yp = check_binary_labels(y_pred, "y_pred")
     check_same_shape("y_true", yt, "y_pred", yp)
+    if yt.size == 0:
+        raise ValueError("y_true and y_pred are empty; a confusion matrix needs at least one example")
     yt = yt.astype(bool)
     yp = yp.astype(bool)
     return np.array(
@@ -68,33 +71,53 @@ def _check_cm(cm):
     return cm
 
 
+#: Above this largest entry, the metrics scale the matrix first (``(1e150)**2`` and
+#: sums of such products stay far below the float64 maximum).
+_SCALE_ABOVE = 1e150
+
+
+def _share(a, b):
+    r""":math:`a/(a+b)` for ``a, b >= 0``, ``a + b > 0``. When the entries are so large
+    that ``a + b`` could overflow, both are first divided by the larger, so any finite
+    counts give the right share."""
+    m = max(a, b)
+    if m > _SCALE_ABOVE:
+        a, b = a / m, b / m
+    return a / (a + b)
+
+
 def rates(cm):
     r"""TPR, TNR, FNR, FPR of a (counted or approximated) matrix ``[[TN, FP], [FN, TP]]``.
 
     Raises ``ValueError`` if the matrix has no actual positive (``TP + FN = 0``) or
-    no actual negative (``TN + FP = 0``).
+    no actual negative (``TN + FP = 0``). Exact for any finite counts: ``TP + FN`` is
+    never formed unscaled, so it cannot overflow (``rates`` of four 1e308 entries are 0.5).
     """
     cm = _check_cm(cm)
     (tn, fp), (fn, tp) = cm
-    if tp + fn == 0:
+    if tp == 0 and fn == 0:
         raise ValueError(f"cm has no actual positive (TP + FN = 0): {cm.tolist()}")
-    if tn + fp == 0:
+    if tn == 0 and fp == 0:
         raise ValueError(f"cm has no actual negative (TN + FP = 0): {cm.tolist()}")
-    p = tp + fn
-    n = tn + fp
-    return {"tpr": tp / p, "tnr": tn / n, "fnr": fn / p, "fpr": fp / n}
+    return {"tpr": float(_share(tp, fn)), "tnr": float(_share(tn, fp)),
+            "fnr": float(_share(fn, tp)), "fpr": float(_share(fp, tn))}
 
 
 def mcc(cm):
     r"""Matthews correlation coefficient, Eq. 2; 0 when a marginal is empty.
 
-    The denominator is formed as a product of square roots so that it cannot
-    overflow or underflow for large or tiny (approximated) entries.
+    MCC is invariant to scaling the matrix: when an entry exceeds 1e150 the matrix is
+    divided by its largest entry first, so the products cannot overflow; the
+    denominator is a product of square roots. Finite and correct for any finite counts
+    (``mcc([[1e308, 1], [1, 1e308]])`` is 1).
 
     >>> mcc([[5, 0], [0, 5]]), mcc([[5, 5], [0, 0]])
     (1.0, 0.0)
     """
     cm = _check_cm(cm)
+    top = cm.max()
+    if top > _SCALE_ABOVE:
+        cm = cm / top
     (tn, fp), (fn, tp) = cm
     den = np.sqrt(tp + fp) * np.sqrt(tp + fn) * np.sqrt(tn + fp) * np.sqrt(tn + fn)
     if den == 0:
@@ -201,7 +224,7 @@ def approx_metrics_from_logits(logit, y):
         "fpr": float(np.exp(log_fp - lm0)),
         "tpr": float(np.exp(log_tp - lm1)),
         "tnr": float(np.exp(log_tn - lm0)),
-        "g_mean": float(np.exp(0.5 * (log_tp - lm1 + log_tn - lm0))),
+        "g_mean": float(np.exp(0.5 * (log_tp - lm1) + 0.5 * (log_tn - lm0))),
         "mcc": mcc(np.array([[tn, fp], [fn, tp]])),
         "log_e_ratio": float((log_fn - lm1) - (log_fp - lm0)),
     }

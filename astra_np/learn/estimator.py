@@ -40,9 +40,10 @@ import numpy as np
 
 from ..core.registry import DEFAULT_METHOD
 from ..core._stable import expit, log_expit
+from ..core._validation import check_random_state, check_tau
 from ..core.activation import slope_from_beta, threshold
 from ..core.losses import head_logits
-from .nn import MLPParams, forward, method_flags
+from .nn import MLPParams, _check_sizes, forward, method_flags
 from .optim import EtaBRule
 from .train import HISTORY_KEYS, MONITORS, train
 
@@ -52,6 +53,8 @@ __all__ = [
     "DataConversionWarning",
     "TrainingStoppedWarning",
     "MODEL_FORMAT",
+    "standardization",
+    "standardize_rows",
 ]
 
 #: Tag stored in every saved model file (``format`` entry of the .npz archive).
@@ -175,6 +178,67 @@ def _check_y(y, n_samples, estimator="ASTraClassifier"):
         except Exception:  # pragma: no cover - exotic label objects
             pass
     return arr
+
+
+def standardization(X, name="X"):
+    r"""Per-feature ``(mean, scale)`` of ``X``: the mean and the standard deviation, with
+    a constant feature's scale set to 1 (centred only).
+
+    Raises ``ValueError`` naming the feature when the mean or standard deviation is
+    beyond the float64 range (features of magnitude near 1e308), instead of
+    returning inf/NaN with RuntimeWarnings.
+    """
+    with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
+        mean = X.mean(axis=0)
+        scale = X.std(axis=0)
+    bad = ~(np.isfinite(mean) & np.isfinite(scale))
+    if bad.any():
+        j = int(np.flatnonzero(bad)[0])
+        raise ValueError(
+            f"{name}: the standardisation overflows float64: feature {j} (largest |value| "
+            f"{float(np.max(np.abs(X[:, j]))):.6g}) has a mean or standard deviation beyond "
+            f"1.8e308; rescale the features (or pass standardize=False)"
+        )
+    scale[scale == 0.0] = 1.0
+    return mean, scale
+
+
+def standardize_rows(A, mean, scale, name="X"):
+    r"""``(A - mean) / scale``; ``ValueError`` naming the row and feature if it overflows."""
+    with np.errstate(over="ignore", invalid="ignore"):
+        out = (A - mean) / scale
+    if not np.all(np.isfinite(out)):
+        i, j = (int(v) for v in np.argwhere(~np.isfinite(out))[0])
+        raise ValueError(
+            f"{name}: the standardisation overflows float64 at row {i}, feature {j} (value "
+            f"{float(A[i, j]):.6g}, training mean {float(mean[j]):.6g}, scale {float(scale[j]):.6g})"
+        )
+    return out
+
+
+def _check_int(name, value, low, allow_none=False):
+    if value is None and allow_none:
+        return
+    if isinstance(value, (bool, np.bool_)) or not isinstance(value, numbers.Integral) or value < low:
+        more = "None or " if allow_none else ""
+        raise ValueError(f"{name} must be {more}an integer >= {low}, got {value!r}")
+
+
+def _check_real(name, value, low=None, strict=False):
+    if isinstance(value, (bool, np.bool_)) or not isinstance(value, numbers.Real) or not math.isfinite(value):
+        raise ValueError(f"{name} must be a finite real number, got {value!r}")
+    if low is not None and (value < low or (strict and value == low)):
+        raise ValueError(f"{name} must be {'>' if strict else '>='} {low}, got {value!r}")
+
+
+def _check_choice(name, value, choices):
+    if not isinstance(value, str) or value not in choices:
+        raise ValueError(f"{name} must be one of {sorted(choices)}, got {value!r}")
+
+
+def _check_flag(name, value):
+    if not isinstance(value, (bool, np.bool_)):
+        raise ValueError(f"{name} must be True or False, got {value!r}")
 
 
 def _stratified_split(y01, fraction, rng):
@@ -368,33 +432,42 @@ class ASTraClassifier:
 
     # -- validation of the parameters ------------------------------------------------
 
-    def _validated(self):
+    def check_params(self):
+        r"""Validate every constructor parameter against its declared constraint.
+
+        Raises ``ValueError`` naming the parameter and the value; called by ``fit``
+        (and by the experiment protocol before anything is written). Returns the
+        :math:`\eta_b` rule (an :class:`astra_np.learn.optim.EtaBRule` or a fixed rate).
+        """
         method_flags(self.method)
-        for name in ("epochs",):
-            v = getattr(self, name)
-            if isinstance(v, bool) or not isinstance(v, numbers.Integral) or v < 1:
-                raise ValueError(f"{name} must be a positive integer, got {v!r}")
-        for name in ("learning_rate", "tau_init", "eta_b", "eta_b_min", "eta_b_max", "k_mult", "k_dec"):
-            v = getattr(self, name)
-            if isinstance(v, bool) or not isinstance(v, numbers.Real) or not math.isfinite(v):
-                raise ValueError(f"{name} must be a finite real number, got {v!r}")
-        if self.monitor not in MONITORS:
-            raise ValueError(f"monitor must be one of {sorted(MONITORS)}, got {self.monitor!r}")
+        _check_int("epochs", self.epochs, 1)
+        _check_int("batch_size", self.batch_size, 1, allow_none=True)
+        if self.hidden_layer_sizes is not None:
+            _check_sizes(self.hidden_layer_sizes, 1)
+        _check_real("learning_rate", self.learning_rate, 0.0, strict=True)
+        _check_real("tau_init", self.tau_init)
+        check_tau(float(self.tau_init), "tau_init")
+        _check_real("eta_b", self.eta_b, 0.0)
+        for name in ("eta_b_min", "eta_b_max", "k_mult", "k_dec"):
+            _check_real(name, getattr(self, name))
+        _check_choice("monitor", self.monitor, MONITORS)
         vf = self.validation_fraction
-        if vf is not None and (isinstance(vf, bool) or not isinstance(vf, numbers.Real) or not 0 <= vf < 1):
+        if vf is not None and (isinstance(vf, (bool, np.bool_)) or not isinstance(vf, numbers.Real)
+                               or not 0 <= vf < 1):
             raise ValueError(f"validation_fraction must be None or in [0, 1), got {vf!r}")
-        if self.proba not in ("z", "output"):
-            raise ValueError(f"proba must be 'z' or 'output', got {self.proba!r}")
-        if not isinstance(self.standardize, (bool, np.bool_)):
-            raise ValueError(f"standardize must be True or False, got {self.standardize!r}")
-        if not isinstance(self.adaptive_eta_b, (bool, np.bool_)):
-            raise ValueError(f"adaptive_eta_b must be True or False, got {self.adaptive_eta_b!r}")
+        _check_choice("proba", self.proba, ("z", "output"))
+        _check_choice("beta_update", self.beta_update, ("adam", "sgd"))
+        _check_choice("metrics_on", self.metrics_on, ("z", "output"))
+        _check_flag("standardize", self.standardize)
+        _check_flag("adaptive_eta_b", self.adaptive_eta_b)
+        check_random_state(self.random_state)
+        pc = self.positive_class
+        if pc is not None and not isinstance(pc, (str, bytes, numbers.Number, np.generic)):
+            raise ValueError(f"positive_class must be None or a single class label, got {pc!r}")
         if self.adaptive_eta_b:
-            rule = EtaBRule(init=float(self.eta_b), min=float(self.eta_b_min), max=float(self.eta_b_max),
+            return EtaBRule(init=float(self.eta_b), min=float(self.eta_b_min), max=float(self.eta_b_max),
                             k_mult=float(self.k_mult), k_dec=float(self.k_dec))
-        else:
-            rule = float(self.eta_b)
-        return rule
+        return float(self.eta_b)
 
     def _labels_to01(self, y, name="y"):
         classes = self.classes_
@@ -405,6 +478,47 @@ class ASTraClassifier:
         return (y == classes[self._pos_index_]).astype(np.int64)
 
     # -- fit ---------------------------------------------------------------------------
+
+    def _classes_and_positive(self, y):
+        r"""The two classes of ``y`` and the index of the positive one (``positive_class``,
+        else the rarer class; ``classes_[1]`` on a tie)."""
+        classes = np.unique(y)
+        if classes.size < 2:
+            raise ValueError(
+                f"ASTraClassifier needs samples of 2 classes, but the data contains only 1 class: "
+                f"{classes.tolist()}"
+            )
+        if classes.size > 2:
+            raise ValueError(
+                f"Only binary classification is supported. The type of the target is multiclass "
+                f"({classes.size} classes)."
+            )
+        if self.positive_class is None:
+            counts = np.array([np.count_nonzero(y == c) for c in classes])
+            return classes, 0 if counts[0] < counts[1] else 1
+        match = np.flatnonzero(classes == self.positive_class)
+        if match.size != 1:
+            raise ValueError(f"positive_class={self.positive_class!r} is not one of the classes "
+                             f"{classes.tolist()}")
+        return classes, int(match[0])
+
+    def _training_rows(self, X, y01, validation_data, rng):
+        r"""``(X_tr, y_tr, X_val, y_val, held_out)``: the explicit validation rows, or a
+        stratified ``validation_fraction`` held out of ``X``, or no validation."""
+        if validation_data is not None:
+            try:
+                X_val, y_val = validation_data
+            except (TypeError, ValueError):
+                raise ValueError("validation_data must be a pair (X_val, y_val)") from None
+            X_val = _check_X(X_val, "X_val")
+            if X_val.shape[1] != X.shape[1]:
+                raise ValueError(f"X_val has {X_val.shape[1]} features, but X has {X.shape[1]}")
+            y_val = self._labels_to01(_check_y(y_val, X_val.shape[0]), "y_val")
+            return X, y01, X_val, y_val, None
+        if self.validation_fraction:
+            tr, va = _stratified_split(y01, float(self.validation_fraction), rng)
+            return X[tr], y01[tr], X[va], y01[va], va
+        return X, y01, None, None, None
 
     def fit(self, X, y, validation_data=None):
         r"""Train on ``(X, y)``; returns ``self``.
@@ -419,31 +533,11 @@ class ASTraClassifier:
             validation fold). Without it, ``validation_fraction`` of each class is held
             out, stratified.
         """
-        rule = self._validated()
+        rule = self.check_params()
         feature_names = getattr(X, "columns", None)
         X = _check_X(X)
         y = _check_y(y, X.shape[0])
-        classes = np.unique(y)
-        if classes.size < 2:
-            raise ValueError(
-                f"ASTraClassifier needs samples of 2 classes, but the data contains only 1 class: "
-                f"{classes.tolist()}"
-            )
-        if classes.size > 2:
-            raise ValueError(
-                f"Only binary classification is supported. The type of the target is multiclass "
-                f"({classes.size} classes)."
-            )
-        if self.positive_class is None:
-            # the rarer class (ASTra's positive is the minority); classes_[1] on a tie
-            counts = np.array([np.count_nonzero(y == c) for c in classes])
-            pos_index = 0 if counts[0] < counts[1] else 1
-        else:
-            match = np.flatnonzero(classes == self.positive_class)
-            if match.size != 1:
-                raise ValueError(f"positive_class={self.positive_class!r} is not one of the classes "
-                                 f"{classes.tolist()}")
-            pos_index = int(match[0])
+        classes, pos_index = self._classes_and_positive(y)
         for attr in list(vars(self)):
             if attr.endswith("_") and not attr.startswith("_"):
                 delattr(self, attr)
@@ -451,33 +545,14 @@ class ASTraClassifier:
         self._pos_index_ = pos_index
         y01 = self._labels_to01(y)
         rng = np.random.default_rng(self.random_state)
-        if validation_data is not None:
-            try:
-                X_val, y_val = validation_data
-            except (TypeError, ValueError):
-                raise ValueError("validation_data must be a pair (X_val, y_val)") from None
-            X_val = _check_X(X_val, "X_val")
-            if X_val.shape[1] != X.shape[1]:
-                raise ValueError(f"X_val has {X_val.shape[1]} features, but X has {X.shape[1]}")
-            y_val = self._labels_to01(_check_y(y_val, X_val.shape[0]), "y_val")
-            X_tr, y_tr = X, y01
-            held_out = None
-        elif self.validation_fraction:
-            tr, va = _stratified_split(y01, float(self.validation_fraction), rng)
-            X_tr, y_tr, X_val, y_val = X[tr], y01[tr], X[va], y01[va]
-            held_out = va
-        else:
-            X_tr, y_tr, X_val, y_val = X, y01, None, None
-            held_out = None
+        X_tr, y_tr, X_val, y_val, held_out = self._training_rows(X, y01, validation_data, rng)
         if self.standardize:
-            mean = X_tr.mean(axis=0)
-            scale = X_tr.std(axis=0)
-            scale[scale == 0.0] = 1.0
+            mean, scale = standardization(X_tr)
         else:
             mean, scale = np.zeros(X.shape[1]), np.ones(X.shape[1])
-        X_tr = (X_tr - mean) / scale
+        X_tr = standardize_rows(X_tr, mean, scale)
         if X_val is not None:
-            X_val = (X_val - mean) / scale
+            X_val = standardize_rows(X_val, mean, scale, "X_val")
         result = train(
             X_tr, y_tr, X_val, y_val, method=self.method, hidden_layer_sizes=self.hidden_layer_sizes,
             epochs=int(self.epochs), learning_rate=float(self.learning_rate), tau_init=float(self.tau_init),
@@ -525,7 +600,14 @@ class ASTraClassifier:
                 f"X has {X.shape[1]} features, but {type(self).__name__} is expecting "
                 f"{self.n_features_in_} features as input"
             )
-        x, _ = forward(self.params_, (X - self.mean_) / self.scale_)
+        with np.errstate(over="ignore", invalid="ignore"):
+            x, _ = forward(self.params_, standardize_rows(X, self.mean_, self.scale_))
+        if not np.all(np.isfinite(x)):
+            i = int(np.flatnonzero(~np.isfinite(x))[0])
+            raise ValueError(
+                f"X: the network's output overflows float64 at row {i} (largest |feature| "
+                f"{float(np.max(np.abs(X[i]))):.6g}); rescale the features or use standardize=True"
+            )
         return x
 
     def _logit(self, X, method_name):
@@ -594,6 +676,7 @@ class ASTraClassifier:
             "layer_sizes": np.asarray(self.params_.layer_sizes, dtype=np.int64),
             "theta": self.params_.to_vector(),
             "classes": classes,
+            "classes_dtype": np.array(classes.dtype.str),
             "pos_index": np.array(self._pos_index_),
             "mean": self.mean_,
             "scale": self.scale_,
@@ -609,59 +692,182 @@ class ASTraClassifier:
     def load(cls, path):
         r"""Read a model written by :meth:`save`.
 
-        Raises ``ValueError`` naming the file for anything that is not such a model:
-        missing file, not an ``.npz`` archive, truncated or corrupted data, pickled
-        objects, another program's archive, inconsistent shapes.
+        Every field is validated (type, shape, range and consistency with the others),
+        so a model that loads predicts exactly like the one saved. Raises ``ValueError``
+        naming the file, and the field for a damaged one: missing file, not an ``.npz``
+        archive, truncated or corrupted data, pickled objects, another program's
+        archive, a field missing, of the wrong type or shape, non-finite or out of range.
         """
         path = os.fspath(path)
         if not os.path.isfile(path):
             raise ValueError(f"model file {path!r} does not exist")
-        try:
-            with open(path, "rb") as fh:
-                data = np.load(fh, allow_pickle=False)
-                if not hasattr(data, "files"):  # a bare .npy array
-                    raise ValueError("it holds a single array, not an .npz archive")
-                with data:
-                    arrays = {k: data[k] for k in data.files}
-        except (zipfile.BadZipFile, OSError, EOFError, ValueError, KeyError, zipfile.LargeZipFile) as exc:
-            raise ValueError(f"{path!r} is not a readable astra_np model file (corrupted, truncated or not "
-                             f"an .npz archive): {exc}") from None
+        arrays = _read_npz(path)
         fmt = arrays.get("format")
-        if fmt is None or fmt.shape != () or str(fmt) != MODEL_FORMAT:
+        if fmt is None or fmt.shape != () or fmt.dtype.kind != "U" or str(fmt) != MODEL_FORMAT:
             raise ValueError(f"{path!r} is not an astra_np model file (no '{MODEL_FORMAT}' format tag)")
         try:
-            version = int(arrays["version"])
-            if version != _MODEL_VERSION:
-                raise ValueError(f"unsupported model file version {version} (this astra_np reads {_MODEL_VERSION})")
-            params = json.loads(str(arrays["params_json"]))
-            if isinstance(params.get("hidden_layer_sizes"), list):
-                params["hidden_layer_sizes"] = tuple(params["hidden_layer_sizes"])
-            est = cls(**params)
-            sizes = tuple(int(s) for s in arrays["layer_sizes"])
-            theta = np.asarray(arrays["theta"], dtype=np.float64)
-            p = MLPParams.from_vector(theta, sizes)
-            if not np.all(np.isfinite(theta)):
-                raise ValueError("parameters contain NaN or inf")
-            mean, scale = arrays["mean"], arrays["scale"]
-            if mean.shape != (sizes[0],) or scale.shape != (sizes[0],):
-                raise ValueError("standardisation statistics do not match the network's inputs")
-            classes = arrays["classes"]
-            if classes.shape != (2,):
-                raise ValueError(f"classes must hold 2 labels, got shape {classes.shape}")
-            info = arrays["fit_info"]
-            history = {k: arrays["history__" + k] for k in HISTORY_KEYS}
-            est.classes_ = classes
-            est._pos_index_ = int(arrays["pos_index"])
-            est._set_fitted(p, mean, scale, history, int(info[0]), float(info[1]), int(info[2]),
-                            bool(info[3]), str(arrays["message"]))
-        except (KeyError, TypeError, ValueError, json.JSONDecodeError) as exc:
-            raise ValueError(f"{path!r} is a damaged astra_np model file: {exc}") from None
-        return est
+            return _model_from_fields(cls, arrays)
+        except _FieldError as exc:
+            raise ValueError(f"{path!r} is a damaged astra_np model file: field {exc.field!r}: {exc}") from None
+
+
+class _FieldError(ValueError):
+    def __init__(self, field, message):
+        super().__init__(message)
+        self.field = field
+
+
+def _read_npz(path):
+    r"""Every array of the ``.npz`` file (no pickles); ``ValueError`` naming the field that fails."""
+    try:
+        with open(path, "rb") as fh:
+            data = np.load(fh, allow_pickle=False)
+            if not hasattr(data, "files"):  # a bare .npy array
+                raise ValueError("it holds a single array, not an .npz archive")
+            arrays = {}
+            with data:
+                for key in data.files:
+                    try:
+                        arrays[key] = data[key]
+                    except ValueError as exc:
+                        raise ValueError(f"field {key!r}: {exc}") from None
+            return arrays
+    except (zipfile.BadZipFile, OSError, EOFError, ValueError, KeyError, zipfile.LargeZipFile) as exc:
+        raise ValueError(f"{path!r} is not a readable astra_np model file (corrupted, truncated or not "
+                         f"an .npz archive): {exc}") from None
+
+
+def _field(arrays, name, kinds, shape=None, ndim=None):
+    r"""The array ``name``, checked for dtype kind (``"iu"``, ``"U"``, ...) and shape."""
+    if name not in arrays:
+        raise _FieldError(name, "missing")
+    a = arrays[name]
+    if a.dtype.kind not in kinds:
+        raise _FieldError(name, f"dtype {a.dtype} is not of kind {kinds!r}")
+    if shape is not None and a.shape != shape:
+        raise _FieldError(name, f"shape {a.shape}, expected {shape}")
+    if ndim is not None and a.ndim != ndim:
+        raise _FieldError(name, f"{a.ndim}-D, expected {ndim}-D (shape {a.shape})")
+    return a
+
+
+def _float_field(arrays, name, shape):
+    a = _field(arrays, name, "f", shape=shape)
+    if a.dtype != np.float64:
+        raise _FieldError(name, f"dtype {a.dtype}, expected float64")
+    return a
+
+
+def _load_params(cls, arrays):
+    text = str(_field(arrays, "params_json", "U", shape=()))
+    try:
+        params = json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise _FieldError("params_json", f"not valid JSON ({exc})") from None
+    if not isinstance(params, dict):
+        raise _FieldError("params_json", f"expected a JSON object of parameters, got {type(params).__name__}")
+    names = set(cls._get_param_names())
+    missing, unknown = sorted(names - set(params)), sorted(set(params) - names)
+    if missing or unknown:
+        raise _FieldError("params_json", f"missing parameters {missing}, unknown parameters {unknown}")
+    if isinstance(params["hidden_layer_sizes"], list):
+        params["hidden_layer_sizes"] = tuple(params["hidden_layer_sizes"])
+    est = cls(**params)
+    try:
+        est.check_params()
+    except ValueError as exc:
+        raise _FieldError("params_json", str(exc)) from None
+    return est
+
+
+def _load_network(est, arrays):
+    sizes_arr = _field(arrays, "layer_sizes", "iu", ndim=1)
+    sizes = tuple(int(v) for v in sizes_arr)
+    if len(sizes) < 3 or min(sizes) < 1 or sizes[-1] != 1:
+        raise _FieldError("layer_sizes", f"expected (n_x, hidden..., 1) of positive sizes, got {sizes}")
+    want = _check_sizes(est.hidden_layer_sizes, sizes[0])
+    if sizes[1:-1] != want:
+        raise _FieldError("layer_sizes", f"hidden sizes {sizes[1:-1]} disagree with params_json's "
+                                         f"hidden_layer_sizes {want}")
+    theta = _float_field(arrays, "theta", None)
+    if theta.ndim != 1:
+        raise _FieldError("theta", f"expected a 1-D vector, got shape {theta.shape}")
+    if not np.all(np.isfinite(theta)):
+        raise _FieldError("theta", "parameters contain NaN or inf")
+    try:
+        return sizes, MLPParams.from_vector(theta, sizes)
+    except ValueError as exc:
+        raise _FieldError("theta", str(exc)) from None
+
+
+def _load_classes(est, arrays):
+    classes = _field(arrays, "classes", "biufU", shape=(2,))
+    if "classes_dtype" in arrays:  # absent in files of earlier releases
+        kind = str(_field(arrays, "classes_dtype", "U", shape=()))
+        if classes.dtype.str != kind:
+            raise _FieldError("classes", f"dtype {classes.dtype.str} differs from field 'classes_dtype' "
+                                           f"({kind!r})")
+    if classes.dtype.kind == "f" and not np.all(np.isfinite(classes)):
+        raise _FieldError("classes", f"labels must be finite, got {classes.tolist()}")
+    if classes[0] == classes[1]:
+        raise _FieldError("classes", f"the two labels must differ, got {classes.tolist()}")
+    pos = _field(arrays, "pos_index", "iu", shape=())
+    if int(pos) not in (0, 1):
+        raise _FieldError("pos_index", f"must be 0 or 1, got {int(pos)}")
+    if est.positive_class is not None and not classes[int(pos)] == est.positive_class:
+        raise _FieldError("pos_index", f"classes[{int(pos)}] = {classes[int(pos)]!r} is not the "
+                                       f"positive_class={est.positive_class!r} of field 'params_json'")
+    return classes, int(pos)
+
+
+def _load_scaling(arrays, n_x):
+    mean = _float_field(arrays, "mean", (n_x,))
+    scale = _float_field(arrays, "scale", (n_x,))
+    if not np.all(np.isfinite(mean)):
+        raise _FieldError("mean", "contains NaN or inf")
+    if not (np.all(np.isfinite(scale)) and np.all(scale > 0)):
+        raise _FieldError("scale", f"must be finite and > 0, got {scale[~(np.isfinite(scale) & (scale > 0))][:3]}")
+    return mean, scale
+
+
+def _load_fit_info(est, arrays):
+    info = _float_field(arrays, "fit_info", (4,))
+    best_epoch, best_score, n_epochs, stopped = info.tolist()
+    for name, v in (("best epoch", best_epoch), ("number of epochs", n_epochs)):
+        if not (math.isfinite(v) and v == int(v) and 0 <= v <= est.epochs):
+            raise _FieldError("fit_info", f"{name} must be an integer in [0, epochs={est.epochs}], got {v!r}")
+    if best_epoch > n_epochs or stopped not in (0.0, 1.0):
+        raise _FieldError("fit_info", f"inconsistent (best epoch {best_epoch!r}, epochs {n_epochs!r}, "
+                                      f"stopped {stopped!r})")
+    message = str(_field(arrays, "message", "U", shape=()))
+    history = {}
+    for key in HISTORY_KEYS:
+        name = "history__" + key
+        history[key] = _field(arrays, name, "iuf", shape=(int(n_epochs),))
+    return (int(best_epoch), float(best_score), int(n_epochs), bool(stopped), message), history
+
+
+def _model_from_fields(cls, arrays):
+    version = _field(arrays, "version", "iu", shape=())
+    if int(version) != _MODEL_VERSION:
+        raise _FieldError("version", f"unsupported model file version {int(version)} "
+                                     f"(this astra_np reads {_MODEL_VERSION})")
+    est = _load_params(cls, arrays)
+    sizes, params = _load_network(est, arrays)
+    classes, pos_index = _load_classes(est, arrays)
+    mean, scale = _load_scaling(arrays, sizes[0])
+    (best_epoch, best_score, n_epochs, stopped, message), history = _load_fit_info(est, arrays)
+    est.classes_ = classes
+    est._pos_index_ = pos_index
+    est._set_fitted(params, mean, scale, history, best_epoch, best_score, n_epochs, stopped, message)
+    return est
 
 
 def _json_default(value):
     if isinstance(value, np.generic):
         return value.item()
+    if isinstance(value, np.ndarray):
+        return value.tolist()
     if isinstance(value, tuple):
         return list(value)
     raise TypeError(f"cannot store parameter value {value!r} in a model file")

@@ -3,16 +3,20 @@ r"""Loading binary data sets for the experiment protocol, and minority undersamp
 Two text formats are read:
 
 * **delimited text** (CSV, TSV or any single-character delimiter): one example per
-  row, an optional header row, the label in a named column or, by default, the last
-  column. Every other column is a numeric feature.
+  row, an optional header row (present exactly when no cell of the first row is a
+  number), the label in a named column or, by default, the last column. Every other
+  column is a numeric feature.
 * **LIBSVM / svmlight**: ``label index:value index:value ...`` with optional
   ``# comments`` and a ``qid:`` field (ignored). Indices are 1-based unless an index 0
-  appears, in which case they are taken as 0-based. Missing entries are zero.
+  appears, in which case they are taken as 0-based. Missing entries are zero. Indices
+  above :data:`MAX_FEATURE_INDEX` are refused before anything is allocated.
 
 Labels are mapped to the paper's convention (Section 4.1, footnote 2): the minority
 class is label 1 and every other class label 0. The minority class is chosen with
 ``minority=``; without it the file must hold exactly two classes and the rarer one
-becomes 1 (with equal counts, the one that sorts last).
+becomes 1 (with equal counts, the one that sorts last). A validation or test file
+takes the training file's positive class and label set (``minority=`` and
+``classes=``), never its own rarer class.
 
 Every problem found in a file raises ``ValueError`` naming the file, and where it
 applies the row (1-based line number in the file) and the column: non-numeric or
@@ -29,6 +33,7 @@ import hashlib
 import io
 import math
 import os
+import re
 
 import numpy as np
 
@@ -38,20 +43,43 @@ __all__ = [
     "imbalance_ratio",
     "check_cv_feasible",
     "dataset_fingerprint",
+    "MAX_FEATURE_INDEX",
+    "MAX_DENSE_ENTRIES",
 ]
 
 _LIBSVM_EXT = {".libsvm", ".svm", ".svmlight", ".svml"}
 _TSV_EXT = {".tsv", ".tab"}
 
 
+#: Largest LIBSVM feature index accepted (2**20); a larger one is refused before any
+#: matrix is allocated.
+MAX_FEATURE_INDEX = 2 ** 20
+#: Largest dense feature matrix a file may expand to: 2**27 entries (1 GiB of float64).
+MAX_DENSE_ENTRIES = 2 ** 27
+
+_NUMBER = re.compile(r"[+-]?(?:[0-9]+(?:\.[0-9]*)?|\.[0-9]+)(?:[eE][+-]?[0-9]+)?\Z")
+_NONFINITE = re.compile(r"[+-]?(?:nan|inf|infinity)\Z", re.IGNORECASE)
+_INDEX = re.compile(r"[0-9]+\Z")
+_LINES = re.compile(r"\r\n|\r|\n")
+
+
+def _parse_float(text):
+    r"""The number written in ``text`` (decimal or scientific ASCII notation, or
+    nan/inf, which the finite check then refuses), else None. Stricter than ``float``:
+    ``"1_000"`` and non-ASCII digits are not numbers."""
+    text = text.strip()
+    if _NUMBER.match(text) or _NONFINITE.match(text):
+        return float(text)
+    return None
+
+
 def _canonical_label(token):
     r"""Normalise a label token so that ``"1"``, ``"1.0"`` and ``" 1 "`` compare equal."""
     text = str(token).strip()
-    try:
-        value = float(text)
-    except ValueError:
+    value = _parse_float(text)
+    if value is None or not math.isfinite(value):
         return text
-    if math.isfinite(value) and value == int(value):
+    if value == int(value):
         return str(int(value))
     return repr(value)
 
@@ -73,18 +101,30 @@ def _sniff_format(path, first_line):
     return "csv"
 
 
-def _parse_float(text):
-    try:
-        return float(text)
-    except ValueError:
-        return None
+def _names(names, limit=10):
+    shown = repr(list(names[:limit]))
+    return shown if len(names) <= limit else f"{shown[:-1]}, ...] ({len(names)} in all)"
 
 
-def _map_labels(raw, minority, source):
-    r"""Map raw label tokens to {0, 1}: ``minority`` -> 1, everything else -> 0."""
-    canon = np.array([_canonical_label(t) for t in raw], dtype=object)
-    values, counts = np.unique(canon.astype(str), return_counts=True)
-    if values.size < 2:
+def _map_labels(raw, linenos, source, minority=None, classes=None):
+    r"""Map raw label tokens to {0, 1}: the positive class -> 1, every other class -> 0.
+
+    ``classes``: the label set of the training file; every label must be in it (a
+    validation or test file), and one class is then enough. Returns ``(y, info)``.
+    """
+    canon = np.array([_canonical_label(t) for t in raw], dtype=object).astype(str)
+    values, first, counts = np.unique(canon, return_index=True, return_counts=True)
+    values = values.astype(object)  # Python str in messages
+    if classes is not None:
+        allowed = {_canonical_label(c) for c in classes}
+        unknown = [i for i in np.argsort(first) if values[i] not in allowed]
+        if unknown:
+            i = unknown[0]
+            raise ValueError(
+                f"{source}: row {linenos[first[i]]}: label {values[i]!r} is not a label of the "
+                f"training data {sorted(allowed)!r}"
+            )
+    elif values.size < 2:
         raise ValueError(
             f"{source}: the label column holds fewer than 2 classes "
             f"(found only {values.tolist()!r}); a binary problem needs two"
@@ -99,13 +139,14 @@ def _map_labels(raw, minority, source):
         pos = values[int(np.argmin(counts))] if counts[0] != counts[1] else values[1]
     else:
         pos = _canonical_label(minority)
-        if pos not in set(values.tolist()):
+        known = set(values.tolist()) if classes is None else {_canonical_label(c) for c in classes}
+        if pos not in known:
             raise ValueError(
                 f"{source}: minority={minority!r} does not occur in the label column; "
-                f"labels found: {values.tolist()[:10]!r}"
+                f"labels found: {sorted(known)[:10]!r}"
             )
-    y = (canon.astype(str) == pos).astype(np.int64)
-    return y
+    y = (canon == str(pos)).astype(np.int64)
+    return y, {"positive": str(pos), "classes": sorted(set(values.tolist()) | {str(pos)})}
 
 
 def _check_features(X, columns, source, rows):
@@ -121,7 +162,7 @@ def _check_features(X, columns, source, rows):
         if const.any():
             names = [columns[j] for j in np.flatnonzero(const)]
             raise ValueError(
-                f"{source}: constant feature column(s) {names!r} (every row holds the same "
+                f"{source}: constant feature column(s) {_names(names)} (every row holds the same "
                 f"value); remove them, they carry no information"
             )
 
@@ -132,23 +173,72 @@ def _read_text(path):
             return fh.read()
     except FileNotFoundError:
         raise ValueError(f"{path}: no such data file") from None
+    except IsADirectoryError:
+        raise ValueError(f"{path}: is a directory, not a data file") from None
     except UnicodeDecodeError as exc:
         raise ValueError(f"{path}: not a UTF-8 text file ({exc})") from None
 
 
-def _load_delimited(path, text, label, delimiter):
-    lines = [(n, ln) for n, ln in enumerate(text.splitlines(), start=1) if ln.strip()]
-    if not lines:
+def _delimited_rows(path, text, delimiter):
+    r"""``(rows, line numbers)`` of delimited text; blank lines are skipped."""
+    reader = csv.reader(io.StringIO(text, newline=""), delimiter=delimiter, skipinitialspace=True)
+    rows, linenos = [], []
+    try:
+        for r in reader:
+            if not r or (len(r) == 1 and not r[0].strip()):
+                continue  # a blank line
+            rows.append([f.strip() for f in r])
+            linenos.append(reader.line_num)
+    except csv.Error as exc:
+        raise ValueError(f"{path}: row {reader.line_num + 1}: malformed field ({exc})") from None
+    if not rows:
         raise ValueError(f"{path}: the file holds no data rows")
-    reader = csv.reader(io.StringIO("\n".join(ln for _, ln in lines)), delimiter=delimiter)
-    rows = [[f.strip() for f in r] for r in reader]
-    linenos = [n for n, _ in lines]
+    return rows, linenos
+
+
+def _label_index(path, label, header, has_header):
+    ncol = len(header)
+    if label is None:
+        return ncol - 1
+    text = str(label)
+    if has_header and text in header:
+        return header.index(text)
+    if text.lstrip("-").isdigit() and text.lstrip("-").isascii():
+        lab = int(text)
+        if not -ncol <= lab < ncol:
+            raise ValueError(f"{path}: label column index {label!r} out of range for {ncol} columns")
+        return lab % ncol
+    if not has_header:
+        raise ValueError(f"{path}: no column named {label!r}: the file has no header row "
+                         f"(its first row holds numbers); give the label column's 0-based index")
+    raise ValueError(f"{path}: no column named {label!r}; columns are {_names(header)}")
+
+
+def _is_header(path, rows, linenos, label):
+    r"""The first row is a header iff none of its cells is a number.
+
+    A data row needs every one of its feature cells to be mistyped to pass for a
+    header, and then it is refused when its label cell is a label of another row (the
+    caller also reports whether a header was found)."""
     first = rows[0]
-    # A header is present when any field of the first row is not a number, apart
-    # possibly from the label column (labels may be words).
-    has_header = sum(_parse_float(f) is None for f in first) > (0 if len(first) == 1 else 1)
-    if not has_header and label is not None and not str(label).lstrip("-").isdigit():
-        has_header = any(f == str(label) for f in first)
+    if any(_parse_float(f) is not None for f in first):
+        return False
+    if len(rows) > 1 and (label is None or str(label).lstrip("-").isdigit()):
+        lab = _label_index(path, label, first, False)
+        if all(len(r) == len(first) for r in rows[1:]):
+            others = {_canonical_label(r[lab]) for r in rows[1:]}
+            if _canonical_label(first[lab]) in others:
+                j = next(j for j, f in enumerate(first) if j != lab)
+                raise ValueError(
+                    f"{path}: row {linenos[0]}, column {str(j)!r}: {first[j]!r} is not a number (the "
+                    f"row is not a header: its label {first[lab]!r} is a label of other rows)")
+    return True
+
+
+def _load_delimited(path, text, label, delimiter):
+    rows, linenos = _delimited_rows(path, text, delimiter)
+    has_header = _is_header(path, rows, linenos, label)
+    first = rows[0]
     if has_header:
         header, rows, linenos = first, rows[1:], linenos[1:]
     else:
@@ -164,17 +254,7 @@ def _load_delimited(path, text, label, delimiter):
     for r, n in zip(rows, linenos):
         if len(r) != ncol:
             raise ValueError(f"{path}: row {n} has {len(r)} fields, expected {ncol} like the first row")
-    if label is None:
-        lab = ncol - 1
-    elif str(label) in header:
-        lab = header.index(str(label))
-    elif str(label).lstrip("-").isdigit():
-        lab = int(label)
-        if not -ncol <= lab < ncol:
-            raise ValueError(f"{path}: label column index {label!r} out of range for {ncol} columns")
-        lab %= ncol
-    else:
-        raise ValueError(f"{path}: no column named {label!r}; columns are {header!r}")
+    lab = _label_index(path, label, header, has_header)
     feat_cols = [j for j in range(ncol) if j != lab]
     X = np.empty((len(rows), len(feat_cols)), dtype=np.float64)
     for i, (r, n) in enumerate(zip(rows, linenos)):
@@ -191,53 +271,65 @@ def _load_delimited(path, text, label, delimiter):
         if r_label == "":
             raise ValueError(f"{path}: row {n}, column {header[lab]!r}: missing label")
     names = [header[j] for j in feat_cols]
-    return X, raw, names, linenos, header[lab]
+    return X, raw, names, linenos, (header if has_header else None)
+
+
+def _libsvm_row(path, n, parts):
+    label = parts[0]
+    if ":" in label:
+        raise ValueError(f"{path}: row {n}: missing label (the first field {label!r} is index:value)")
+    row = {}
+    for tok in parts[1:]:
+        key, sep, val = tok.partition(":")
+        if not sep:
+            raise ValueError(f"{path}: row {n}: {tok!r} is not of the form index:value")
+        if key == "qid":
+            continue
+        if not _INDEX.match(key):
+            raise ValueError(f"{path}: row {n}: feature index {key!r} is not a non-negative integer")
+        idx = int(key)
+        if idx > MAX_FEATURE_INDEX:
+            raise ValueError(f"{path}: row {n}, column {key}: feature index above the supported "
+                             f"maximum {MAX_FEATURE_INDEX} (features are stored densely)")
+        if idx in row:
+            raise ValueError(f"{path}: row {n}, column {idx}: feature index given twice")
+        v = _parse_float(val)
+        if v is None:
+            raise ValueError(f"{path}: row {n}, column {idx}: {val!r} is not a number")
+        row[idx] = v
+    return label, row
 
 
 def _load_libsvm(path, text):
     labels, entries, linenos = [], [], []
-    min_index, max_index = None, -1
-    for n, line in enumerate(text.splitlines(), start=1):
-        body = line.split("#", 1)[0].strip()
-        if not body:
+    for n, line in enumerate(_LINES.split(text), start=1):
+        parts = line.split("#", 1)[0].split()
+        if not parts:
             continue
-        parts = body.split()
-        labels.append(parts[0])
-        row = {}
-        for tok in parts[1:]:
-            key, sep, val = tok.partition(":")
-            if not sep:
-                raise ValueError(f"{path}: row {n}: {tok!r} is not of the form index:value")
-            if key == "qid":
-                continue
-            if not key.isdigit():
-                raise ValueError(f"{path}: row {n}: feature index {key!r} is not a non-negative integer")
-            idx = int(key)
-            if idx in row:
-                raise ValueError(f"{path}: row {n}, column {idx}: feature index given twice")
-            v = _parse_float(val)
-            if v is None:
-                raise ValueError(f"{path}: row {n}, column {idx}: {val!r} is not a number")
-            row[idx] = v
-            max_index = max(max_index, idx)
-            min_index = idx if min_index is None else min(min_index, idx)
+        label, row = _libsvm_row(path, n, parts)
+        labels.append(label)
         entries.append(row)
         linenos.append(n)
     if not labels:
         raise ValueError(f"{path}: the file holds no data rows")
-    if max_index < 0:
+    used = [idx for row in entries for idx in row]
+    if not used:
         raise ValueError(f"{path}: no feature values found")
-    base = 0 if min_index == 0 else 1
-    d = max_index + 1 - base
+    base = 0 if min(used) == 0 else 1
+    d = max(used) + 1 - base
+    if len(labels) * d > MAX_DENSE_ENTRIES:
+        raise ValueError(f"{path}: {len(labels)} rows x {d} features is above the supported "
+                         f"{MAX_DENSE_ENTRIES} dense entries (largest feature index {max(used)})")
     X = np.zeros((len(labels), d), dtype=np.float64)
     for i, row in enumerate(entries):
         for idx, v in row.items():
             X[i, idx - base] = v
     names = [str(j + base) for j in range(d)]
-    return X, labels, names, linenos, "label"
+    return X, labels, names, linenos, None
 
 
-def load_dataset(path, label=None, minority=None, fmt=None, delimiter=None):
+def load_dataset(path, label=None, minority=None, fmt=None, delimiter=None, classes=None,
+                 return_info=False):
     r"""Load a binary classification data set from a text file.
 
     Parameters
@@ -256,38 +348,64 @@ def load_dataset(path, label=None, minority=None, fmt=None, delimiter=None):
         else from the content.
     delimiter : str, optional
         Field delimiter for delimited text (default ``,`` for CSV, tab for TSV).
+    classes : sequence of labels, optional
+        The label set of the training data, for a validation or test file: every
+        label of the file must be one of them (else ``ValueError`` naming the row),
+        one class is enough, and ``minority`` (the training data's positive class,
+        ``info["positive"]`` of the training file) should be given so that the
+        positive class is the training data's, never this file's rarer one.
+    return_info : bool
+        Also return a dict ``info``: ``format``, ``header`` (the header's names, or
+        None when the first row holds data), ``positive`` (the label mapped to 1),
+        ``classes`` (every label, canonical form), ``rows`` (file line numbers).
 
     Returns
     -------
     X : ndarray of float64, shape (n, d)
     y : ndarray of int64, shape (n,), values in {0, 1}
+    info : dict, only with ``return_info=True``
+
+    Notes
+    -----
+    Delimited text has a header row exactly when no cell of its first row is a number
+    (``info["header"]`` says which); a first row with some numbers is data, and its
+    other cells must then be numbers too. Numbers are ASCII decimal or scientific
+    notation (``1``, ``-2.5``, ``.5``, ``3e-7``); anything else in a feature cell is
+    refused, never guessed. Blank lines are skipped; nothing else is. LIBSVM feature
+    indices are at most :data:`MAX_FEATURE_INDEX` and the dense matrix at most
+    :data:`MAX_DENSE_ENTRIES` entries; both are checked before allocating.
 
     Raises
     ------
     ValueError
-        Naming the file and, where it applies, the row (1-based line number) and the
-        column: unreadable file, non-numeric, missing, NaN or infinite values, ragged
-        rows, constant feature columns, fewer than two classes, unknown ``minority``.
+        One line naming the file and, where it applies, the row (1-based line number)
+        and the column: unreadable file, non-numeric, missing, NaN or infinite values,
+        ragged rows, constant feature columns, fewer than two classes, unknown
+        ``minority``, a label outside ``classes``, a feature index out of range.
     """
     path = os.fspath(path)
     text = _read_text(path)
-    first_line = next((ln for ln in text.splitlines() if ln.strip()), "")
+    first_line = next((ln for ln in _LINES.split(text) if ln.strip()), "")
     if fmt is None:
         fmt = _sniff_format(path, first_line)
     fmt = str(fmt).lower()
     if fmt in ("libsvm", "svmlight"):
-        X, raw, names, linenos, _ = _load_libsvm(path, text)
+        X, raw, names, linenos, header = _load_libsvm(path, text)
     elif fmt in ("csv", "tsv", "txt", "delimited"):
         if delimiter is None:
             delimiter = "\t" if fmt == "tsv" else ","
-        if len(delimiter) != 1:
-            raise ValueError(f"delimiter must be a single character, got {delimiter!r}")
-        X, raw, names, linenos, _ = _load_delimited(path, text, label, delimiter)
+        if len(delimiter) != 1 or delimiter in "\r\n\"":
+            raise ValueError(f"delimiter must be a single character other than a quote or a line "
+                             f"break, got {delimiter!r}")
+        X, raw, names, linenos, header = _load_delimited(path, text, label, delimiter)
     else:
         raise ValueError(f"fmt must be one of 'csv', 'tsv', 'libsvm', 'svmlight', got {fmt!r}")
     _check_features(X, names, path, linenos)
-    y = _map_labels(raw, minority, path)
-    return X, y
+    y, info = _map_labels(raw, linenos, path, minority=minority, classes=classes)
+    if not return_info:
+        return X, y
+    info.update(format=fmt, header=header, rows=list(linenos))
+    return X, y, info
 
 
 def imbalance_ratio(y):

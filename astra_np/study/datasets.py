@@ -5,7 +5,11 @@ stand-in with the same character (Table 1: IR of several hundred to thousands, a
 dozen positives, few features) so that the figures, the estimator and the protocol
 run out of the box.
 """
+import numbers
+
 import numpy as np
+
+from ..core._validation import check_random_state
 
 __all__ = ["make_imbalanced"]
 
@@ -56,8 +60,10 @@ def make_imbalanced(n_samples=20000, n_features=9, n_positives=34, random_state=
             raise ValueError(f"{name} must be an integer >= {low}, got {value!r}")
     if n_positives >= n_samples:
         raise ValueError(f"n_positives must be < n_samples={n_samples}, got {n_positives!r}")
-    if not np.isfinite(separation):
-        raise ValueError(f"separation must be finite, got {separation!r}")
+    if isinstance(separation, (bool, np.bool_)) or not isinstance(separation, numbers.Real) \
+            or not np.isfinite(separation):
+        raise ValueError(f"separation must be a finite real number, got {separation!r}")
+    check_random_state(random_state)
     rng = np.random.default_rng(random_state)
     n_neg = n_samples - n_positives
     X_neg = rng.standard_normal((n_neg, n_features))

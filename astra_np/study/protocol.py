@@ -2,7 +2,7 @@ r"""The paper's experiment protocol (Section 4): R x K CV, four methods, resumab
 
 For every repeat ``r`` and rotation ``k`` of :mod:`astra_np.study.splits` (test fold ``k``,
 validation fold ``(k + 1) mod K``, training the other K - 2 folds) and for every
-method ("bce", "gmn", "bce-astra", "gmn-astra", Section 4.2) one
+method of :data:`astra_np.core.losses.METHODS` (Section 4.2, in the paper's order) one
 :class:`astra_np.learn.estimator.ASTraClassifier` is trained on the training folds with the
 validation fold supplying the best-on-validation parameters (monitor FNR_apx), and
 scored on the test fold.
@@ -63,22 +63,22 @@ Every worker needs astra_np installed. At most ``max_in_flight`` folds (default 
 the number of workers, 16 for an external executor) are submitted at a time, so memory
 stays bounded and an interrupted run loses at most those.
 
-Ctrl-C stops the run cleanly: folds already finished are kept (they were written when
-they finished), folds in flight are abandoned (the default pool's workers ignore SIGINT
-and are terminated by the main process), and rerunning the same command resumes. The
+Ctrl-C stops the run at once: folds already finished are kept (they were written when
+they finished), folds in flight are abandoned (the default pool's workers ignore SIGINT;
+the main process cancels the queued folds and terminates the workers without waiting
+for them), and rerunning the same command resumes, running the abandoned folds again. The
 default pool's workers use one BLAS thread each (via threadpoolctl, when installed), as
 the pool itself already occupies the cores. If a worker process dies (killed, out of
 memory), the run stops with an error; finished folds are kept and a rerun resumes.
 
-Command line
-------------
+Command line (:mod:`astra_np.cli.experiment`)
+---------------------------------------------
 ``python -m astra_np experiment --data FILE [--label COL] [--minority LABEL]
 [--positives 5] [--repeats 10] [--folds 5] [--epochs 10000] [--methods ...]
 [--workers N] [--quick] [--seed S] --out DIR``. Without ``--data`` the built-in data
 set :func:`astra_np.study.datasets.make_imbalanced` is used (``--quick``: a smaller version
 with 2 repeats and 1000 epochs, which runs in seconds to a minute).
 """
-import argparse
 import concurrent.futures as cf
 import hashlib
 import inspect
@@ -93,16 +93,20 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from ..core._validation import positive_int_arg
 from .. import __version__
-from .data import check_cv_feasible, dataset_fingerprint, imbalance_ratio, load_dataset
-from .splits import load_splits, make_splits
+from ..core.losses import METHODS
+from ..core.registry import paper_method_names
+from .data import check_cv_feasible, dataset_fingerprint, imbalance_ratio
+from .splits import make_splits
 from .store import ResultsStore
 
 __all__ = ["run_experiment", "run_fold", "FoldTask", "ExperimentResult", "SerialExecutor",
-           "METHOD_ORDER", "fold_seed", "main"]
+           "METHOD_ORDER", "QUICK", "fold_seed"]
 
-METHOD_ORDER = ("bce", "gmn", "bce-astra", "gmn-astra")
+#: The default methods: the paper's four (Section 4.2), in column order
+#: (:func:`astra_np.core.registry.paper_method_names`). Any of
+#: :data:`astra_np.core.losses.METHODS` may be run.
+METHOD_ORDER = tuple(paper_method_names())
 HISTORY_DIGITS = 7
 FULL_HISTORY_KEYS = ("log10_e_ratio",)
 QUICK = dict(repeats=2, epochs=1000, n_samples=6000, n_positives=10)
@@ -193,6 +197,8 @@ def _store_history(cols, history_points):
     if not rest:
         return full, {"epoch": []}
     n = max(a.size for a in rest.values())
+    if n == 0:  # no epoch completed
+        return full, {"epoch": []}
     stride = max(1, math.ceil(n / history_points))
     idx = np.arange(0, n, stride)
     if idx[-1] != n - 1:
@@ -206,10 +212,10 @@ def _store_history(cols, history_points):
 
 
 def _standardise(X_train, *others):
-    mu = X_train.mean(axis=0)
-    sd = X_train.std(axis=0)
-    sd[sd == 0.0] = 1.0  # constant on the training folds: centre only
-    return [(A - mu) / sd for A in (X_train,) + others]
+    from ..learn.estimator import standardization, standardize_rows
+
+    mu, sd = standardization(X_train, "X_train")  # a constant column is centred only
+    return [standardize_rows(A, mu, sd, name) for A, name in zip((X_train,) + others, ("X_train", "X_val", "X_test"))]
 
 
 def _last(cols, key):
@@ -362,14 +368,214 @@ def _worker_init():
     _BLAS_LIMIT = threadpool_limits(limits=1, user_api="blas")
 
 
-def _terminate_pool(executor):
-    r"""Stop a ProcessPoolExecutor's workers now (abandoning folds in flight)."""
-    procs = getattr(executor, "_processes", None) or {}
-    for proc in list(procs.values()):
+class _TrackingContext:
+    r"""A multiprocessing context that remembers the worker processes it starts, so that
+    Ctrl-C can stop them without reaching into the executor's internals."""
+
+    def __init__(self, context):
+        self._context = context
+        self.processes = []
+
+    def Process(self, *args, **kwargs):  # noqa: N802 - the multiprocessing name
+        proc = self._context.Process(*args, **kwargs)
+        self.processes.append(proc)
+        return proc
+
+    def __getattr__(self, name):
+        return getattr(self._context, name)
+
+
+@dataclass
+class _Pool:
+    r"""The executor running the folds, whether this run owns it, and its in-flight limit."""
+
+    executor: cf.Executor
+    own: bool
+    limit: int
+    context: _TrackingContext = None
+
+    def stop_now(self):
+        r"""Abandon the folds in flight: cancel what is queued, terminate the workers."""
+        if not self.own:
+            return
+        self.executor.shutdown(wait=False, cancel_futures=True)
+        procs = self.context.processes if self.context is not None else []
+        for proc in procs:
+            if proc.is_alive():
+                proc.terminate()
+        for proc in procs:
+            proc.join(timeout=1.0)
+            if proc.is_alive():  # pragma: no cover - SIGTERM ignored
+                proc.kill()
+
+    def close(self):
+        if self.own:
+            self.executor.shutdown(wait=True, cancel_futures=True)
+
+
+def _make_pool(executor, workers, max_in_flight, n_pending):
+    if executor is not None:
+        return _Pool(executor, own=False, limit=max_in_flight or 16)
+    workers = _default_workers() if workers is None else int(workers)
+    limit = max_in_flight or 2 * workers
+    if workers == 1 or n_pending <= 1:
+        return _Pool(SerialExecutor(), own=True, limit=limit)
+    import multiprocessing
+
+    context = _TrackingContext(multiprocessing.get_context())
+    pool = cf.ProcessPoolExecutor(workers, mp_context=context, initializer=_worker_init)
+    return _Pool(pool, own=True, limit=limit, context=context)
+
+
+def _check_inputs(X, y, methods, epochs, history_points, workers):
+    X = np.ascontiguousarray(X, dtype=np.float64)
+    y = np.ascontiguousarray(y).astype(np.int64)
+    if X.ndim != 2 or y.ndim != 1 or X.shape[0] != y.size:
+        raise ValueError(f"X must be (n, d) and y (n,), got shapes {X.shape} and {y.shape}")
+    if not np.all(np.isfinite(X)):
+        raise ValueError("X must be finite (found NaN or inf)")
+    methods = list(methods)
+    if not methods or len(set(methods)) != len(methods):
+        raise ValueError(f"methods must be a non-empty list of distinct names, got {methods!r}")
+    unknown = [m for m in methods if not isinstance(m, str) or m not in METHODS]
+    if unknown:
+        raise ValueError(f"methods: unknown method(s) {unknown!r}; choose from {list(METHODS)!r}")
+    for name, v in (("epochs", epochs), ("history_points", history_points), ("workers", workers)):
+        if v is None and name == "workers":
+            continue
+        if isinstance(v, bool) or not isinstance(v, (int, np.integer)) or v < 1:
+            raise ValueError(f"{name} must be a positive integer, got {v!r}")
+    return X, y, methods
+
+
+def _effective_params(estimator, params):
+    r"""The estimator's parameters as they take effect: its declared defaults (JSON
+    values only; not ``method``, ``random_state``, ``standardize``, which the protocol
+    sets) updated by ``params``. Stored in the configuration, so that giving a default
+    explicitly is the same configuration as omitting it."""
+    factory = _factory(estimator)
+    effective = {}
+    try:
+        signature = inspect.signature(factory)
+    except (TypeError, ValueError):  # pragma: no cover - builtins without signatures
+        signature = None
+    for name, par in (signature.parameters.items() if signature is not None else ()):
+        if name in ("method", "random_state", "standardize") or par.default is inspect.Parameter.empty:
+            continue
+        if par.default is None or isinstance(par.default, (bool, int, float, str)):
+            effective[name] = par.default
+    effective.update(params)
+    return effective
+
+
+def _factory(estimator):
+    if estimator is None:
+        from ..learn.estimator import ASTraClassifier
+
+        return ASTraClassifier
+    return estimator
+
+
+def _check_estimator_params(estimator, methods, params, standardize):
+    r"""Build the estimator of every method once and let it validate its parameters
+    (``check_params``), so a bad value is refused before anything is written."""
+    factory = _factory(estimator)
+    kwargs = dict(params)
+    if "standardize" not in kwargs and _accepts(factory, "standardize"):
+        kwargs["standardize"] = False
+    for method in methods:
         try:
-            proc.terminate()
-        except Exception:  # pragma: no cover - already gone
-            pass
+            clf = factory(method=method, random_state=0, **kwargs)
+        except TypeError as exc:
+            raise ValueError(f"estimator_params: {exc}") from None
+        check = getattr(clf, "check_params", None)
+        if callable(check):
+            check()
+
+
+def _resolve_splits(y, splits, repeats, folds, seed, positives, dataset):
+    if splits is None:
+        check_cv_feasible(y, folds, source=dataset)
+        splits = make_splits(y, n_repeats=repeats, n_folds=folds, seed=seed, positives=positives)
+        return splits, repeats, folds, positives
+    if splits.n_samples != y.size:
+        raise ValueError(f"splits were made for {splits.n_samples} rows, the data have {y.size}")
+    return splits, splits.n_repeats, splits.n_folds, splits.positives
+
+
+def _make_config(X, y, splits, run, estimator, data_info):
+    ir = [imbalance_ratio(y[splits.rows(r)]) for r in range(run["repeats"])]
+    config = {
+        "dataset": run["dataset"],
+        "data_sha256": dataset_fingerprint(X, y),
+        "n_samples": int(y.size), "n_features": int(X.shape[1]), "n_positives": int(y.sum()),
+        "positives": run["positives"], "repeats": int(run["repeats"]), "folds": int(run["folds"]),
+        "seed": int(run["seed"]), "methods": run["methods"], "standardize": bool(run["standardize"]),
+        "estimator_params": _effective_params(estimator, run["params"]),
+        "history_points": int(run["history_points"]),
+        "splits_assignments_sha256": hashlib.sha256(splits.assignments.tobytes()).hexdigest(),
+        "imbalance_ratio": float(np.mean(ir)),
+    }
+    if estimator is not None:
+        name = getattr(estimator, "__qualname__", repr(estimator))
+        config["estimator"] = f"{getattr(estimator, '__module__', '?')}.{name}"
+    if data_info:
+        config.update(data_info)
+    return config
+
+
+def _task_maker(X, y, splits, run, estimator):
+    def make_task(key):
+        r, k, m = key
+        tr, va, te = splits.rotation(r, k)
+        return FoldTask(dataset=run["dataset"], repeat=r, rotation=k, val_fold=(k + 1) % run["folds"],
+                        method=m, X_train=X[tr], y_train=y[tr], X_val=X[va], y_val=y[va],
+                        X_test=X[te], y_test=y[te], random_state=fold_seed(run["seed"], r, k),
+                        standardize=run["standardize"], estimator_params=run["params"],
+                        history_points=run["history_points"], estimator=estimator)
+
+    return make_task
+
+
+def _run_folds(pending, make_task, pool, store, bar):
+    r"""Submit ``pending`` folds (at most ``pool.limit`` at a time) and store each record
+    as it finishes. Returns ``(new, interrupted)``; on Ctrl-C the folds finished so far
+    are kept and those in flight are abandoned (they rerun on resume)."""
+    in_flight, queue, new = {}, list(pending), 0
+
+    def harvest(fut):
+        nonlocal new
+        key = in_flight.pop(fut)
+        record = fut.result()  # re-raises a fold's error
+        if (record["repeat"], record["rotation"], record["method"]) != key:
+            raise RuntimeError(f"fold {key!r} returned the record of another fold")
+        store.append(record)
+        new += 1
+        bar.done += 1
+        bar.update()
+
+    try:
+        while queue or in_flight:
+            while queue and len(in_flight) < pool.limit:
+                key = queue.pop(0)
+                in_flight[pool.executor.submit(run_fold, make_task(key))] = key
+            finished, _ = cf.wait(list(in_flight), return_when=cf.FIRST_COMPLETED)
+            for fut in sorted(finished, key=lambda f: in_flight[f]):
+                harvest(fut)
+    except KeyboardInterrupt:
+        for fut in sorted(in_flight, key=lambda f: in_flight[f]):  # keep folds finished meanwhile
+            if fut.done() and not fut.cancelled() and fut.exception() is None:
+                harvest(fut)
+            else:
+                fut.cancel()
+        pool.stop_now()
+        return new, True
+    except BaseException:
+        for fut in in_flight:
+            fut.cancel()
+        pool.stop_now()
+        raise
+    return new, False
 
 
 def run_experiment(X, y, out, *, dataset="data", positives=None, repeats=10, folds=5,
@@ -393,12 +599,16 @@ def run_experiment(X, y, out, *, dataset="data", positives=None, repeats=10, fol
     epochs : int
         Training epochs per fold (paper: 10,000).
     methods : sequence of str
+        Keys of :data:`astra_np.core.losses.METHODS` (default: the paper's four,
+        :data:`METHOD_ORDER`).
     seed : int
         Fixes the splits and every initialisation.
     standardize : bool
         Standardise on the training folds' statistics.
     estimator_params : dict, optional
         Extra ``ASTraClassifier`` parameters (e.g. ``learning_rate``, ``tau_init``).
+        Validated (the estimator's ``check_params``) before anything is written; the
+        stored configuration holds the effective values (defaults filled in).
     history_points : int
         Maximum epochs kept per stored history (see the module docstring).
     splits : CVSplits, optional
@@ -423,240 +633,45 @@ def run_experiment(X, y, out, *, dataset="data", positives=None, repeats=10, fol
     -------
     ExperimentResult
     """
-    stream = sys.stderr if stream is None else stream
-    X = np.ascontiguousarray(X, dtype=np.float64)
-    y = np.ascontiguousarray(y).astype(np.int64)
-    if X.ndim != 2 or y.ndim != 1 or X.shape[0] != y.size:
-        raise ValueError(f"X must be (n, d) and y (n,), got shapes {X.shape} and {y.shape}")
-    if not np.all(np.isfinite(X)):
-        raise ValueError("X must be finite (found NaN or inf)")
-    methods = list(methods)
-    if not methods or len(set(methods)) != len(methods):
-        raise ValueError(f"methods must be a non-empty list of distinct names, got {methods!r}")
-    for name, v in (("epochs", epochs), ("history_points", history_points)):
-        if isinstance(v, bool) or not isinstance(v, (int, np.integer)) or v < 1:
-            raise ValueError(f"{name} must be a positive integer, got {v!r}")
-    if splits is None:
-        check_cv_feasible(y, folds, source=dataset)
-        splits = make_splits(y, n_repeats=repeats, n_folds=folds, seed=seed, positives=positives)
-    else:
-        if splits.n_samples != y.size:
-            raise ValueError(f"splits were made for {splits.n_samples} rows, the data have {y.size}")
-        repeats, folds, positives = splits.n_repeats, splits.n_folds, splits.positives
+    X, y, methods = _check_inputs(X, y, methods, epochs, history_points, workers)
+    splits, repeats, folds, positives = _resolve_splits(y, splits, repeats, folds, seed, positives, dataset)
     params = dict(estimator_params or {})
     params["epochs"] = int(epochs)
-    ir = [imbalance_ratio(y[splits.rows(r)]) for r in range(repeats)]
-    config = {
-        "dataset": dataset,
-        "data_sha256": dataset_fingerprint(X, y),
-        "n_samples": int(y.size), "n_features": int(X.shape[1]), "n_positives": int(y.sum()),
-        "positives": positives, "repeats": int(repeats), "folds": int(folds),
-        "seed": int(seed), "methods": methods, "standardize": bool(standardize),
-        "estimator_params": params, "history_points": int(history_points),
-        "splits_assignments_sha256": hashlib.sha256(splits.assignments.tobytes()).hexdigest(),
-        "imbalance_ratio": float(np.mean(ir)),
-    }
-    if estimator is not None:
-        name = getattr(estimator, "__qualname__", repr(estimator))
-        config["estimator"] = f"{getattr(estimator, '__module__', '?')}.{name}"
-    if data_info:
-        config.update(data_info)
+    _check_estimator_params(estimator, methods, params, standardize)
+    run = dict(dataset=dataset, positives=positives, repeats=repeats, folds=folds, seed=seed,
+               methods=methods, standardize=standardize, params=params, history_points=history_points)
+    config = _make_config(X, y, splits, run, estimator, data_info)
     store = ResultsStore(out)
     existing = store.open(config, __version__)
     try:
         splits.to_json(os.path.join(store.directory, "splits.json"))
-        done_keys = {(r["repeat"], r["rotation"], r["method"]) for r in existing}
+        done = {(r["repeat"], r["rotation"], r["method"]) for r in existing}
         pending = [(r, k, m) for r in range(repeats) for k in range(folds) for m in methods
-                   if (r, k, m) not in done_keys]
+                   if (r, k, m) not in done]
         total = repeats * folds * len(methods)
-        bar = _Progress(total, total - len(pending), stream, progress)
+        bar = _Progress(total, total - len(pending), sys.stderr if stream is None else stream, progress)
         bar.update(force=True)
-
-        def make_task(key):
-            r, k, m = key
-            tr, va, te = splits.rotation(r, k)
-            return FoldTask(dataset=dataset, repeat=r, rotation=k, val_fold=(k + 1) % folds,
-                            method=m, X_train=X[tr], y_train=y[tr], X_val=X[va], y_val=y[va],
-                            X_test=X[te], y_test=y[te], random_state=fold_seed(seed, r, k),
-                            standardize=standardize, estimator_params=params,
-                            history_points=history_points, estimator=estimator)
-
-        own = executor is None
-        if own:
-            workers = _default_workers() if workers is None else int(workers)
-            if workers < 1:
-                raise ValueError(f"workers must be >= 1, got {workers!r}")
-            if workers == 1 or len(pending) <= 1:
-                executor = SerialExecutor()
-            else:
-                executor = cf.ProcessPoolExecutor(workers, initializer=_worker_init)
-            limit = max_in_flight or 2 * workers
-        else:
-            limit = max_in_flight or 16
-        new, interrupted = 0, False
-        in_flight = {}
-        queue = list(pending)
-
-        def harvest(fut):
-            nonlocal new
-            key = in_flight.pop(fut)
-            record = fut.result()  # re-raises a fold's error
-            if (record["repeat"], record["rotation"], record["method"]) != key:
-                raise RuntimeError(f"fold {key!r} returned the record of another fold")
-            store.append(record)
-            new += 1
-            bar.done += 1
-            bar.update()
-
+        pool = _make_pool(executor, workers, max_in_flight, len(pending))
         try:
-            while queue or in_flight:
-                while queue and len(in_flight) < limit:
-                    key = queue.pop(0)
-                    in_flight[executor.submit(run_fold, make_task(key))] = key
-                finished, _ = cf.wait(list(in_flight), return_when=cf.FIRST_COMPLETED)
-                for fut in sorted(finished, key=lambda f: in_flight[f]):
-                    harvest(fut)
-        except KeyboardInterrupt:
-            interrupted = True
-            for fut in list(in_flight):  # keep folds that finished meanwhile
-                if fut.done() and not fut.cancelled() and fut.exception() is None:
-                    harvest(fut)
-                else:
-                    fut.cancel()
-            if own and isinstance(executor, cf.ProcessPoolExecutor):
-                _terminate_pool(executor)
-        except BaseException:
-            for fut in in_flight:
-                fut.cancel()
-            if own and isinstance(executor, cf.ProcessPoolExecutor):
-                _terminate_pool(executor)
-            raise
+            new, interrupted = _run_folds(pending, _task_maker(X, y, splits, run, estimator), pool, store, bar)
         finally:
-            if own:
-                executor.shutdown(wait=True, cancel_futures=True)
             bar.close()
-        records = store.load()
-        complete = len(records) == total
-        result = ExperimentResult(out=store.directory, records=records, total=total,
-                                  complete=complete, interrupted=interrupted, new=new)
-        if complete:
-            order = {m: i for i, m in enumerate(methods)}
-            result.records = store.finalize(lambda r: (r["repeat"], r["rotation"], order[r["method"]]))
-            if report:
-                from .report import write_report
-                result.report_files = write_report(store.directory)
-        return result
+        if not interrupted:
+            pool.close()
+        return _finish(store, total, methods, interrupted, new, report)
     finally:
         store.close()
 
 
-# ---------------------------------------------------------------------------------------
-# Command line
-# ---------------------------------------------------------------------------------------
-def _build_parser():
-    p = argparse.ArgumentParser(
-        prog="python -m astra_np experiment",
-        description="Run the paper's R x K cross-validation protocol (Section 4) for the four "
-                    "methods, store every fold, and write Table 2 and Fig. 4. Rerunning the same "
-                    "command resumes an interrupted run.")
-    p.add_argument("--data", metavar="FILE", help="CSV/TSV or LIBSVM file (default: the built-in data set)")
-    p.add_argument("--label", metavar="COL", help="label column (name or 0-based index; default: last)")
-    p.add_argument("--minority", metavar="LABEL", help="class mapped to 1, all others to 0 (default: the rarer class)")
-    p.add_argument("--format", dest="fmt", choices=["csv", "tsv", "libsvm", "svmlight"],
-                   help="file format (default: from the extension or content)")
-    p.add_argument("--delimiter", metavar="CHAR", help="field delimiter for delimited text")
-    p.add_argument("--positives", type=positive_int_arg, metavar="K",
-                   help="undersampled variant: keep this many positives, redrawn every repeat")
-    p.add_argument("--repeats", type=positive_int_arg, metavar="R", help="R (default 10; --quick 2)")
-    p.add_argument("--folds", type=positive_int_arg, default=5, metavar="K", help="K (default 5)")
-    p.add_argument("--epochs", type=positive_int_arg, metavar="E", help="epochs per fold (default 10000; --quick 1000)")
-    p.add_argument("--methods", nargs="+", choices=list(METHOD_ORDER), default=list(METHOD_ORDER),
-                   metavar="METHOD", help="any of bce, gmn, bce-astra, gmn-astra (default: all four)")
-    p.add_argument("--workers", type=positive_int_arg, metavar="N", help="worker processes (default: CPUs available)")
-    p.add_argument("--seed", type=int, default=0, metavar="S", help="seed of the splits and networks (default 0)")
-    p.add_argument("--quick", action="store_true",
-                   help="reduced run: 2 repeats, 1000 epochs; built-in data 6000 rows, 10 positives")
-    p.add_argument("--no-standardize", dest="standardize", action="store_false",
-                   help="do not standardise features on the training folds")
-    p.add_argument("--learning-rate", type=float, metavar="ETA", help="Adam learning rate (default 0.001)")
-    p.add_argument("--tau-init", type=float, metavar="TAU", help="initial threshold (default 0.25)")
-    p.add_argument("--history-points", type=positive_int_arg, default=1000, metavar="N",
-                   help="epochs kept in the sampled histories (b, tau, loss, ...; default "
-                        "1000); the log10 e-ratio is kept for every epoch")
-    p.add_argument("--splits", metavar="JSON", help="import the folds from this JSON file (see astra_np.study.splits)")
-    p.add_argument("--name", help="data set name in the table (default: file name and IR)")
-    p.add_argument("--combine", nargs="+", metavar="RESULTS_DIR",
-                   help="run nothing: write one table (a block per data set) and the Fig. 4 "
-                        "panels of these results directories to --out")
-    p.add_argument("--no-progress", dest="progress", action="store_false")
-    p.add_argument("--out", required=True, metavar="DIR", help="results directory (resumed if it exists)")
-    return p
+def _finish(store, total, methods, interrupted, new, report):
+    records = store.load()
+    result = ExperimentResult(out=store.directory, records=records, total=total,
+                              complete=len(records) == total, interrupted=interrupted, new=new)
+    if result.complete:
+        order = {m: i for i, m in enumerate(methods)}
+        result.records = store.finalize(lambda r: (r["repeat"], r["rotation"], order[r["method"]]))
+        if report:
+            from .report import write_report
 
-
-def main(argv=None):
-    r"""``python -m astra_np experiment ...``; returns the exit code (130 when interrupted)."""
-    args = _build_parser().parse_args(argv)
-    repeats = args.repeats or (QUICK["repeats"] if args.quick else 10)
-    epochs = args.epochs or (QUICK["epochs"] if args.quick else 10000)
-    if args.combine:
-        from .report import write_report
-        try:
-            for path in write_report(args.combine, out_dir=args.out):
-                print(f"wrote {path}")
-        except (ValueError, OSError) as exc:
-            print(f"error: {exc}", file=sys.stderr)
-            return 2
-        return 0
-    try:
-        if args.data:
-            X, y = load_dataset(args.data, label=args.label, minority=args.minority,
-                                fmt=args.fmt, delimiter=args.delimiter)
-            base = os.path.splitext(os.path.basename(args.data))[0]
-        else:
-            from .datasets import make_imbalanced
-            kw = dict(n_samples=QUICK["n_samples"], n_positives=QUICK["n_positives"]) if args.quick else {}
-            X, y = make_imbalanced(**kw)
-            base = "builtin"
-        source = args.data or "built-in data"
-        check_cv_feasible(y, args.folds, source=source)
-        splits = load_splits(args.splits, y) if args.splits else None
-        positives = splits.positives if splits is not None else args.positives
-        m1 = int(y.sum())
-        k = positives or m1
-        if k > m1:
-            raise ValueError(f"{source}: --positives {k} but the data hold only {m1} positives")
-        ir_variant = (y.size - m1) / k
-        name = args.name or f"{base}-{round(ir_variant)}"
-        print(f"data: {source}: {y.size} rows, {X.shape[1]} features, {m1} positives "
-              f"(IR {(y.size - m1) / m1:.2f})" +
-              (f"; undersampled variant: {k} positives per repeat (IR {ir_variant:.2f})"
-               if k != m1 else ""), file=sys.stderr)
-        params = {}
-        if args.learning_rate is not None:
-            params["learning_rate"] = args.learning_rate
-        if args.tau_init is not None:
-            params["tau_init"] = args.tau_init
-        result = run_experiment(
-            X, y, args.out, dataset=name, positives=positives, repeats=repeats,
-            folds=args.folds, epochs=epochs, methods=args.methods, seed=args.seed,
-            standardize=args.standardize, estimator_params=params,
-            history_points=args.history_points, splits=splits, workers=args.workers,
-            progress=args.progress)
-    except cf.BrokenExecutor as exc:
-        print(f"error: a worker process died ({exc}); the folds finished before are stored "
-              f"in {args.out}: rerun the same command to resume", file=sys.stderr)
-        return 2
-    except (ValueError, RuntimeError, OSError) as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 2
-    except KeyboardInterrupt:
-        print("stopped before the first fold", file=sys.stderr)
-        return 130
-    if result.interrupted:
-        print(f"stopped: {len(result.records)} of {result.total} folds are stored in "
-              f"{result.out}; rerun the same command to resume", file=sys.stderr)
-        return 130
-    print(f"{len(result.records)} of {result.total} folds in {result.out}")
-    for path in result.report_files:
-        print(f"wrote {path}")
-    return 0 if result.complete else 1
+            result.report_files = write_report(store.directory)
+    return result

@@ -11,7 +11,8 @@ An experiment directory holds
   the complete line (opened with ``O_APPEND``) followed by ``fsync``, so a ``kill -9``
   at any moment leaves either the whole line or a torn last line without its newline.
   On opening, a torn last line is cut off (the file is truncated after the last
-  complete line); a corrupted line elsewhere raises ``ValueError``. Records are keyed by
+  complete line); blank lines are skipped; a corrupted line elsewhere raises
+  ``ValueError`` naming the file and the line. Records are keyed by
   ``(repeat, rotation, method)``; appending a key that is already stored is refused, so
   nothing is ever duplicated.
 * ``.lock``: an advisory lock (``fcntl.lockf``, POSIX; owned by the writing process,
@@ -111,10 +112,13 @@ class ResultsStore:
                 meta = json.load(fh)
             except json.JSONDecodeError as exc:
                 raise ValueError(f"{self.meta_path}: not valid JSON ({exc})") from None
-        if meta.get("format") != FORMAT:
+        if not isinstance(meta, dict) or meta.get("format") != FORMAT:
+            meta = meta if isinstance(meta, dict) else {}
             raise ValueError(
                 f"{self.meta_path}: not an astra_np results file (format {meta.get('format')!r})"
             )
+        if not isinstance(meta.get("config"), dict):
+            raise ValueError(f"{self.meta_path}: damaged: no 'config' object")
         return meta
 
     def open(self, config, package_version):
@@ -189,8 +193,9 @@ class ResultsStore:
         r"""All complete records, in file order.
 
         A torn last line (no trailing newline, e.g. after ``kill -9`` during a write) is
-        ignored, and with ``repair=True`` cut off the file. Duplicate keys or a corrupted
-        complete line raise ``ValueError``.
+        ignored, and with ``repair=True`` cut off the file. Blank lines are skipped.
+        Duplicate keys or a corrupted complete line raise ``ValueError`` naming the file
+        and the line.
         """
         if not os.path.exists(self.records_path):
             return []
@@ -203,17 +208,32 @@ class ResultsStore:
                 fh.flush()
                 os.fsync(fh.fileno())
         records, seen = [], set()
-        for lineno, line in enumerate(data[:end].splitlines(), start=1):
-            try:
-                rec = json.loads(line)
-            except json.JSONDecodeError as exc:
-                raise ValueError(f"{self.records_path}: line {lineno} is corrupted ({exc})") from None
+        for lineno, line in enumerate(data[:end].split(b"\n"), start=1):
+            if not line.strip():
+                continue  # a blank line (e.g. added by an editor) holds no record
+            rec = self._parse_line(lineno, line)
             key = record_key(rec)
             if key in seen:
                 raise ValueError(f"{self.records_path}: line {lineno} duplicates record {key!r}")
             seen.add(key)
             records.append(rec)
         return records
+
+    def _parse_line(self, lineno, line):
+        r"""The record of one line; ``ValueError`` naming the file and the line otherwise."""
+        where = f"{self.records_path}: line {lineno}"
+        try:
+            rec = json.loads(line)
+        except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+            raise ValueError(f"{where} is corrupted ({exc})") from None
+        if not isinstance(rec, dict):
+            raise ValueError(f"{where} is not a fold record (a JSON object), got {type(rec).__name__}")
+        try:
+            key = record_key(rec)
+            hash(key)
+        except (ValueError, TypeError) as exc:
+            raise ValueError(f"{where}: {exc}") from None
+        return rec
 
     def __contains__(self, key):
         return tuple(key) in self._keys

@@ -1,0 +1,214 @@
+r"""Argument types and the parser shared by the command-line interface.
+
+Every command refuses a bad argument before it does any work and before it writes
+anything: one line on stderr naming the argument and the value, exit status 2. The
+types below do the checking at parse time; output paths are checked for being
+writable there too (a missing directory, a directory where a file is wanted, a file
+where a directory is wanted, a read-only place), without creating anything.
+"""
+import argparse
+import math
+import os
+import sys
+
+__all__ = [
+    "ArgumentParser",
+    "parse",
+    "fail",
+    "positive_int",
+    "nonneg_int",
+    "seed",
+    "positive_float",
+    "nonneg_float",
+    "fraction",
+    "threshold",
+    "int_at_least",
+    "output_file",
+    "output_dir",
+    "input_file",
+    "input_dir",
+    "delimiter",
+]
+
+
+def one_line(text):
+    r"""``text`` with its line breaks replaced by ``"; "`` (an error is one line)."""
+    return "; ".join(part.strip() for part in str(text).splitlines() if part.strip())
+
+
+class ArgumentParser(argparse.ArgumentParser):
+    r"""``argparse.ArgumentParser`` whose errors are one line (no usage block), exit 2."""
+
+    def error(self, message):
+        sys.stderr.write(f"{self.prog}: error: {one_line(message)} (see --help)\n")
+        raise SystemExit(2)
+
+
+def parse(parser, argv):
+    r"""``(args, None)`` on success, else ``(None, exit_code)`` (0 after ``--help``, 2 on errors)."""
+    try:
+        return parser.parse_args(list(sys.argv[1:] if argv is None else argv)), None
+    except SystemExit as exc:
+        return None, exc.code if isinstance(exc.code, int) else 2
+
+
+def fail(message, argument=None):
+    r"""Print ``error: [argument: ]message`` as one line on stderr; returns 2."""
+    prefix = f"{argument}: " if argument else ""
+    sys.stderr.write(f"error: {prefix}{one_line(message)}\n")
+    return 2
+
+
+def _int(text, what):
+    try:
+        return int(str(text).strip())
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected {what}, got {text!r}") from None
+
+
+def positive_int(text):
+    r"""An integer >= 1."""
+    value = _int(text, "a positive integer")
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"expected a positive integer, got {text!r}")
+    return value
+
+
+def nonneg_int(text):
+    r"""An integer >= 0."""
+    value = _int(text, "an integer >= 0")
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"expected an integer >= 0, got {text!r}")
+    return value
+
+
+#: Seeds are integers in [0, 2**63) (NumPy's generators refuse negative seeds).
+SEED_MAX = 2 ** 63 - 1
+
+
+def seed(text):
+    r"""A random seed: an integer in ``[0, 2**63 - 1]``."""
+    value = _int(text, "a seed, an integer >= 0")
+    if not 0 <= value <= SEED_MAX:
+        raise argparse.ArgumentTypeError(f"expected a seed, an integer in [0, 2**63 - 1], got {text!r}")
+    return value
+
+
+def int_at_least(minimum):
+    r"""An ``argparse`` type for integers ``>= minimum``."""
+    def parse_int(text):
+        value = _int(text, f"an integer >= {minimum}")
+        if value < minimum:
+            raise argparse.ArgumentTypeError(f"expected an integer >= {minimum}, got {text!r}")
+        return value
+
+    parse_int.__name__ = f"int_at_least_{minimum}"
+    return parse_int
+
+
+def _float(text, what):
+    try:
+        value = float(str(text).strip())
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected {what}, got {text!r}") from None
+    if not math.isfinite(value):
+        raise argparse.ArgumentTypeError(f"expected {what}, got {text!r}")
+    return value
+
+
+def positive_float(text):
+    r"""A finite number > 0."""
+    value = _float(text, "a finite number > 0")
+    if value <= 0:
+        raise argparse.ArgumentTypeError(f"expected a finite number > 0, got {text!r}")
+    return value
+
+
+def nonneg_float(text):
+    r"""A finite number >= 0."""
+    value = _float(text, "a finite number >= 0")
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"expected a finite number >= 0, got {text!r}")
+    return value
+
+
+def fraction(text):
+    r"""A number in ``[0, 1)``."""
+    value = _float(text, "a number in [0, 1)")
+    if not 0 <= value < 1:
+        raise argparse.ArgumentTypeError(f"expected a number in [0, 1), got {text!r}")
+    return value
+
+
+def threshold(text):
+    r"""An ASTra threshold ``tau`` in ``(0, 0.5]`` (Eq. 5)."""
+    value = _float(text, "a threshold in (0, 0.5]")
+    if not 0 < value <= 0.5:
+        raise argparse.ArgumentTypeError(f"expected a threshold in (0, 0.5], got {text!r}")
+    return value
+
+
+def _writable_dir(path):
+    return os.path.isdir(path) and os.access(path, os.W_OK | os.X_OK)
+
+
+def output_file(text):
+    r"""A file that can be written: not a directory, in an existing writable directory."""
+    path = str(text)
+    if not path:
+        raise argparse.ArgumentTypeError("expected a file name, got ''")
+    if os.path.isdir(path):
+        raise argparse.ArgumentTypeError(f"{path!r} is a directory, expected a file name")
+    parent = os.path.dirname(os.path.abspath(path))
+    if not os.path.isdir(parent):
+        raise argparse.ArgumentTypeError(f"cannot write {path!r}: directory {parent!r} does not exist")
+    if not _writable_dir(parent):
+        raise argparse.ArgumentTypeError(f"cannot write {path!r}: directory {parent!r} is not writable")
+    if os.path.exists(path) and not os.access(path, os.W_OK):
+        raise argparse.ArgumentTypeError(f"cannot write {path!r}: the file is not writable")
+    return path
+
+
+def output_dir(text):
+    r"""A directory that exists and is writable, or can be created (nothing is created here)."""
+    path = str(text)
+    if not path:
+        raise argparse.ArgumentTypeError("expected a directory name, got ''")
+    probe = os.path.abspath(path)
+    while not os.path.exists(probe):
+        parent = os.path.dirname(probe)
+        if parent == probe:
+            break
+        probe = parent
+    if not os.path.isdir(probe):
+        raise argparse.ArgumentTypeError(f"cannot use {path!r} as a directory: {probe!r} is not a directory")
+    if not _writable_dir(probe):
+        raise argparse.ArgumentTypeError(f"cannot write into {path!r}: {probe!r} is not writable")
+    return path
+
+
+def input_file(text):
+    r"""An existing, readable regular file."""
+    path = str(text)
+    if not os.path.isfile(path):
+        what = "is a directory" if os.path.isdir(path) else "does not exist"
+        raise argparse.ArgumentTypeError(f"{path!r} {what}, expected a readable file")
+    if not os.access(path, os.R_OK):
+        raise argparse.ArgumentTypeError(f"{path!r} is not readable")
+    return path
+
+
+def input_dir(text):
+    r"""An existing directory."""
+    path = str(text)
+    if not os.path.isdir(path):
+        raise argparse.ArgumentTypeError(f"{path!r} is not a directory")
+    return path
+
+
+def delimiter(text):
+    r"""A field delimiter: one character, not a quote or a line break (``\t`` for a tab)."""
+    value = "\t" if text == "\\t" else str(text)
+    if len(value) != 1 or value in "\r\n\"":
+        raise argparse.ArgumentTypeError(f"expected one character other than a quote or a line break, got {text!r}")
+    return value
