@@ -287,8 +287,6 @@ def test_train_command(tmp_path, capsys):
     assert "argument --epochs: expected a positive integer, got '0'" in capsys.readouterr().err
 
 
-@pytest.mark.skipif(not hasattr(astra_np, "ASTraClassifier"),
-                    reason="astra_np/__init__.py does not re-export ASTraClassifier yet")
 def test_importable_from_package():
     assert astra_np.ASTraClassifier is ASTraClassifier
     json.dumps(ASTraClassifier().get_params())  # parameters are plain values

@@ -150,16 +150,6 @@ def check_both_classes(y, name="y"):
     return m0, m1
 
 
-def check_1d(name, value):
-    r"""Raise ``ValueError`` unless ``value`` is one-dimensional and non-empty."""
-    arr = np.asarray(value)
-    if arr.ndim != 1:
-        raise ValueError(f"{name} must be 1-D, got shape {arr.shape}")
-    if arr.size == 0:
-        raise ValueError(f"{name} must not be empty")
-    return arr
-
-
 def check_scalar(name, value):
     r"""Validate a finite real scalar (Python or NumPy); returns it as float."""
     if isinstance(value, bool) or not isinstance(value, (numbers.Real, np.ndarray, np.generic)):

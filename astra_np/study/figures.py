@@ -565,24 +565,11 @@ def _read_records(results_dir):
     Returns ``(directory, records, meta)``; ``meta`` is the stored ``meta.json``
     mapping or None. Records without a history are dropped.
     """
-    from .store import RECORDS_FILE as records_file
-    from .store import ResultsStore
+    from .store import read_results
 
-    path = Path(results_dir)
-    if path.is_file() and path.name == records_file:
-        path = path.parent
-    if not (path / records_file).is_file():
-        raise FileNotFoundError(
-            f"results_dir: no fold records at {str(path / records_file)!r} (expected the "
-            "output directory of 'python -m astra_np experiment')"
-        )
-    store = ResultsStore(path)
-    try:
-        meta = store.read_meta()
-    except ValueError:
-        meta = None
-    records = [r for r in store.load(repair=False)
-               if isinstance(r, dict) and "method" in r and isinstance(r.get("history"), (dict, list))]
+    path, meta, records = read_results(results_dir, require_meta=False)
+    records = [r for r in records if isinstance(r, dict) and "method" in r
+               and isinstance(r.get("history"), (dict, list))]
     return path, records, meta
 
 
@@ -732,6 +719,7 @@ def builtin_histories(epochs=DEFAULT_EPOCHS, n_folds=DEFAULT_FOLDS, methods=tupl
         Description of the data and the run, for the figure's title.
     """
     from .datasets import make_imbalanced
+    from ..learn.estimator import standardization, standardize_rows
     from ..learn.train import train
     from .splits import make_splits
 
@@ -746,10 +734,8 @@ def builtin_histories(epochs=DEFAULT_EPOCHS, n_folds=DEFAULT_FOLDS, methods=tupl
     histories = {m: [] for m in methods}
     for k in range(n_folds):
         rows_train, rows_val, _ = splits.rotation(0, k)
-        mu = X[rows_train].mean(axis=0)
-        sd = X[rows_train].std(axis=0)
-        sd[sd == 0.0] = 1.0
-        Xt, Xv = (X[rows_train] - mu) / sd, (X[rows_val] - mu) / sd
+        mu, sd = standardization(X[rows_train])  # a constant column is centred only
+        Xt, Xv = standardize_rows(X[rows_train], mu, sd), standardize_rows(X[rows_val], mu, sd, "X_val")
         for method in methods:
             result = train(Xt, y[rows_train], Xv, y[rows_val], method=method, epochs=int(epochs),
                            random_state=random_state + k)

@@ -31,7 +31,7 @@ import numpy as np
 
 from ..core.registry import get_method
 from ..core.registry import methods as registered_methods
-from .store import ResultsStore
+from .store import ResultsStore, read_results
 
 __all__ = ["load_results", "summarize", "paired_p_value", "format_markdown", "write_report",
            "METRICS", "METHOD_LABELS"]
@@ -42,12 +42,9 @@ METHOD_LABELS = {m.name: m.label for m in registered_methods()}
 
 
 def load_results(results_dir):
-    r"""``(meta, records)`` of a results directory (a torn last line is ignored)."""
-    store = ResultsStore(results_dir)
-    meta = store.read_meta()
-    if meta is None:
-        raise ValueError(f"{results_dir}: no meta.json (not a results directory)")
-    return meta, store.load()
+    r"""``(meta, records)`` of a results directory (:func:`astra_np.study.store.read_results`)."""
+    _, meta, records = read_results(results_dir)
+    return meta, records
 
 
 def paired_p_value(a, b):

@@ -27,6 +27,7 @@ JSON is written with sorted keys and Python's shortest round-trip float repr.
 """
 import json
 import os
+from pathlib import Path
 
 __all__ = ["ResultsStore", "ConfigMismatchError", "KEY_FIELDS", "record_key", "encode_record"]
 
@@ -281,3 +282,33 @@ class ResultsStore:
 
     def __exit__(self, *exc):
         self.close()
+
+
+def read_results(results_dir, require_meta=True):
+    r"""``(directory, meta, records)`` of a results directory, for reading only.
+
+    The one reader of stored results (the report and the figures use it). ``results_dir``
+    may also name its ``folds.jsonl``. Nothing is written (a torn last line is skipped,
+    not repaired). ``require_meta``: a directory without ``meta.json`` is a
+    ``ValueError``; otherwise ``meta`` is None there (or when it cannot be read).
+    ``FileNotFoundError`` names the missing records file.
+    """
+    path = Path(results_dir)
+    if path.is_file() and path.name == RECORDS_FILE:
+        path = path.parent
+    store = ResultsStore(path)
+    try:
+        meta = store.read_meta()
+    except ValueError:
+        if require_meta:
+            raise
+        meta = None
+    if meta is None and require_meta:
+        raise ValueError(f"{results_dir}: no meta.json (not a results directory)")
+    if not (path / RECORDS_FILE).is_file():
+        raise FileNotFoundError(
+            f"results_dir: no fold records at {str(path / RECORDS_FILE)!r} (expected the "
+            "output directory of 'python -m astra_np experiment')"
+        )
+    return path, meta, store.load(repair=False)
+
