@@ -25,6 +25,8 @@ Every public function and class is importable from ``astra_np`` itself.
 """
 __version__ = "0.1.0"
 
+from .check.gradcheck import GradcheckResult, assert_gradient, check_gradient
+from .check.vectors import validate
 from .core.activation import (
     astra,
     astra_complement,
@@ -42,10 +44,17 @@ from .core.activation import (
     threshold_logit,
     threshold_logit_grad,
 )
-from .study.data import load_dataset, undersample_minority
-from .study.datasets import make_imbalanced
-from .learn.estimator import ASTraClassifier, NotFittedError, TrainingStoppedWarning
-from .check.gradcheck import GradcheckResult, assert_gradient, check_gradient
+from .core.count_losses import (
+    LogCounts,
+    count_loss_with_logits,
+    f1_from_counts,
+    f1_log_form,
+    f1_with_logits_value_and_grad,
+    log_counts_from_logits,
+    mcc_from_counts,
+    mcc_log_form,
+    mcc_with_logits_value_and_grad,
+)
 from .core.losses import (
     METHODS,
     approx_confusion,
@@ -62,18 +71,6 @@ from .core.losses import (
     head_logits,
     head_loss,
 )
-from .core.count_losses import (
-    LogCounts,
-    count_loss_with_logits,
-    f1_from_counts,
-    f1_log_form,
-    f1_with_logits_value_and_grad,
-    log_counts_from_logits,
-    mcc_from_counts,
-    mcc_log_form,
-    mcc_with_logits_value_and_grad,
-)
-from .core.registry import Loss, Method, get_loss, get_method, losses, method_names, methods
 from .core.metrics import (
     approx_fnr_from_logits,
     approx_g_mean,
@@ -88,14 +85,17 @@ from .core.metrics import (
     mcc,
     rates,
 )
+from .core.registry import Loss, Method, get_loss, get_method, losses, method_names, methods
+from .core.ztransform import z_transform, z_transform_complement, z_transform_partials, z_transform_vjp
+from .learn.estimator import ASTraClassifier, NotFittedError, TrainingStoppedWarning
 from .learn.nn import MLPParams, backward, default_hidden_sizes, forward, init_params, loss_and_grad
 from .learn.optim import Adam, EtaBRule, adam_update
+from .learn.train import TrainResult, train
+from .study.data import load_dataset, undersample_minority
+from .study.datasets import make_imbalanced
 from .study.protocol import run_experiment
 from .study.report import summarize, write_report
 from .study.splits import CVSplits, load_splits, make_splits
 from .study.store import ResultsStore
-from .learn.train import TrainResult, train
-from .check.vectors import validate
-from .core.ztransform import z_transform, z_transform_complement, z_transform_partials, z_transform_vjp
 
 __all__ = [name for name in dir() if not name.startswith("_")]

@@ -52,7 +52,7 @@ def cgrad(f, x, *rest):
     x = np.asarray(x, dtype=np.float64)
     out = np.empty(x.size)
     for i in range(x.size):
-        out[i] = cstep(lambda xi: f(np.where(np.arange(x.size) == i, xi, x), *rest), x[i])
+        out[i] = cstep(lambda xi: f(np.where(np.arange(x.size) == i, xi, x), *rest), x[i])  # noqa: B023
     return out
 
 

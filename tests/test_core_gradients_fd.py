@@ -178,7 +178,7 @@ def test_reference_prob_gradients_match_mpmath_diff():
                 def f(v, i=i):
                     pp = list(pm)
                     pp[i] = v
-                    if loss == "bce":
+                    if loss == "bce":  # noqa: B023 (f is used inside this iteration only)
                         return mpmath.fsum(-mpmath.log(a) if t else -mpmath.log1p(-a) for a, t in zip(pp, y)) / len(pp)
                     tn = mpmath.fsum(1 - a for a, t in zip(pp, y) if t == 0)
                     tp = mpmath.fsum(a for a, t in zip(pp, y) if t == 1)

@@ -237,7 +237,7 @@ def test_astra_vjp_golden():
         # gb: a signed sum; scale = sum |g_i| * term scale_i (goldens.py)
         ref_hi, ref_lo = _decimal_dot(g, [r["dy_db"] for r in rows])
         scale = np.sum(np.abs(g) * G.ref(rows, "dy_db_scale")[0])
-        G.assert_within("astra_vjp gb (b=%r)" % b, gb, ref_hi, ref_lo,
+        G.assert_within(f"astra_vjp gb (b={b!r})", gb, ref_hi, ref_lo,
                         G.sign_change_bound(ref_hi, scale, RTOL_GRAD))
         # b of shape (1,) broadcast against x: gb keeps shape (1,)
         _, gb1 = A.astra_vjp(g, x, np.array([b]))

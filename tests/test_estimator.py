@@ -9,14 +9,14 @@ import pytest
 import astra_np
 from astra_np.cli import train as train_cli
 from astra_np.core.activation import threshold
-from astra_np.study.datasets import make_imbalanced
+from astra_np.core.metrics import confusion_matrix, g_mean
 from astra_np.learn.estimator import (
     ASTraClassifier,
     DataConversionWarning,
     NotFittedError,
     TrainingStoppedWarning,
 )
-from astra_np.core.metrics import confusion_matrix, g_mean
+from astra_np.study.datasets import make_imbalanced
 
 
 @pytest.fixture(scope="module")

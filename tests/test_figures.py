@@ -12,17 +12,17 @@ import pytest
 
 pytest.importorskip("matplotlib")
 
-from astra_np.study import figures  # noqa: E402
+from astra_np.core import registry  # noqa: E402
 from astra_np.core.activation import (  # noqa: E402
     astra,
+    astra_logit,  # noqa: E402
     astra_partials,
     slope_for_threshold,
     threshold,
 )
-from astra_np.core import registry  # noqa: E402
 from astra_np.core.losses import bce, bce_with_logits  # noqa: E402
-from astra_np.core.activation import astra_logit  # noqa: E402
 from astra_np.core.ztransform import z_transform  # noqa: E402
+from astra_np.study import figures  # noqa: E402
 
 TAU_B = 0.25
 B_QUARTER = 7.3963487604  # root of tau(b) = 0.25 to 11 digits (Section 3.1 rounds it to 7.396)
@@ -433,9 +433,9 @@ def test_missing_matplotlib_names_the_plot_extra(monkeypatch):
 
 # --------------------------------------------------------------------------- Fig. 4, built-in run
 def test_builtin_histories_match_independent_training():
+    from astra_np.learn.train import train
     from astra_np.study.datasets import make_imbalanced
     from astra_np.study.splits import make_splits
-    from astra_np.learn.train import train
 
     data = dict(n_samples=900, n_features=4, n_positives=9, random_state=3)
     hist, label = figures.builtin_histories(epochs=4, n_folds=3, data=data, positives=3, random_state=1)
@@ -489,8 +489,9 @@ def _png_software(path):
 
 
 def test_committed_figures_1_to_3_match_the_command(tmp_path):
-    import matplotlib
     from pathlib import Path
+
+    import matplotlib
 
     committed = Path(__file__).resolve().parent.parent / "figures"
     if not (committed / "fig1.png").is_file():

@@ -13,10 +13,6 @@ import numpy as np
 import pytest
 
 from astra_np.check import _complex as cx
-from astra_np.core import activation as act
-from astra_np.core import losses as los
-from astra_np.core import registry
-from astra_np.core import ztransform as zt
 from astra_np.check.gradcheck import (
     DEFAULT_COMPLEX_STEPS,
     GradcheckResult,
@@ -25,6 +21,10 @@ from astra_np.check.gradcheck import (
     combine,
     main,
 )
+from astra_np.core import activation as act
+from astra_np.core import losses as los
+from astra_np.core import registry
+from astra_np.core import ztransform as zt
 
 WRONG = 1.000001
 TAU = 0.0496  # ~ the paper's lowest workable threshold

@@ -17,7 +17,7 @@ import re
 
 import numpy as np
 import pytest
-from hypothesis import given, settings
+from hypothesis import given
 from hypothesis import strategies as st
 from scipy.special import expit
 
@@ -299,7 +299,7 @@ def _names_arg(message, name):
 
 def _bad_cases():
     cases = []
-    for fname, (fn, names) in FUNCTIONS.items():
+    for fname, (_, names) in FUNCTIONS.items():
         for arg in names:
             for bad in BAD[arg]:
                 cases.append(pytest.param(fname, arg, bad, id=f"{fname}-{arg}={bad}"))

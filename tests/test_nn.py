@@ -6,9 +6,9 @@ import pytest
 from hypothesis import assume, given, settings
 from hypothesis import strategies as st
 
-from astra_np.learn import nn
 from astra_np.core.activation import slope_for_threshold
 from astra_np.core.losses import METHODS, head_loss
+from astra_np.learn import nn
 
 METHOD_NAMES = sorted(METHODS)
 

@@ -17,8 +17,8 @@ import numpy as np
 import pytest
 
 import astra_np
-from astra_np.study.datasets import make_imbalanced
 from astra_np.cli.experiment import main
+from astra_np.study.datasets import make_imbalanced
 from astra_np.study.protocol import FoldTask, SerialExecutor, fold_seed, run_experiment, run_fold
 from astra_np.study.store import ConfigMismatchError
 

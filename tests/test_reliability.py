@@ -289,9 +289,8 @@ def test_defect10_blank_line_and_bad_record_in_the_store(tmp_path):
 
 def test_defect10_protocol_methods_come_from_the_registry():
     from astra_np.core.losses import METHODS
-    from astra_np.study import protocol
-
     from astra_np.core.registry import paper_method_names
+    from astra_np.study import protocol
 
     assert protocol.METHOD_ORDER == tuple(paper_method_names())  # the default: the paper's four
     with pytest.raises(ValueError, match="unknown method"):

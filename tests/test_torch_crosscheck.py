@@ -10,9 +10,9 @@ import pytest
 
 torch = pytest.importorskip("torch")
 
+from astra_np.core.losses import METHODS  # noqa: E402
 from astra_np.learn import nn  # noqa: E402
 from astra_np.learn.kernel import fast_loss_and_grad  # noqa: E402
-from astra_np.core.losses import METHODS  # noqa: E402
 from astra_np.learn.optim import Adam  # noqa: E402
 
 METHOD_NAMES = sorted(METHODS)

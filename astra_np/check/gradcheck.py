@@ -45,8 +45,6 @@ False
 """
 import dataclasses
 import inspect
-import time
-from typing import Dict, Tuple
 
 import numpy as np
 
@@ -740,7 +738,7 @@ def _compare(analytic, refs, uncertainty, wrt, inputs, names, mode, out_shape, r
     worst = (-1.0, None, None)
     any_fail = False
     with np.errstate(all="ignore"):
-        for k, j in enumerate(wrt):
+        for k in range(len(wrt)):
             a, r = analytic[k], refs[k]
             n_points += a.size
             if a.size == 0:

@@ -700,9 +700,6 @@ def head_mp(xs, beta, ys, loss=DEFAULT_LOSS, astra=True, z=True):
     """
     mp = _mpmath().mp
     beta_m = +beta
-    n = len(xs)
-    m1 = sum(ys)
-    m0 = n - m1
     if astra:
         b = 2 + beta_m if beta_m > 0 else 1 + mp.exp(beta_m)
         db_dbeta = mp.mpf(1) if beta_m > 0 else mp.exp(beta_m)

@@ -14,11 +14,11 @@ import concurrent.futures as cf
 import os
 import sys
 
-from . import _args
 from ..core.losses import METHODS
 from ..study.data import check_cv_feasible, load_dataset
 from ..study.protocol import METHOD_ORDER, QUICK, run_experiment
 from ..study.splits import load_splits
+from . import _args
 
 __all__ = ["main", "build_parser"]
 

@@ -8,9 +8,18 @@ import argparse
 import sys
 from pathlib import Path
 
+from ..study.figures import (
+    DEFAULT_EPOCHS,
+    DEFAULT_FOLDS,
+    DEFAULT_FORMATS,
+    FIGURES,
+    FORMATS,
+    PNG_DPI,
+    _mpl,
+    fig4,
+    save_figure,
+)
 from . import _args
-from ..study.figures import (DEFAULT_EPOCHS, DEFAULT_FOLDS, DEFAULT_FORMATS, FIGURES, FORMATS, PNG_DPI,
-                             _mpl, fig4, save_figure)
 
 __all__ = ["main", "build_parser"]
 

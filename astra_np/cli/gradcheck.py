@@ -13,8 +13,8 @@ import time
 
 import numpy as np
 
-from . import _args
 from ..check.gradcheck import _build_rows, _has_mpmath, _short_ref
+from . import _args
 
 __all__ = ["main", "build_parser"]
 

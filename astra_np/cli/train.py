@@ -22,13 +22,13 @@ import warnings
 
 import numpy as np
 
-from . import _args
 from ..core.losses import METHODS
-from ..core.registry import DEFAULT_METHOD
 from ..core.metrics import confusion_matrix, g_mean, mcc
+from ..core.registry import DEFAULT_METHOD
 from ..learn.estimator import ASTraClassifier, TrainingStoppedWarning
 from ..learn.train import HISTORY_KEYS, MONITORS
 from ..study.data import load_dataset
+from . import _args
 
 __all__ = ["main", "build_parser"]
 

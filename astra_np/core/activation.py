@@ -32,11 +32,11 @@ from scipy.optimize import brentq
 
 from ._stable import (
     _g_series_over_v2,
-    one_minus_log,
     expit,
     expit_over_softplus,
     log_expm1,
     log_softplus,
+    one_minus_log,
     s_over_neg_expm1,
     softplus,
     softplus_minus_expit,
@@ -362,7 +362,8 @@ def slope_for_threshold(tau):
             out[idx] = 1.0
             continue
         target = np.log(t)
-        u = brentq(lambda uu: _log_tau_of_log_b(uu) - target, 0.0, _LOG_B_MAX, xtol=1e-300, rtol=8.9e-16, maxiter=500)
+        u = brentq(lambda uu: _log_tau_of_log_b(uu) - target,  # noqa: B023 (called here, at once)
+                   0.0, _LOG_B_MAX, xtol=1e-300, rtol=8.9e-16, maxiter=500)
         # Two Newton steps on f(u) = log tau(e^u) - log t, with
         # f'(u) = b tau'(b) / tau = -(1 - tau) g(log b) / (b tau), finite for every b.
         for _ in range(2):

@@ -21,11 +21,11 @@ from . import registry
 from ._stable import expit, log_expit, logsumexp, softplus
 from ._validation import (
     check_binary_labels,
+    check_bool,
     check_both_classes,
     check_finite,
     check_probability,
     check_same_shape,
-    check_bool,
     check_scalar,
 )
 from .activation import (

@@ -32,7 +32,6 @@ loss or method names.
 """
 from dataclasses import dataclass, field
 from importlib import import_module
-from typing import Callable, Optional
 
 __all__ = [
     "Loss",
@@ -97,7 +96,7 @@ class Loss:
     complex_form: str
     mpmath_form: str
     fused: str
-    counts: Optional[str] = None
+    counts: str | None = None
     needs_both_classes: bool = False
     in_paper: bool = True
     derivation: str = ""

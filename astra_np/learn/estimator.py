@@ -38,11 +38,11 @@ import zipfile
 
 import numpy as np
 
-from ..core.registry import DEFAULT_METHOD
 from ..core._stable import expit, log_expit
 from ..core._validation import check_random_state, check_tau
 from ..core.activation import slope_from_beta, threshold
 from ..core.losses import head_logits
+from ..core.registry import DEFAULT_METHOD
 from .nn import MLPParams, _check_sizes, forward, method_flags
 from .optim import EtaBRule
 from .train import HISTORY_KEYS, MONITORS, train

@@ -169,7 +169,7 @@ def _check_features(X, columns, source, rows):
 
 def _read_text(path):
     try:
-        with open(path, "r", encoding="utf-8-sig", newline="") as fh:
+        with open(path, encoding="utf-8-sig", newline="") as fh:
             return fh.read()
     except FileNotFoundError:
         raise ValueError(f"{path}: no such data file") from None

@@ -46,6 +46,8 @@ TAUS = (0.5, 0.25, 0.05)
 
 #: Display names of every method (:mod:`astra_np.core.registry`), in column order.
 METHOD_NAMES = {m.name: m.label for m in registered_methods()}
+#: The methods Fig. 4 trains by default: the paper's four.
+PAPER_METHODS = tuple(paper_method_names())
 
 #: Output formats the command writes; PNG is rasterised at ``PNG_DPI``.
 FORMATS = ("png", "pdf", "svg")
@@ -682,7 +684,7 @@ def load_histories(results_dir, dataset=None, with_epochs=False):
     return _histories_from_records(_select_records(results_dir, dataset)[2], with_epochs)
 
 
-def builtin_histories(epochs=DEFAULT_EPOCHS, n_folds=DEFAULT_FOLDS, methods=tuple(paper_method_names()),
+def builtin_histories(epochs=DEFAULT_EPOCHS, n_folds=DEFAULT_FOLDS, methods=PAPER_METHODS,
                       data=None, positives=BUILTIN_POSITIVES, random_state=0):
     r"""Train the four methods on the built-in data and record the train-set e-ratio.
 
@@ -718,9 +720,9 @@ def builtin_histories(epochs=DEFAULT_EPOCHS, n_folds=DEFAULT_FOLDS, methods=tupl
     label : str
         Description of the data and the run, for the figure's title.
     """
-    from .datasets import make_imbalanced
     from ..learn.estimator import standardization, standardize_rows
     from ..learn.train import train
+    from .datasets import make_imbalanced
     from .splits import make_splits
 
     if isinstance(epochs, bool) or not isinstance(epochs, (int, np.integer)) or epochs < 1:

@@ -230,7 +230,7 @@ def load_splits(source, y=None):
     else:
         text = os.fspath(source)
         if not text.lstrip().startswith("{"):
-            with open(text, "r", encoding="utf-8") as fh:
+            with open(text, encoding="utf-8") as fh:
                 text = fh.read()
         try:
             doc = json.loads(text)

@@ -108,7 +108,7 @@ class ResultsStore:
         r"""The stored ``meta.json`` mapping, or None when the directory has none."""
         if not os.path.exists(self.meta_path):
             return None
-        with open(self.meta_path, "r", encoding="utf-8") as fh:
+        with open(self.meta_path, encoding="utf-8") as fh:
             try:
                 meta = json.load(fh)
             except json.JSONDecodeError as exc:
