@@ -253,7 +253,7 @@ def _cases_head(method):
                         x=x, beta=_scalar(beta), y=_labels(12, pos)))
     sizes = (2, 33) if traits["needs_both_classes"] else (1, 2, 33)
     for k, n in enumerate(sizes):
-        beta = B_TAU_025 - 2.0 if astra else 0.0
+        beta = -1.0 if astra else 0.0   # b = 1.37: |b x| <= 4.1
         x = -3.0 + 6.0 * _unit(n, 43 + k)
         out.append(_raw(fn, "default", f"n={n},seed={43 + k},beta={beta!r}",
                         f"several sizes: n = {n}", x=x, beta=_scalar(beta), y=_size_labels(n)))

@@ -28,6 +28,7 @@ CAUSES = {
 }
 
 _F32_EPS = float(np.finfo(np.float32).eps)
+_F32_UNIT = _F32_EPS / 2   # unit roundoff of float32, 6e-8
 
 
 def _is_float32_number(v):
@@ -81,7 +82,8 @@ def classify(expected, got, rel_error, inputs):
                         "cancellation, e.g. 1 + u rounding to 1, or autodiff of expm1 "
                         "whose derivative 1 + expm1(-s) rounds to 0 (a custom derivative "
                         "rule is needed, see derivations/astra.md)")
-    if 1e-10 < rel_error < 1e-5 and _is_float32_number(got) and not _is_float32_number(expected):
+    if (1e-10 < rel_error <= 4 * _F32_UNIT and _is_float32_number(got)
+            and not _is_float32_number(expected)):
         return "float32", (f"float32-sized error ({rel_error:.1e}, float32 eps is "
                            f"{_F32_EPS:.1e}) and the result is exactly a float32 number: "
                            "computed in single precision (JAX: enable jax_enable_x64)")
@@ -99,21 +101,22 @@ def classify(expected, got, rel_error, inputs):
 def constant_factors(failures):
     r"""Ratios ``got / expected`` shared by every failing entry of a quantity.
 
-    Returns a dict ``(function, quantity) -> ratio`` for quantities with at least two
-    failing entries whose ratios agree to 1e-12 relative (and differ from 1).
+    Returns a dict ``(function, quantity) -> ratio`` for quantities whose failing
+    entries have at least two distinct expected values and ratios that agree to 1e-12
+    relative (and differ from 1).
     """
     groups = {}
     for f in failures:
         if f.message or not (math.isfinite(f.got) and f.expected != 0.0):
-            groups.setdefault((f.function, f.quantity), []).append(math.nan)
+            groups.setdefault((f.function, f.quantity), []).append(None)
             continue
-        groups.setdefault((f.function, f.quantity), []).append(f.got / f.expected)
+        groups.setdefault((f.function, f.quantity), []).append((f.got / f.expected, f.expected))
     out = {}
-    for key, ratios in groups.items():
-        if len(ratios) < 2 or not all(math.isfinite(r) for r in ratios):
+    for key, pairs in groups.items():
+        if any(not isinstance(p, tuple) for p in pairs) or len({e for _, e in pairs}) < 2:
             continue
-        r0 = ratios[0]
-        if r0 != 1.0 and all(abs(r - r0) <= 1e-12 * abs(r0) for r in ratios):
+        r0 = pairs[0][0]
+        if r0 != 1.0 and all(abs(r - r0) <= 1e-12 * abs(r0) for r, _ in pairs):
             out[key] = r0
     return out
 

@@ -81,6 +81,17 @@ def _value(f, asarray, to_numpy):
     return call
 
 
+def _gradient_call(gradient, n_returns):
+    """A gradient call of the protocol: one array for one return, else the tuple."""
+    if n_returns > 1:
+        return gradient
+
+    def call(*args, **kwargs):
+        (g,) = gradient(*args, **kwargs)
+        return g
+    return call
+
+
 def _value_and_gradient(f, gradient, asarray, to_numpy):
     def call(*args, **kwargs):
         value = to_numpy(f(*[asarray(a) for a in args], **kwargs))
@@ -153,5 +164,5 @@ def implementation_from_forward(forward, *, grad=None, vjp=None, asarray=None, t
         else:
             impl[value_call["name"]] = _value(f, asarray, to_numpy)
             for call in grad_calls:
-                impl[call["name"]] = gradient
+                impl[call["name"]] = _gradient_call(gradient, len(call["returns"]))
     return impl

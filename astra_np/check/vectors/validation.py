@@ -164,8 +164,11 @@ class ValidationResult:
         rows = [head]
         for r in self.reports:
             worst_case = r.worst_case if r.cases and r.worst_ratio > 0 else "-"
-            rows.append((r.function, str(r.cases), str(r.failed), _fmt(r.worst_rel_error),
-                         _fmt(r.worst_ratio), worst_case, r.status))
+            if r.cases:
+                rows.append((r.function, str(r.cases), str(r.failed), _fmt(r.worst_rel_error),
+                             _fmt(r.worst_ratio), worst_case, r.status))
+            else:
+                rows.append((r.function, "0", "0", "-", "-", "-", r.status))
         widths = [max(len(row[i]) for row in rows) for i in range(len(head) - 1)]
         lines = []
         for k, row in enumerate(rows):
