@@ -14,6 +14,7 @@ from astra_np.core.losses import METHODS
 
 from .spec import B_TAU_005, B_TAU_025, EPS, TINY, head_key, loss_traits
 
+
 def _unit(n, seed):
     """Deterministic points in (0, 1): exact dyadic rationals, no random generator."""
     i = np.arange(n, dtype=np.int64)

@@ -102,21 +102,23 @@ def constant_factors(failures):
     r"""Ratios ``got / expected`` shared by every failing entry of a quantity.
 
     Returns a dict ``(function, quantity) -> ratio`` for quantities whose failing
-    entries have at least two distinct expected values and ratios that agree to 1e-12
-    relative (and differ from 1).
+    entries span at least two cases and two distinct expected values, with ratios that
+    agree to 1e-12 relative (and differ from 1).
     """
     groups = {}
     for f in failures:
         if f.message or not (math.isfinite(f.got) and f.expected != 0.0):
             groups.setdefault((f.function, f.quantity), []).append(None)
             continue
-        groups.setdefault((f.function, f.quantity), []).append((f.got / f.expected, f.expected))
+        groups.setdefault((f.function, f.quantity), []).append(
+            (f.got / f.expected, f.expected, f.case))
     out = {}
     for key, pairs in groups.items():
-        if any(not isinstance(p, tuple) for p in pairs) or len({e for _, e in pairs}) < 2:
+        if (any(p is None for p in pairs) or len({p[1] for p in pairs}) < 2
+                or len({p[2] for p in pairs}) < 2):
             continue
         r0 = pairs[0][0]
-        if r0 != 1.0 and all(abs(r - r0) <= 1e-12 * abs(r0) for r, _ in pairs):
+        if r0 != 1.0 and all(abs(p[0] - r0) <= 1e-12 * abs(r0) for p in pairs):
             out[key] = r0
     return out
 

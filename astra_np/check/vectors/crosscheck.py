@@ -12,6 +12,7 @@ from astra_np.core.losses import METHODS
 
 from .spec import FUNCTIONS, head_method
 
+
 class _Reference:
     r"""Reference quantities of one case from :mod:`astra_np.check.reference` (mpmath).
 

@@ -23,6 +23,7 @@ from .spec import (
     TINY,
 )
 
+
 def _selected(kind, cases):
     return cases == "all" or kind == cases
 

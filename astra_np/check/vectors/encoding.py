@@ -10,6 +10,7 @@ import math
 
 import numpy as np
 
+
 def _tensor(a):
     a = np.asarray(a)
     if a.dtype.kind in "iub":

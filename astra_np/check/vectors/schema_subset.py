@@ -2,6 +2,7 @@ r"""The JSON Schema of the document and a small validator for the subset of it u
 import json
 import re
 
+
 def schema():
     r"""The JSON Schema of the document (``astra_np/check/schema/vectors.schema.json``)."""
     from importlib import resources

@@ -13,6 +13,8 @@ from .encoding import decode
 from .protocol import ProtocolError, _call, _lookup
 from .spec import CASE_SETS, FUNCTIONS, REQUIREMENTS, TINY
 
+_MAX_UNKNOWN = 5   # unknown names listed one per line with a suggestion
+
 # --------------------------------------------------------------------------------------
 # Results
 # --------------------------------------------------------------------------------------
@@ -182,9 +184,13 @@ class ValidationResult:
         """The verdict line and what it rests on (left-out cases, incomplete functions,
         unknown names)."""
         lines = []
-        for name, suggestion in self.unknown.items():
+        unknown = list(self.unknown.items())
+        for name, suggestion in unknown[:_MAX_UNKNOWN]:
             hint = f" (did you mean {suggestion!r}?)" if suggestion else ""
             lines.append(f"unknown name {name!r} in the implementation, not used{hint}")
+        if len(unknown) > _MAX_UNKNOWN:
+            lines.append(f"... and {len(unknown) - _MAX_UNKNOWN} more unknown names, not used: "
+                         + ", ".join(repr(k) for k, _ in unknown[_MAX_UNKNOWN:]))
         for tag, n in self.excluded.items():
             lines.append(f"left out {n} case{'s' * (n != 1)} requiring {tag!r} "
                          f"({REQUIREMENTS.get(tag, 'see the document')})")
@@ -419,7 +425,7 @@ def _attach_factors(result):
     out = []
     for f in result.failures:
         key = (f.function, f.quantity)
-        if key in factors and f.cause in ("digits", "value", "sign", "float32"):
+        if key in factors and f.cause in ("digits", "value", "sign", "float32", "subnormal"):
             f = CaseFailure(**{**f.__dict__, "cause": "factor",
                                "explanation": describe_factor(factors[key], counts[key])})
         out.append(f)
