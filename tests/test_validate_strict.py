@@ -405,3 +405,16 @@ def test_public_names_stay_importable():
     from astra_np import validate
 
     assert validate is V.validate
+
+
+def test_an_unwritable_output_path_is_refused_before_any_work(tmp_path, capsys, monkeypatch):
+    def no_generation(*args, **kwargs):
+        raise AssertionError("generated although the path cannot be written")
+
+    monkeypatch.setattr("astra_np.check.vectors.document.generate", no_generation)
+    missing_dir = tmp_path / "no_such_dir" / "v.json"
+    assert cli.main(["--out", str(missing_dir), "--no-check"]) == 2
+    assert "path: the directory of" in capsys.readouterr().err
+    assert cli.main(["--out", str(tmp_path), "--no-check"]) == 2
+    assert "is a directory" in capsys.readouterr().err
+    assert not missing_dir.parent.exists()

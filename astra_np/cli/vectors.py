@@ -101,6 +101,9 @@ def main(argv=None):
     except RuntimeError as exc:
         print(str(exc), file=sys.stderr)
         return 1
+    except ValueError as exc:
+        print(f"cannot write: {exc}", file=sys.stderr)
+        return 2
     if args.out not in (None, "-"):
         n = sum(len(e["cases"]) for e in doc["functions"].values())
         print(f"wrote {n} cases ({args.cases}) to {args.out}", file=sys.stderr)

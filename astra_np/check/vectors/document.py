@@ -1,6 +1,7 @@
 r"""The document: generating, writing and loading the reference vectors."""
 import json
 import math
+import os
 import sys
 
 import numpy as np
@@ -149,11 +150,31 @@ def generate(cases="all", *, check=True, functions=None, _impl=None):
 
 
 
+def _check_writable(path):
+    """ValueError naming ``path`` when it cannot be written (before anything is computed)."""
+    target = os.path.abspath(os.fspath(path))
+    folder = os.path.dirname(target)
+    if os.path.isdir(target):
+        raise ValueError(f"path: {path!r} is a directory")
+    if not os.path.isdir(folder):
+        raise ValueError(f"path: the directory of {path!r} does not exist")
+    if not os.access(folder, os.W_OK) or (os.path.exists(target)
+                                          and not os.access(target, os.W_OK)):
+        raise ValueError(f"path: {path!r} is not writable")
+
+
 def write(path, cases="all", *, check=True):
     r"""Generate the document and write it to ``path`` (``"-"``: standard output).
 
     Returns the document (see :func:`generate`).
+
+    Raises
+    ------
+    ValueError
+        If ``path`` cannot be written (checked before the document is generated).
     """
+    if path not in (None, "-"):
+        _check_writable(path)
     doc = generate(cases, check=check)
     text = dumps(doc)
     if path in (None, "-"):
