@@ -50,7 +50,7 @@ def subnormal_inputs(inputs):
     return found
 
 
-def classify(expected, got, rel_error, inputs):
+def classify(expected, got, rel_error, inputs, quantity="value"):
     r"""Cause of one wrong entry: ``(label, explanation)`` with a label of :data:`CAUSES`.
 
     Parameters
@@ -61,6 +61,8 @@ def classify(expected, got, rel_error, inputs):
         ``|got - expected| / max(|expected|, 2.2e-308)``.
     inputs : dict of str to ndarray
         The case's inputs (a subnormal one is named as the likely cause).
+    quantity : str
+        ``"value"`` or ``"gradient.<arg>"`` (a gradient's causes include autodiff's).
     """
     sub = subnormal_inputs(inputs)
     if sub:
@@ -78,10 +80,11 @@ def classify(expected, got, rel_error, inputs):
         return "inf", ("overflow to infinity: exp of a large argument, or 1/p of a "
                        "probability that underflowed; work in logit or log space")
     if got == 0.0 and expected != 0.0:
+        autodiff = ("; or autodiff of expm1, whose derivative 1 + expm1(h) rounds to 0 "
+                    "(a custom derivative rule is needed, see derivations/astra.md, "
+                    "Pitfalls)") if quantity.startswith("gradient.") else ""
         return "zero", (f"zero where the reference is {expected:.3g}: underflow or "
-                        "cancellation, e.g. 1 + u rounding to 1, or autodiff of expm1 "
-                        "whose derivative 1 + expm1(-s) rounds to 0 (a custom derivative "
-                        "rule is needed, see derivations/astra.md)")
+                        f"cancellation, e.g. 1 + u rounding to 1{autodiff}")
     if (1e-10 < rel_error <= 4 * _F32_UNIT and _is_float32_number(got)
             and not _is_float32_number(expected)):
         return "float32", (f"float32-sized error ({rel_error:.1e}, float32 eps is "

@@ -289,7 +289,7 @@ class _CaseCheck:
             label = cause or "shape/dtype"
             explanation = CAUSES[label]
         else:
-            label, explanation = classify(expected, got, rel, self.inputs)
+            label, explanation = classify(expected, got, rel, self.inputs, quantity)
         self.failures.append(CaseFailure(
             self.fn, self.case["id"], quantity, index, expected, got, rel,
             self.case["rtol"], self.case["atol"], message, self.case["description"],
