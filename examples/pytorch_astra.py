@@ -15,6 +15,10 @@ Two implementations, both differentiated by autograd (float64 throughout):
     overflows (otherwise autograd multiplies ``inf`` by 0 and returns NaN).
 
 Both share :func:`slope_for_threshold` (bisection, then an implicit-function gradient).
+Only the forward functions are written: ``astra_np.check.vectors.implementation_from_forward``
+adds every gradient call the vectors check from :func:`torch_grad`, a five-line adapter
+giving ``torch.autograd.grad`` the calling convention of ``jax.grad`` (the JAX twin of
+this file is ``examples/jax_astra.py``).
 
 Run ``python examples/pytorch_astra.py [VECTORS.json]`` (without a file, the vectors
 are generated in memory by astra_np). The script prints both validation tables, an
