@@ -18,7 +18,7 @@ COMMANDS = {
     "gradcheck": ("astra_np.cli.gradcheck", "print the gradient self-certification table"),
     "train": ("astra_np.cli.train", "train one model on a data file"),
     "experiment": ("astra_np.cli.experiment", "run the 10 x 5 CV protocol (Table 2, Fig. 4)"),
-    "vectors": ("astra_np.check.vectors", "write the portable JSON reference vectors"),
+    "vectors": ("astra_np.cli.vectors", "write the portable JSON reference vectors"),
 }
 
 

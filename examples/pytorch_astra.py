@@ -15,6 +15,10 @@ Two implementations, both differentiated by autograd (float64 throughout):
     overflows (otherwise autograd multiplies ``inf`` by 0 and returns NaN).
 
 Both share :func:`slope_for_threshold` (bisection, then an implicit-function gradient).
+Only the forward functions are written: ``astra_np.check.vectors.implementation_from_forward``
+adds every gradient call the vectors check from :func:`torch_grad`, a five-line adapter
+giving ``torch.autograd.grad`` the calling convention of ``jax.grad`` (the JAX twin of
+this file is ``examples/jax_astra.py``).
 
 Run ``python examples/pytorch_astra.py [VECTORS.json]`` (without a file, the vectors
 are generated in memory by astra_np). The script prints both validation tables, an
@@ -63,13 +67,15 @@ import sys
 import numpy as np
 import torch
 
-from astra_np.check.vectors import decode, generate, load, validate
+from astra_np.check.vectors import (
+    decode,
+    generate,
+    implementation_from_forward,
+    load,
+    validate,
+)
 
 DTYPE = torch.float64
-
-
-def _t(a, requires_grad=False):
-    return torch.tensor(np.asarray(a, dtype=np.float64), dtype=DTYPE, requires_grad=requires_grad)
 
 
 # ======================================================================================
@@ -117,13 +123,16 @@ def naive_gmn(p, y):
     return 1 - torch.sqrt(tn * tp / (m0 * m1))
 
 
+NAIVE_LOSSES = {"bce": naive_bce, "gmn": naive_gmn}
+
+
 def naive_head(x, beta, y, loss, astra, z):
     """ASTra -> z -> loss on probabilities (Eqs. 4-9), as a network would chain them."""
     b = naive_slope_from_beta(beta) if astra else torch.ones((), dtype=DTYPE)
     q = naive_astra(x, b)
     if z:
         q = naive_z_transform(q, naive_threshold(b))
-    return naive_bce(q, y) if loss == "bce" else naive_gmn(q, y)
+    return NAIVE_LOSSES[loss](q, y)
 
 
 # ======================================================================================
@@ -256,15 +265,24 @@ def stable_head(x, beta, y, loss, astra, z):
             logit = logit - stable_astra_logit(torch.zeros_like(b), b)
     else:
         logit = x   # sigmoid: b = 1, tau = 0.5, the z-transform is the identity
-    pos = y == 1
-    if loss == "bce":
-        return torch.mean(softplus(torch.where(pos, -logit, logit)))
-    m1 = torch.sum(y)
-    m0 = y.numel() - m1
+    return STABLE_HEAD_LOSSES[loss](logit, y == 1)
+
+
+def _head_bce(logit, pos):
+    return torch.mean(softplus(torch.where(pos, -logit, logit)))
+
+
+def _head_gmn(logit, pos):
+    """1 - G with log G = (log TP + log TN - log m0 - log m1) / 2, TP and TN by logsumexp."""
+    m1 = torch.sum(pos).to(logit.dtype)
+    m0 = pos.numel() - m1
     log_tp = torch.logsumexp(torch.nn.functional.logsigmoid(logit[pos]), 0)
     log_tn = torch.logsumexp(torch.nn.functional.logsigmoid(-logit[~pos]), 0)
     h = 0.5 * (log_tp + log_tn - torch.log(m0) - torch.log(m1))   # log G
     return _one_minus_exp(h)
+
+
+STABLE_HEAD_LOSSES = {"bce": _head_bce, "gmn": _head_gmn}
 
 
 def _one_minus_exp(h):
@@ -281,67 +299,48 @@ def _one_minus_exp(h):
 
 
 # ======================================================================================
-# Adapters: astra_np's call protocol (NumPy in, NumPy out) on top of autograd
+# The implementations validate() expects: forward functions + autograd
 # ======================================================================================
 
-def _value(f):
-    def call(*arrays):
-        with torch.no_grad():
-            return f(*[_t(a) for a in arrays]).numpy()
-    return call
+def torch_grad(fun, argnums):
+    """``jax.grad``'s calling convention on top of ``torch.autograd.grad``: a function of
+    ``fun``'s arguments returning the gradients of the scalar ``fun`` in ``argnums``
+    (zeros for an argument ``fun`` does not use)."""
+    def gradient(*args):
+        ts = [a.detach().clone().requires_grad_(i in argnums) for i, a in enumerate(args)]
+        wrt = [ts[i] for i in argnums]
+        grads = torch.autograd.grad(fun(*ts), wrt, allow_unused=True)
+        return tuple(torch.zeros_like(t) if g is None else g for g, t in zip(grads, wrt))
+    return gradient
 
 
-def _partials(f):
-    """Elementwise partials of f by autograd: grad of sum(f) in each argument."""
-    def call(*arrays):
-        ts = [_t(a, requires_grad=True) for a in arrays]
-        grads = torch.autograd.grad(f(*ts).sum(), ts, allow_unused=True)
-        return tuple(np.zeros_like(np.asarray(a, dtype=np.float64)) if g is None else g.numpy()
-                     for a, g in zip(arrays, grads))
-    return call
+def to_tensor(a):
+    """NumPy array -> tensor of the same dtype (float64 inputs, int64 labels)."""
+    return torch.as_tensor(np.asarray(a))
 
 
-def _loss_grad(f):
-    def call(p, y):
-        pt = _t(p, requires_grad=True)
-        (g,) = torch.autograd.grad(f(pt, _t(y)), pt)
-        return g.numpy()
-    return call
+def to_numpy(t):
+    return t.detach().numpy()
 
 
-def _head(f):
-    def call(x, beta, y, loss="bce", astra=True, z=True):
-        xt, bt = _t(x, requires_grad=True), _t(beta, requires_grad=True)
-        value = f(xt, bt, _t(y), loss, astra, z)
-        gx, gb = torch.autograd.grad(value, (xt, bt), allow_unused=True)
-        return (value.item(), gx.numpy(),
-                0.0 if gb is None else gb.item())
-    return call
+def implementation(forward):
+    """The mapping ``astra_np.validate`` expects, from forward functions and autograd."""
+    return implementation_from_forward(forward, grad=torch_grad, asarray=to_tensor,
+                                       to_numpy=to_numpy)
 
 
-def implementation(astra, astra_logit, threshold, slope_from_beta, z_transform, bce, gmn,
-                   head):
-    """The mapping ``astra_np.validate`` expects, built from torch functions."""
-    return {
-        "astra": _value(astra), "astra_partials": _partials(astra),
-        "astra_logit": _value(astra_logit), "astra_logit_partials": _partials(astra_logit),
-        "threshold": _value(threshold), "threshold_grad": _partials(threshold),
-        "slope_for_threshold": _value(slope_for_threshold),
-        "slope_for_threshold_grad": _partials(slope_for_threshold),
-        "slope_from_beta": _value(slope_from_beta),
-        "slope_from_beta_grad": _partials(slope_from_beta),
-        "z_transform": _value(z_transform), "z_transform_partials": _partials(z_transform),
-        "bce": _value(bce), "bce_grad": _loss_grad(bce),
-        "gmn": _value(gmn), "gmn_grad": _loss_grad(gmn),
-        "head_loss": _head(head),
-    }
-
-
-NAIVE = implementation(naive_astra, naive_astra_logit, naive_threshold, naive_slope_from_beta,
-                       naive_z_transform, naive_bce, naive_gmn, naive_head)
-STABLE = implementation(stable_astra, stable_astra_logit, stable_threshold,
-                        stable_slope_from_beta, stable_z_transform, stable_bce, stable_gmn,
-                        stable_head)
+NAIVE = implementation({
+    "astra": naive_astra, "astra_logit": naive_astra_logit, "threshold": naive_threshold,
+    "slope_for_threshold": slope_for_threshold, "slope_from_beta": naive_slope_from_beta,
+    "z_transform": naive_z_transform, "bce": naive_bce, "gmn": naive_gmn,
+    "head_loss": naive_head,
+})
+STABLE = implementation({
+    "astra": stable_astra, "astra_logit": stable_astra_logit, "threshold": stable_threshold,
+    "slope_for_threshold": slope_for_threshold, "slope_from_beta": stable_slope_from_beta,
+    "z_transform": stable_z_transform, "bce": stable_bce, "gmn": stable_gmn,
+    "head_loss": stable_head,
+})
 
 
 # ======================================================================================
@@ -400,6 +399,15 @@ def explain(function, inputs, description=""):
     return "see the module docstring"
 
 
+def _element(inputs, gradient_kind, index):
+    """The inputs of an elementwise case at the failing element (arrays broadcast)."""
+    if gradient_kind != "elementwise":
+        return inputs
+    arrays = np.broadcast_arrays(*inputs.values())
+    i = max(index, 0)
+    return {k: a.ravel()[i] for k, a in zip(inputs, arrays)}
+
+
 def _num(v):
     return f"{v:.6g}" if isinstance(v, float) else str(v)
 
@@ -429,7 +437,8 @@ def run(vectors=None, out=sys.stdout):
             continue
         seen.add(f.case)
         fn, case = cases[f.case]
-        inputs = {k: decode(t) for k, t in case["inputs"].items()}
+        inputs = _element({k: decode(t) for k, t in case["inputs"].items()},
+                          doc["functions"][fn]["gradient_kind"], f.index)
         what = f.message if f.message else (
             f"{f.quantity} = {_num(f.got)}, expected {_num(f.expected)}"
             f" (relative error {f.rel_error:.1e})")

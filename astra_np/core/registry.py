@@ -88,6 +88,8 @@ class Loss:
         One of the paper's compared losses: its methods are the protocol's default.
     derivation : str
         The derivation file in ``derivations/``.
+    description : str
+        The formula's name in one phrase (the reference vectors' function table).
     """
 
     name: str
@@ -100,6 +102,7 @@ class Loss:
     needs_both_classes: bool = False
     in_paper: bool = True
     derivation: str = ""
+    description: str = ""
     _cache: dict = field(default_factory=dict, compare=False, repr=False)
 
     def function(self, role):
@@ -164,6 +167,7 @@ _LOSSES = (
         mpmath_form=f"{_MP}:bce_head_terms",
         fused="cross-entropy",
         derivation="bce.md",
+        description="mean binary cross-entropy",
     ),
     Loss(
         name="gmn",
@@ -175,10 +179,11 @@ _LOSSES = (
         counts=f"{_CORE}:gmn_from_counts",
         needs_both_classes=True,
         derivation="gmn.md",
+        description="GMN loss (Eqs. 8-9)",
     ),
     Loss(
         name="f1",
-        label="F1",
+        label="soft-F1",
         value_and_grad=f"{_COUNT}:f1_with_logits_value_and_grad",
         complex_form=f"{_COMPLEX}:f1_from_logits",
         mpmath_form=f"{_MP}:f1_head_terms",
@@ -187,10 +192,11 @@ _LOSSES = (
         needs_both_classes=True,
         in_paper=False,
         derivation="f1.md",
+        description="soft-F1 loss, 1 - F1 of the approximated matrix (Eq. 8)",
     ),
     Loss(
         name="mcc",
-        label="MCC",
+        label="soft-MCC",
         value_and_grad=f"{_COUNT}:mcc_with_logits_value_and_grad",
         complex_form=f"{_COMPLEX}:mcc_from_logits",
         mpmath_form=f"{_MP}:mcc_head_terms",
@@ -199,6 +205,7 @@ _LOSSES = (
         needs_both_classes=True,
         in_paper=False,
         derivation="mcc.md",
+        description="soft-MCC loss, 1 - MCC of the approximated matrix (Eq. 8)",
     ),
 )
 
