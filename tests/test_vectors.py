@@ -34,7 +34,7 @@ def doc(text):
 
 
 def _float_tensors(doc):
-    for fn, entry in doc["functions"].items():
+    for entry in doc["functions"].values():
         for case in entry["cases"]:
             for name, t in case["inputs"].items():
                 if t["dtype"] == "float64":

@@ -218,7 +218,7 @@ def load(source):
     if doc["schema_version"] != SCHEMA_VERSION:
         raise ValueError(f"schema_version {doc['schema_version']!r} is not supported "
                          f"(this astra_np reads {SCHEMA_VERSION})")
-    for fn, entry in doc["functions"].items():
+    for entry in doc["functions"].values():
         for case in entry["cases"]:
             tensors = [("inputs." + k, t) for k, t in case["inputs"].items()]
             tensors += [("value", case["value"])]
