@@ -84,8 +84,8 @@ def test_head_loss_dispatches_to_the_registered_function(method):
 def _method_spellings(path, names):
     r"""``(line, text)`` of each place where code spells a method or loss name as a method:
     a comparison with it, a default of an argument called ``method``/``loss``, or a
-    list, tuple, set or dict keys holding two or more of them (``__all__`` excepted: the
-    functions ``bce`` and ``gmn`` share the losses' names)."""
+    list, tuple, set or dict keys of two or more of them and nothing else (``__all__``
+    excepted: the functions ``bce`` and ``gmn`` share the losses' names)."""
     tree = ast.parse(path.read_text(encoding="utf-8"))
     is_name = lambda node: isinstance(node, ast.Constant) and node.value in names  # noqa: E731
     skip = set()
@@ -105,7 +105,43 @@ def _method_spellings(path, names):
             for arg, default in pairs:
                 if arg.arg in ("method", "loss") and is_name(default):
                     yield node.lineno, f"{arg.arg}={default.value!r}"
-        elif isinstance(node, (ast.List, ast.Tuple, ast.Set)) and sum(map(is_name, node.elts)) >= 2:
+        elif isinstance(node, (ast.List, ast.Tuple, ast.Set)) and _a_list_of_names(node.elts, is_name):
             yield node.lineno, ast.unparse(node)
-        elif isinstance(node, ast.Dict) and sum(is_name(k) for k in node.keys if k is not None) >= 2:
+        elif isinstance(node, ast.Dict) and _a_list_of_names([k for k in node.keys if k is not None], is_name):
             yield node.lineno, ast.unparse(node)[:60]
+
+
+def _a_list_of_names(elements, is_name):
+    """Two or more strings, every one a method or loss name (a table of functions that
+    merely includes ``bce`` and ``gmn`` among others is not a list of methods)."""
+    strings = [e for e in elements if isinstance(e, ast.Constant) and isinstance(e.value, str)]
+    return len(strings) >= 2 and all(map(is_name, strings))
+
+
+def test_method_names_are_spelled_in_code_only_by_the_registry():
+    # Docstrings and prose may name methods; code that compares, defaults to or lists
+    # method names derives them from the registry (astra_np/core/registry.py).
+    names = set(METHOD_NAMES) | set(LOSS_NAMES)
+    offenders = []
+    for path in sorted((ROOT / "astra_np").rglob("*.py")):
+        if path.name == "registry.py":
+            continue
+        for line, text in _method_spellings(path, names):
+            offenders.append(f"{path.relative_to(ROOT)}:{line}: {text}")
+    assert not offenders, "method or loss names spelled outside the registry:\n" + "\n".join(offenders)
+
+
+@pytest.mark.parametrize("code, caught", [
+    ('def f(method):\n    return 1 if method == "gmn-astra" else 2\n', True),
+    ('def f(x, loss="bce"):\n    return x\n', True),
+    ('ORDER = ("bce", "gmn", "bce-astra", "gmn-astra")\n', True),
+    ('LABELS = {"bce": "BCE", "gmn": "GMN"}\n', True),
+    ('TABLE = {"astra": 1, "bce": 2, "gmn": 3}\n', False),   # a table of functions
+    ('__all__ = ["bce", "gmn"]\n', False),
+    ('def f():\n    """Methods such as "gmn-astra" are named in prose."""\n', False),
+])
+def test_the_spelling_check_finds_what_it_must(tmp_path, code, caught):
+    path = tmp_path / "m.py"
+    path.write_text(code)
+    found = list(_method_spellings(path, set(METHOD_NAMES) | set(LOSS_NAMES)))
+    assert bool(found) is caught, found

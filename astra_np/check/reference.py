@@ -100,7 +100,8 @@ __all__ = [
     "approx_confusion",
     "gmn",
     "gmn_grad",
-    "count_partials",
+    "f1_count_partials",
+    "mcc_count_partials",
     "f1_head_terms",
     "mcc_head_terms",
     "head_loss",
@@ -766,18 +767,24 @@ def _head_counts(l, ys):
     return q, qc, (tn, fp, fn, tp)
 
 
-def count_partials(loss, tn, fp, fn, tp):
-    r"""``(J, dJ/dTN, dJ/dFP, dJ/dFN, dJ/dTP)`` of a count loss, straight from its definition.
+def f1_count_partials(tn, fp, fn, tp):
+    r"""``(J, dJ/dTN, dJ/dFP, dJ/dFN, dJ/dTP)`` of the soft F1 loss, straight from its definition.
 
-    ``loss="f1"``: ``J = 1 - 2 TP / (2 TP + FP + FN)``. ``loss="mcc"``:
+    ``J = 1 - 2 TP / (2 TP + FP + FN)``. mpf inputs, at the working precision; the four
+    counts are independent variables here.
+    """
+    d = 2 * tp + fp + fn
+    return 1 - 2 * tp / d, 0 * d, 2 * tp / d ** 2, 2 * tp / d ** 2, -2 * (fp + fn) / d ** 2
+
+
+def mcc_count_partials(tn, fp, fn, tp):
+    r"""``(J, dJ/dTN, dJ/dFP, dJ/dFN, dJ/dTP)`` of the soft MCC loss, straight from its definition.
+
     ``J = 1 - (TP TN - FP FN) / S``, ``S = sqrt((TP + FP)(TP + FN)(TN + FP)(TN + FN))``,
     whose partials are ``dMCC/dTP = TN / S - MCC (1/(TP + FP) + 1/(TP + FN)) / 2`` and
     likewise (each count appears in two factors of ``S``). mpf inputs, at the working
     precision; the four counts are independent variables here.
     """
-    if loss == "f1":
-        d = 2 * tp + fp + fn
-        return 1 - 2 * tp / d, 0 * d, 2 * tp / d ** 2, 2 * tp / d ** 2, -2 * (fp + fn) / d ** 2
     mp = _mpmath().mp
     s = mp.sqrt((tp + fp) * (tp + fn) * (tn + fp) * (tn + fn))
     m = (tp * tn - fp * fn) / s
@@ -789,29 +796,29 @@ def count_partials(loss, tn, fp, fn, tp):
     return 1 - m, -d_tn, -d_fp, -d_fn, -d_tp
 
 
-def _count_head_terms(loss, l, ys):
+def _count_head_terms(partials, metric, l, ys):
     q, qc, counts = _head_counts(l, ys)
-    value, d_tn, d_fp, d_fn, d_tp = count_partials(loss, *counts)
+    value, d_tn, d_fp, d_fn, d_tp = partials(*counts)
     k_neg, k_pos = d_fp - d_tn, d_tp - d_fn
     dL_dl = [(k_pos if yi else k_neg) * qi * qci for qi, qci, yi in zip(q, qc, ys)]
-    return value, dL_dl, {loss: 1 - value}
+    return value, dL_dl, {metric: 1 - value}
 
 
 def f1_head_terms(l, ys):
     r"""Soft F1 loss (``derivations/f1.md``) on logits ``l`` (list of mpf): ``(J, dJ/dl, {"f1": F1})``.
 
     ``dJ/dl_i = (dJ/dTP - dJ/dFN) q_i (1 - q_i)`` for positives and
-    ``(dJ/dFP - dJ/dTN) q_i (1 - q_i)`` for negatives, from :func:`count_partials`.
+    ``(dJ/dFP - dJ/dTN) q_i (1 - q_i)`` for negatives, from :func:`f1_count_partials`.
     """
-    return _count_head_terms("f1", l, ys)
+    return _count_head_terms(f1_count_partials, "f1", l, ys)
 
 
 def mcc_head_terms(l, ys):
     r"""Soft MCC loss (``derivations/mcc.md``) on logits ``l`` (list of mpf): ``(J, dJ/dl, {"mcc": MCC})``.
 
-    Chained as in :func:`f1_head_terms`, from :func:`count_partials`.
+    Chained as in :func:`f1_head_terms`, from :func:`mcc_count_partials`.
     """
-    return _count_head_terms("mcc", l, ys)
+    return _count_head_terms(mcc_count_partials, "mcc", l, ys)
 
 
 def head_loss_details(x, beta, y, loss=DEFAULT_LOSS, astra=True, z=True, dps=DPS):
