@@ -295,11 +295,16 @@ def _head_gmn(logit, pos):
 
 
 def _head_f1(logit, pos):
-    """1 - F1 as (FP + FN) / (2TP + FP + FN) (derivations/f1.md): never 1 - F1, which is 0
-    in float64 once F1 rounds to 1."""
+    r"""1 - F1 = (FP + FN) / (2TP + FP + FN) = sigmoid(log(FP + FN) - log 2TP) (derivations/f1.md).
+
+    Never ``1 - F1`` (0 in float64 once F1 rounds to 1). Nor ``exp(log(FP + FN) - log D)``:
+    its autodiff forms ``dJ/dlog FP`` as ``FP / (FP + FN) - FP / D``, which cancels when
+    ``2TP << FP + FN`` (the negatives' gradient is 0 instead of ``1e-21`` with one positive
+    at -45). ``log_sigmoid``'s derivative is ``sigmoid(-t)``, so every partial here is a
+    product of positive terms.
+    """
     (_, log_fp, log_fn, log_tp), _, _ = _log_counts(logit, pos)
-    log_fp_fn = jnp.logaddexp(log_fp, log_fn)
-    return jnp.exp(log_fp_fn - jnp.logaddexp(jnp.log(2.0) + log_tp, log_fp_fn))
+    return jnp.exp(jax.nn.log_sigmoid(jnp.logaddexp(log_fp, log_fn) - jnp.log(2.0) - log_tp))
 
 
 def _head_mcc(logit, pos):
