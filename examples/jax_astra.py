@@ -1,21 +1,25 @@
-r"""ASTra, the z-transform, BCE and GMN in JAX, checked against astra_np's vectors.
+r"""ASTra, the z-transform and every registered loss in JAX, checked against astra_np's vectors.
 
 The twin of ``examples/pytorch_astra.py``. Only the forward functions are written;
 ``astra_np.check.vectors.implementation_from_forward`` adds every gradient the vectors
 check from ``jax.grad`` (``jax.vjp`` works the same way). float64 is enabled first:
 JAX computes in float32 by default, and the vectors' tolerances (1e-12 relative) are
-far below float32's 6e-8.
+far below float32's 6e-8. The output heads cover every method of the vectors
+(``astra_np.METHODS``: BCE, GMN, soft F1 and soft MCC, each on the sigmoid and on
+ASTra + z); they dispatch on the ``loss`` keyword.
 
 ``NAIVE``
     The formulas as printed in the paper, differentiated by ``jax.grad``: Eq. 4
     ``1 - (1 + b e^{bx})^{-1/b}``, Eq. 5, Eq. 7 with ``jnp.where``, Eq. 6 as a quotient,
-    BCE with logs of probabilities and Eq. 9 as a square root of a product. It passes the
+    BCE with logs of probabilities, Eq. 9 as a square root of a product, and the soft F1
+    and MCC losses as ``1 - F1`` and ``1 - MCC`` on the linear counts of Eq. 8. It passes the
     ordinary range and fails in the tails; the validator prints each failure's inputs
     and likely cause, and the script counts the causes.
 ``STABLE``
     The same functions written for the tails (softplus / log1p / logsumexp, logit
-    space for the output head, ``jnp.where`` fed only inputs on which both branches are
-    finite) and two custom derivative rules (``jax.custom_jvp``) where differentiating
+    space for the output head, the count losses from the log counts of Eq. 8,
+    ``jnp.where`` fed only inputs on which both branches are finite) and two custom
+    derivative rules (``jax.custom_jvp``) where differentiating
     the stable forward is still wrong (``derivations/astra.md``, ``z_transform.md``,
     ``head.md``, "Pitfalls"):
 
@@ -394,7 +398,7 @@ def run(vectors=None, out=None):
     print("\nlikely causes of the naive failures (first wrong quantity of each case): "
           + ", ".join(f"{k} {n}" for k, n in causes.most_common()), file=out)
     print(file=out)
-    banner("STABLE (softplus / log1p / logsumexp, logit space, two custom JVP rules); "
+    banner("STABLE (softplus / log1p / logsumexp, logit space and log counts, two custom JVP rules); "
            f"excluding cases that require: {', '.join(EXCLUDE)}")
     print("XLA on CPU flushes subnormal numbers to zero, so cases with subnormal inputs "
           "cannot pass here.", file=out)

@@ -1,16 +1,20 @@
-r"""ASTra, the z-transform, BCE and GMN in plain PyTorch, checked against astra_np's vectors.
+r"""ASTra, the z-transform and every registered loss in plain PyTorch, checked against astra_np's vectors.
 
-Two implementations, both differentiated by autograd (float64 throughout):
+Two implementations, both differentiated by autograd (float64 throughout). The output
+heads cover every method of the vectors (``astra_np.METHODS``: BCE, GMN, soft F1 and
+soft MCC, each on the sigmoid and on ASTra + z); they dispatch on the ``loss`` keyword.
 
 ``NAIVE``
     The formulas as printed in the paper: Eq. 4 ``1 - (1 + b e^{bx})^{-1/b}``, Eq. 5,
-    Eq. 7 with ``torch.where``, Eq. 6, BCE with logs of probabilities and Eq. 9 as a
-    square root of a product.
+    Eq. 7 with ``torch.where``, Eq. 6, BCE with logs of probabilities, Eq. 9 as a
+    square root of a product, and the soft F1 and MCC losses as ``1 - F1`` and
+    ``1 - MCC`` on the linear counts of Eq. 8.
 ``STABLE``
     The same functions written for the tails: ASTra through
     ``s = softplus(b x + log b) / b`` (``y = 1 - e^{-s}``), its logit through
     ``log(expm1(s))`` in three regimes, Eq. 6 as ``1 / (1 + r)``, the output head on
-    logits (BCE with ``softplus``, GMN with ``logsigmoid`` and ``logsumexp``), and
+    logits (BCE with ``softplus``; GMN, soft F1 and soft MCC from the log counts of
+    Eq. 8, ``logsumexp`` of ``logsigmoid``: derivations/f1.md, mcc.md), and
     ``torch.where`` used so that the branch not taken never sees an input that
     overflows (otherwise autograd multiplies ``inf`` by 0 and returns NaN).
 
@@ -457,7 +461,7 @@ def explain(function, inputs, description=""):
     if function.startswith("head_loss"):
         if "underflow" in description:
             return ("saturation: every positive's probability underflows to 0: log(0) = -inf "
-                    "(BCE), inf * 0 in the chain rule (GMN)")
+                    "(BCE), inf * 0 in the chain rule (the count losses)")
         return ("overflow: e^(bx) or e^(-x) = inf; probabilities exactly 0 or 1 make "
                 "log(0) = -inf and inf * 0 = NaN in the chain rule")
     return "see the module docstring"
@@ -520,9 +524,8 @@ def main(argv=None):
     naive, naive_default, stable = run(vectors)
     hard_only = all("/hard/" in c for c in naive.failed_cases())
     ok = stable.passed and naive_default.passed and not naive.passed and hard_only
-    print("\nstable passes every case: %s; naive passes the ordinary range: %s; "
-          "naive fails only in the tails: %s"
-          % (stable.passed, naive_default.passed, (not naive.passed) and hard_only))
+    print(f"\nstable passes every case: {stable.passed}; naive passes the ordinary range: "
+          f"{naive_default.passed}; naive fails only in the tails: {(not naive.passed) and hard_only}")
     return 0 if ok else 1
 
 
