@@ -1,21 +1,25 @@
-r"""ASTra, the z-transform, BCE and GMN in JAX, checked against astra_np's vectors.
+r"""ASTra, the z-transform and every registered loss in JAX, checked against astra_np's vectors.
 
 The twin of ``examples/pytorch_astra.py``. Only the forward functions are written;
 ``astra_np.check.vectors.implementation_from_forward`` adds every gradient the vectors
 check from ``jax.grad`` (``jax.vjp`` works the same way). float64 is enabled first:
 JAX computes in float32 by default, and the vectors' tolerances (1e-12 relative) are
-far below float32's 6e-8.
+far below float32's 6e-8. The output heads cover every method of the vectors
+(``astra_np.METHODS``: BCE, GMN, soft F1 and soft MCC, each on the sigmoid and on
+ASTra + z); they dispatch on the ``loss`` keyword.
 
 ``NAIVE``
     The formulas as printed in the paper, differentiated by ``jax.grad``: Eq. 4
     ``1 - (1 + b e^{bx})^{-1/b}``, Eq. 5, Eq. 7 with ``jnp.where``, Eq. 6 as a quotient,
-    BCE with logs of probabilities and Eq. 9 as a square root of a product. It passes the
+    BCE with logs of probabilities, Eq. 9 as a square root of a product, and the soft F1
+    and MCC losses as ``1 - F1`` and ``1 - MCC`` on the linear counts of Eq. 8. It passes the
     ordinary range and fails in the tails; the validator prints each failure's inputs
     and likely cause, and the script counts the causes.
 ``STABLE``
     The same functions written for the tails (softplus / log1p / logsumexp, logit
-    space for the output head, ``jnp.where`` fed only inputs on which both branches are
-    finite) and two custom derivative rules (``jax.custom_jvp``) where differentiating
+    space for the output head, the count losses from the log counts of Eq. 8,
+    ``jnp.where`` fed only inputs on which both branches are finite) and two custom
+    derivative rules (``jax.custom_jvp``) where differentiating
     the stable forward is still wrong (``derivations/astra.md``, ``z_transform.md``,
     ``head.md``, "Pitfalls"):
 
@@ -101,7 +105,25 @@ def naive_gmn(p, y):
     return 1 - jnp.sqrt(tn * tp / (m0 * m1))
 
 
-NAIVE_LOSSES = {"bce": naive_bce, "gmn": naive_gmn}
+def _naive_counts(p, y):
+    """The approximated confusion counts of Eq. 8: TN, FP, FN, TP."""
+    return (jnp.sum((1 - p) * (1 - y)), jnp.sum(p * (1 - y)), jnp.sum((1 - p) * y),
+            jnp.sum(p * y))
+
+
+def naive_f1(p, y):
+    """Soft F1 loss as printed: 1 - 2TP / (2TP + FP + FN) on the counts of Eq. 8."""
+    _, fp, fn, tp = _naive_counts(p, y)
+    return 1 - 2 * tp / (2 * tp + fp + fn)
+
+
+def naive_mcc(p, y):
+    """Soft MCC loss as printed: 1 - (TP TN - FP FN) / sqrt(product of the four marginals)."""
+    tn, fp, fn, tp = _naive_counts(p, y)
+    return 1 - (tp * tn - fp * fn) / jnp.sqrt((tp + fp) * (tp + fn) * (tn + fp) * (tn + fn))
+
+
+NAIVE_LOSSES = {"bce": naive_bce, "gmn": naive_gmn, "f1": naive_f1, "mcc": naive_mcc}
 
 
 def naive_head(x, beta, y, loss, astra, z):
@@ -256,16 +278,62 @@ def _head_bce(logit, pos):
     return jnp.mean(softplus(jnp.where(pos, -logit, logit)))
 
 
+def _log_counts(logit, pos):
+    r"""log TN, log FP, log FN, log TP of Eq. 8 on z = sigmoid(logit), and log m0, log m1.
+
+    Each count is a logsumexp of ``log_sigmoid(+-logit)`` over one class: finite for every
+    finite logit, also where the linear count underflows (every positive at -800).
+    """
+    log_z, log_omz = jax.nn.log_sigmoid(logit), jax.nn.log_sigmoid(-logit)
+    neg = ~pos
+    counts = tuple(logsumexp(jnp.where(mask, v, -jnp.inf))
+                   for mask, v in ((neg, log_omz), (neg, log_z), (pos, log_omz), (pos, log_z)))
+    m1 = jnp.sum(pos)
+    return counts, jnp.log(pos.size - m1), jnp.log(m1)
+
+
 def _head_gmn(logit, pos):
     """1 - G with log G = (log TP + log TN - log m0 - log m1) / 2, TP and TN by logsumexp."""
-    m1 = jnp.sum(pos)
-    m0 = pos.size - m1
-    log_tp = logsumexp(jnp.where(pos, jax.nn.log_sigmoid(logit), -jnp.inf))
-    log_tn = logsumexp(jnp.where(pos, -jnp.inf, jax.nn.log_sigmoid(-logit)))
-    return one_minus_exp(0.5 * (log_tp + log_tn - jnp.log(m0) - jnp.log(m1)))
+    (log_tn, _, _, log_tp), log_m0, log_m1 = _log_counts(logit, pos)
+    return one_minus_exp(0.5 * (log_tp + log_tn - log_m0 - log_m1))
 
 
-STABLE_HEAD_LOSSES = {"bce": _head_bce, "gmn": _head_gmn}
+def _head_f1(logit, pos):
+    r"""1 - F1 = (FP + FN) / (2TP + FP + FN) = sigmoid(log(FP + FN) - log 2TP) (derivations/f1.md).
+
+    Never ``1 - F1`` (0 in float64 once F1 rounds to 1). Nor ``exp(log(FP + FN) - log D)``:
+    its autodiff forms ``dJ/dlog FP`` as ``FP / (FP + FN) - FP / D``, which cancels when
+    ``2TP << FP + FN`` (the negatives' gradient is 0 instead of ``1e-21`` with one positive
+    at -45). ``log_sigmoid``'s derivative is ``sigmoid(-t)``, so every partial here is a
+    product of positive terms.
+    """
+    (_, log_fp, log_fn, log_tp), _, _ = _log_counts(logit, pos)
+    return jnp.exp(jax.nn.log_sigmoid(jnp.logaddexp(log_fp, log_fn) - jnp.log(2.0) - log_tp))
+
+
+def _head_mcc(logit, pos):
+    r"""1 - MCC (derivations/mcc.md) from the log counts, S = sqrt(P Q m0 m1).
+
+    MCC = TP TN / S - FP FN / S: each term is at most sqrt(PQ / (m0 m1)), so neither
+    overflows, and both go to 0 as a marginal P = TP + FP or Q = TN + FN vanishes (the
+    limit J = 1, zero gradients: no 0/0 and no NaN, since every log count is finite).
+    For MCC > 1/2, J = (S^2 - N^2) / (S^2 (1 + MCC)) with S^2 - N^2 = n e3 (a sum of
+    products of counts), so 1 - MCC never cancels; the other branch of the ``where``
+    sees MCC = 1 (the double-where trick), so its gradient is finite too.
+    """
+    (log_tn, log_fp, log_fn, log_tp), log_m0, log_m1 = _log_counts(logit, pos)
+    log_p, log_q = jnp.logaddexp(log_tp, log_fp), jnp.logaddexp(log_tn, log_fn)
+    log_s2 = log_p + log_q + log_m0 + log_m1
+    mcc = (jnp.exp(log_tp + log_tn - 0.5 * log_s2) - jnp.exp(log_fp + log_fn - 0.5 * log_s2))
+    high = mcc > 0.5
+    log_e3 = logsumexp(jnp.stack([log_fn + log_fp + log_tn, log_fn + log_fp + log_tp,
+                                  log_fn + log_tn + log_tp, log_fp + log_tn + log_tp]))
+    log_n = jnp.logaddexp(log_m0, log_m1)
+    j_high = jnp.exp(log_n + log_e3 - log_s2) / (1 + jnp.where(high, mcc, 1.0))
+    return jnp.where(high, j_high, 1 - mcc)
+
+
+STABLE_HEAD_LOSSES = {"bce": _head_bce, "gmn": _head_gmn, "f1": _head_f1, "mcc": _head_mcc}
 
 
 def stable_head(x, beta, y, loss, astra, z):
@@ -330,7 +398,7 @@ def run(vectors=None, out=None):
     print("\nlikely causes of the naive failures (first wrong quantity of each case): "
           + ", ".join(f"{k} {n}" for k, n in causes.most_common()), file=out)
     print(file=out)
-    banner("STABLE (softplus / log1p / logsumexp, logit space, two custom JVP rules); "
+    banner("STABLE (softplus / log1p / logsumexp, logit space and log counts, two custom JVP rules); "
            f"excluding cases that require: {', '.join(EXCLUDE)}")
     print("XLA on CPU flushes subnormal numbers to zero, so cases with subnormal inputs "
           "cannot pass here.", file=out)

@@ -1,16 +1,20 @@
-r"""ASTra, the z-transform, BCE and GMN in plain PyTorch, checked against astra_np's vectors.
+r"""ASTra, the z-transform and every registered loss in plain PyTorch, checked against astra_np's vectors.
 
-Two implementations, both differentiated by autograd (float64 throughout):
+Two implementations, both differentiated by autograd (float64 throughout). The output
+heads cover every method of the vectors (``astra_np.METHODS``: BCE, GMN, soft F1 and
+soft MCC, each on the sigmoid and on ASTra + z); they dispatch on the ``loss`` keyword.
 
 ``NAIVE``
     The formulas as printed in the paper: Eq. 4 ``1 - (1 + b e^{bx})^{-1/b}``, Eq. 5,
-    Eq. 7 with ``torch.where``, Eq. 6, BCE with logs of probabilities and Eq. 9 as a
-    square root of a product.
+    Eq. 7 with ``torch.where``, Eq. 6, BCE with logs of probabilities, Eq. 9 as a
+    square root of a product, and the soft F1 and MCC losses as ``1 - F1`` and
+    ``1 - MCC`` on the linear counts of Eq. 8.
 ``STABLE``
     The same functions written for the tails: ASTra through
     ``s = softplus(b x + log b) / b`` (``y = 1 - e^{-s}``), its logit through
     ``log(expm1(s))`` in three regimes, Eq. 6 as ``1 / (1 + r)``, the output head on
-    logits (BCE with ``softplus``, GMN with ``logsigmoid`` and ``logsumexp``), and
+    logits (BCE with ``softplus``; GMN, soft F1 and soft MCC from the log counts of
+    Eq. 8, ``logsumexp`` of ``logsigmoid``: derivations/f1.md, mcc.md), and
     ``torch.where`` used so that the branch not taken never sees an input that
     overflows (otherwise autograd multiplies ``inf`` by 0 and returns NaN).
 
@@ -123,7 +127,25 @@ def naive_gmn(p, y):
     return 1 - torch.sqrt(tn * tp / (m0 * m1))
 
 
-NAIVE_LOSSES = {"bce": naive_bce, "gmn": naive_gmn}
+def _naive_counts(p, y):
+    """The approximated confusion counts of Eq. 8: TN, FP, FN, TP."""
+    return (torch.sum((1 - p) * (1 - y)), torch.sum(p * (1 - y)), torch.sum((1 - p) * y),
+            torch.sum(p * y))
+
+
+def naive_f1(p, y):
+    """Soft F1 loss as printed: 1 - 2TP / (2TP + FP + FN) on the counts of Eq. 8."""
+    _, fp, fn, tp = _naive_counts(p, y)
+    return 1 - 2 * tp / (2 * tp + fp + fn)
+
+
+def naive_mcc(p, y):
+    """Soft MCC loss as printed: 1 - (TP TN - FP FN) / sqrt(product of the four marginals)."""
+    tn, fp, fn, tp = _naive_counts(p, y)
+    return 1 - (tp * tn - fp * fn) / torch.sqrt((tp + fp) * (tp + fn) * (tn + fp) * (tn + fn))
+
+
+NAIVE_LOSSES = {"bce": naive_bce, "gmn": naive_gmn, "f1": naive_f1, "mcc": naive_mcc}
 
 
 def naive_head(x, beta, y, loss, astra, z):
@@ -272,17 +294,63 @@ def _head_bce(logit, pos):
     return torch.mean(softplus(torch.where(pos, -logit, logit)))
 
 
+def _log_counts(logit, pos):
+    r"""log TN, log FP, log FN, log TP of Eq. 8 on z = sigmoid(logit), and log m0, log m1.
+
+    Each count is a logsumexp of ``logsigmoid(+-logit)`` over one class: finite for every
+    finite logit, also where the linear count underflows (every positive at -800).
+    """
+    log_z = torch.nn.functional.logsigmoid(logit)
+    log_omz = torch.nn.functional.logsigmoid(-logit)
+    counts = tuple(torch.logsumexp(v[mask], 0)
+                   for mask, v in ((~pos, log_omz), (~pos, log_z), (pos, log_omz), (pos, log_z)))
+    m1 = torch.sum(pos).to(logit.dtype)
+    return counts, torch.log(pos.numel() - m1), torch.log(m1)
+
+
 def _head_gmn(logit, pos):
     """1 - G with log G = (log TP + log TN - log m0 - log m1) / 2, TP and TN by logsumexp."""
-    m1 = torch.sum(pos).to(logit.dtype)
-    m0 = pos.numel() - m1
-    log_tp = torch.logsumexp(torch.nn.functional.logsigmoid(logit[pos]), 0)
-    log_tn = torch.logsumexp(torch.nn.functional.logsigmoid(-logit[~pos]), 0)
-    h = 0.5 * (log_tp + log_tn - torch.log(m0) - torch.log(m1))   # log G
-    return _one_minus_exp(h)
+    (log_tn, _, _, log_tp), log_m0, log_m1 = _log_counts(logit, pos)
+    return _one_minus_exp(0.5 * (log_tp + log_tn - log_m0 - log_m1))   # log G
 
 
-STABLE_HEAD_LOSSES = {"bce": _head_bce, "gmn": _head_gmn}
+def _head_f1(logit, pos):
+    r"""1 - F1 = (FP + FN) / (2TP + FP + FN) = sigmoid(log(FP + FN) - log 2TP) (derivations/f1.md).
+
+    Never ``1 - F1`` (0 in float64 once F1 rounds to 1). Nor ``exp(log(FP + FN) - log D)``:
+    autograd forms its ``dJ/dlog FP`` as ``FP / (FP + FN) - FP / D``, which cancels when
+    ``2TP << FP + FN`` (the negatives' gradient is 0 instead of ``1e-21`` with one positive
+    at -45). ``logsigmoid``'s derivative is ``sigmoid(-t)``, so every partial here is a
+    product of positive terms.
+    """
+    (_, log_fp, log_fn, log_tp), _, _ = _log_counts(logit, pos)
+    t = torch.logaddexp(log_fp, log_fn) - math.log(2.0) - log_tp
+    return torch.exp(torch.nn.functional.logsigmoid(t))
+
+
+def _head_mcc(logit, pos):
+    r"""1 - MCC (derivations/mcc.md) from the log counts, S = sqrt(P Q m0 m1).
+
+    MCC = TP TN / S - FP FN / S: each term is at most sqrt(PQ / (m0 m1)), so neither
+    overflows, and both go to 0 as a marginal P = TP + FP or Q = TN + FN vanishes (the
+    limit J = 1, zero gradients: no 0/0 and no NaN, since every log count is finite).
+    For MCC > 1/2, J = (S^2 - N^2) / (S^2 (1 + MCC)) with S^2 - N^2 = n e3 (a sum of
+    products of counts), so 1 - MCC never cancels; the other branch of ``torch.where``
+    sees MCC = 1, so its gradient is finite too.
+    """
+    (log_tn, log_fp, log_fn, log_tp), log_m0, log_m1 = _log_counts(logit, pos)
+    log_p, log_q = torch.logaddexp(log_tp, log_fp), torch.logaddexp(log_tn, log_fn)
+    log_s2 = log_p + log_q + log_m0 + log_m1
+    mcc = torch.exp(log_tp + log_tn - 0.5 * log_s2) - torch.exp(log_fp + log_fn - 0.5 * log_s2)
+    high = mcc > 0.5
+    log_e3 = torch.logsumexp(torch.stack([log_fn + log_fp + log_tn, log_fn + log_fp + log_tp,
+                                          log_fn + log_tn + log_tp, log_fp + log_tn + log_tp]), 0)
+    log_n = torch.logaddexp(log_m0, log_m1)
+    j_high = torch.exp(log_n + log_e3 - log_s2) / (1 + torch.where(high, mcc, torch.ones_like(mcc)))
+    return torch.where(high, j_high, 1 - mcc)
+
+
+STABLE_HEAD_LOSSES = {"bce": _head_bce, "gmn": _head_gmn, "f1": _head_f1, "mcc": _head_mcc}
 
 
 def _one_minus_exp(h):
@@ -393,7 +461,7 @@ def explain(function, inputs, description=""):
     if function.startswith("head_loss"):
         if "underflow" in description:
             return ("saturation: every positive's probability underflows to 0: log(0) = -inf "
-                    "(BCE), inf * 0 in the chain rule (GMN)")
+                    "(BCE), inf * 0 in the chain rule (the count losses)")
         return ("overflow: e^(bx) or e^(-x) = inf; probabilities exactly 0 or 1 make "
                 "log(0) = -inf and inf * 0 = NaN in the chain rule")
     return "see the module docstring"
@@ -456,9 +524,8 @@ def main(argv=None):
     naive, naive_default, stable = run(vectors)
     hard_only = all("/hard/" in c for c in naive.failed_cases())
     ok = stable.passed and naive_default.passed and not naive.passed and hard_only
-    print("\nstable passes every case: %s; naive passes the ordinary range: %s; "
-          "naive fails only in the tails: %s"
-          % (stable.passed, naive_default.passed, (not naive.passed) and hard_only))
+    print(f"\nstable passes every case: {stable.passed}; naive passes the ordinary range: "
+          f"{naive_default.passed}; naive fails only in the tails: {(not naive.passed) and hard_only}")
     return 0 if ok else 1
 
 

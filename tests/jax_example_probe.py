@@ -24,6 +24,40 @@ def _summary(res):
             "reports": {r.function: r.status for r in res.reports}}
 
 
+#: Heads the vectors do not hold: a vanishing predicted marginal (every output -> 0, every
+#: output -> 1; soft MCC is 0/0 there in linear counts), one positive far below the
+#: negatives (2TP << FP + FN: soft F1's negatives' gradient is 1e-21) and a perfect
+#: separation (J ~ 1e-18: 1 - F1 and 1 - MCC round to 0).
+OFF_VECTOR_HEADS = {
+    "every output -> 0": ([-700.0, -700.5, -701.0, -699.0], [1, 0, 0, 1]),
+    "every output -> 1": ([700.0, 700.5, 701.0, 699.0], [1, 0, 0, 1]),
+    "one positive far below": ([-45.0, 1.0, -1.0, 2.0], [1, 0, 0, 0]),
+    "perfect separation": ([40.0, -40.0, 35.0, -38.0], [1, 0, 1, 0]),
+}
+
+
+def _off_vector_heads(stable):
+    """Per method and input: the stable head (value, dx, dbeta) against astra_np's head_loss."""
+    import numpy as np
+
+    from astra_np import METHODS
+    from astra_np.check.vectors import TINY
+    from astra_np.core.losses import head_loss
+
+    out = {}
+    for method, kwargs in METHODS.items():
+        for where, (x, y) in OFF_VECTOR_HEADS.items():
+            x, y = np.array(x), np.array(y)
+            beta = np.float64(-1.0 if kwargs["astra"] else 0.0)
+            got = stable["head_loss"](x, beta, y, **kwargs)
+            expected = head_loss(x, beta, y, **kwargs)
+            out[f"{method}: {where}"] = {
+                "finite": all(bool(np.all(np.isfinite(g))) for g in got),
+                "close": all(bool(np.allclose(g, e, rtol=1e-12, atol=TINY))
+                             for g, e in zip(got, expected))}
+    return out
+
+
 def _load(path):
     spec = importlib.util.spec_from_file_location("jax_astra_example", path)
     module = importlib.util.module_from_spec(spec)
@@ -60,6 +94,7 @@ def _extra_checks(ex, doc):
                                          doc, functions=["astra"], verbose=False)),
         "vjp": _summary(validate(impl(ex.STABLE_FORWARD, vjp=jax.vjp), doc, functions=fns,
                                  exclude=("subnormal",), verbose=False)),
+        "off_vectors": _off_vector_heads(ex.STABLE),
         "float32": _summary(validate(impl({"astra": astra32}, grad=jax.grad), doc,
                                      functions=["astra"], cases="default", verbose=False)),
     }

@@ -14,6 +14,7 @@ import sys
 import numpy as np
 import pytest
 
+from astra_np import METHODS
 from astra_np.check import vectors as V
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -80,6 +81,8 @@ def test_naive_passes_the_ordinary_range_and_fails_in_the_tails_with_causes(prob
     failures = naive["failures"]
     assert {"astra", "astra_logit", "threshold", "slope_from_beta", "z_transform", "bce",
             "gmn"} <= {f["function"] for f in failures}
+    # every method's head, the soft-F1 and soft-MCC ones included
+    assert {V.head_key(m) for m in METHODS} <= {f["function"] for f in failures}
     assert all(f["cause"] in V.CAUSES and f["explanation"] for f in failures)
     assert {"zero", "nan", "inf"} <= {f["cause"] for f in failures}
     summary = probe["output"].split("likely causes of the naive failures")[1].splitlines()[0]
@@ -121,3 +124,12 @@ def test_float32_results_are_named(probe):
     values = [f for f in f32["failures"] if f["quantity"] == "value"]
     assert len(values) == len(f32["failed_cases"])
     assert all("float32" in f["message"] and f["cause"] == "float32" for f in values)
+
+
+def test_stable_heads_match_astra_np_off_the_vectors(probe):
+    """A vanishing predicted marginal, 2TP << FP + FN, a perfect separation: every method's
+    stable head is finite and matches astra_np's head_loss (rtol 1e-12, atol TINY)."""
+    off = probe["off_vectors"]
+    assert {key.split(": ")[0] for key in off} == set(METHODS)
+    assert len(off) == 4 * len(METHODS)
+    assert [k for k, r in off.items() if not (r["finite"] and r["close"])] == []

@@ -8,7 +8,9 @@ import pytest
 
 torch = pytest.importorskip("torch", reason="the PyTorch example needs torch (CI installs 2.13.0)")
 
+from astra_np import METHODS  # noqa: E402
 from astra_np.check import vectors as V  # noqa: E402
+from astra_np.core.losses import head_loss  # noqa: E402
 
 EXAMPLE = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))),
                        "examples", "pytorch_astra.py")
@@ -71,8 +73,8 @@ def test_naive_implementation_passes_the_ordinary_range_and_fails_in_the_tails(o
     # every documented failure mode shows up
     assert {"astra", "astra_logit", "threshold", "slope_from_beta", "z_transform", "bce",
             "gmn"} <= failing_functions
-    heads = {f"head_loss[{m}]" for m in ("bce", "gmn", "bce-astra", "gmn-astra")}
-    assert heads <= failing_functions
+    # every method's head, the soft-F1 and soft-MCC ones included
+    assert {V.head_key(m) for m in METHODS} <= failing_functions
 
 
 def test_documented_naive_failures(outcome, vectors_file):
@@ -119,3 +121,27 @@ def test_stable_gradients_are_finite_where_naive_ones_are_nan(example):
     # d logit / dx -> b in the left tail and -> 1 in the right tail
     assert g_stable[0].item() == pytest.approx(V.B_TAU_005, rel=1e-12, abs=0.0)
     assert g_stable[-1].item() == pytest.approx(1.0, rel=1e-12, abs=0.0)
+
+
+#: Heads the vectors do not hold: a vanishing predicted marginal (every output -> 0, every
+#: output -> 1; soft MCC is 0/0 there in linear counts), one positive far below the
+#: negatives (2TP << FP + FN: soft F1's negatives' gradient is 1e-21) and a perfect
+#: separation (J ~ 1e-18: 1 - F1 and 1 - MCC round to 0).
+OFF_VECTOR_HEADS = {
+    "every output -> 0": ([-700.0, -700.5, -701.0, -699.0], [1, 0, 0, 1]),
+    "every output -> 1": ([700.0, 700.5, 701.0, 699.0], [1, 0, 0, 1]),
+    "one positive far below": ([-45.0, 1.0, -1.0, 2.0], [1, 0, 0, 0]),
+    "perfect separation": ([40.0, -40.0, 35.0, -38.0], [1, 0, 1, 0]),
+}
+
+
+@pytest.mark.parametrize("where", sorted(OFF_VECTOR_HEADS))
+@pytest.mark.parametrize("method", list(METHODS))
+def test_stable_heads_match_astra_np_off_the_vectors(example, method, where):
+    x, y = (np.array(v) for v in OFF_VECTOR_HEADS[where])
+    beta = np.float64(-1.0 if METHODS[method]["astra"] else 0.0)
+    got = example.STABLE["head_loss"](x, beta, y, **METHODS[method])
+    expected = head_loss(x, beta, y, **METHODS[method])
+    for g, e in zip(got, expected):
+        assert np.all(np.isfinite(g))
+        np.testing.assert_allclose(g, e, rtol=1e-12, atol=V.TINY)
