@@ -292,10 +292,20 @@ def _log_counts(logit, pos):
     return counts, jnp.log(pos.size - m1), jnp.log(m1)
 
 
+def _log_rate(log_c, log_other, log_m):
+    """log(C/m); above 1/2 as log1p(-C'/m) from the other count C' = m - C, so that a
+    rate next to 1 keeps its digits (1 - G stays accurate relative to itself as G -> 1).
+    The branch not taken is fed a safe argument (the double-where rule): log1p(-1) = -inf
+    there would make jnp.where's gradient NaN."""
+    high = log_c > log_m - jnp.log(2.0)
+    safe = jnp.where(high, log_other - log_m, -1.0)
+    return jnp.where(high, jnp.log1p(-jnp.exp(safe)), log_c - log_m)
+
+
 def _head_gmn(logit, pos):
-    """1 - G with log G = (log TP + log TN - log m0 - log m1) / 2, TP and TN by logsumexp."""
-    (log_tn, _, _, log_tp), log_m0, log_m1 = _log_counts(logit, pos)
-    return one_minus_exp(0.5 * (log_tp + log_tn - log_m0 - log_m1))
+    """1 - G with log G = (log(TP/m1) + log(TN/m0)) / 2, the counts by logsumexp."""
+    (log_tn, log_fp, log_fn, log_tp), log_m0, log_m1 = _log_counts(logit, pos)
+    return one_minus_exp(0.5 * (_log_rate(log_tp, log_fn, log_m1) + _log_rate(log_tn, log_fp, log_m0)))
 
 
 def _head_f1(logit, pos):

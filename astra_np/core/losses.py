@@ -226,6 +226,19 @@ def gmn_grad(p, y):
     return np.where(y == 1, d_pos, d_neg)
 
 
+def _log_rate(log_count, log_others, m):
+    r""":math:`\log(C/m)` of an approximated count ``C = e^{log_count}`` of ``m`` rows.
+
+    While the rate is above 1/2 it is formed as ``log1p(-C'/m)`` from the complementary
+    count ``C' = m - C`` (log-sum-exp of ``log_others``), so that a rate next to 1 keeps
+    its digits and ``J = -expm1(h)`` stays accurate relative to itself as ``J -> 0`` (a
+    near-perfect classifier); below 1/2 it is ``log C - log m``.
+    """
+    if log_count > np.log(0.5 * m):
+        return float(np.log1p(-np.exp(logsumexp(log_others)) / m))
+    return float(log_count - np.log(m))
+
+
 def gmn_with_logits_value_and_grad(logit, y):
     r"""GMN (Eq. 9) on ``p = sigmoid(logit)``, with its gradient in the logits.
 
@@ -258,7 +271,7 @@ def gmn_with_logits_value_and_grad(logit, y):
     log_q = log_expit(-logit)
     log_tp = logsumexp(log_p[pos])
     log_tn = logsumexp(log_q[~pos])
-    h = 0.5 * (log_tp + log_tn - np.log(m0) - np.log(m1))
+    h = 0.5 * (_log_rate(log_tp, log_q[pos], m1) + _log_rate(log_tn, log_p[~pos], m0))
     loss = float(-np.expm1(h))
     half_g = 0.5 * np.exp(h)
     w = np.exp(np.where(pos, log_p - log_tp, log_q - log_tn))

@@ -241,6 +241,25 @@ def _cases_gmn():
     return out
 
 
+def _count_loss_edges(fn, astra):
+    r"""Edges of a confusion-matrix loss (Eq. 8): a vanishing predicted marginal (every
+    output next to 0, then next to 1: MCC's 0/0), a near-perfect separation (J near 0)
+    and one positive far below the negatives (2 TP << FP + FN)."""
+    beta = B_TAU_025 - 2.0 if astra else 0.0
+    scale = 1.0 / 7.4 if astra else 1.0  # |b x| as in the sigmoid cases
+    y = _labels(8, (2, 5))
+    spread = _unit(8, 26)
+    edges = (("outputs near 0", "every output next to 0: the predicted positives vanish",
+              (-38.0 - 4.0 * spread) * scale),
+             ("outputs near 1", "every output next to 1: the predicted negatives vanish",
+              (38.0 + 4.0 * spread) * scale),
+             ("separated", "a near-perfect separation: the loss is next to 0",
+              np.where(y == 1, 30.0 + spread, -30.0 - spread) * scale),
+             ("one positive far below", "one positive far below the negatives: 2 TP << FP + FN",
+              np.where(np.arange(8) == 2, -45.0, -1.0 + 2.0 * spread) * scale))
+    return [_raw(fn, "hard", tag, text, x=x, beta=_scalar(beta), y=y) for tag, text, x in edges]
+
+
 def _cases_head(method):
     fn = head_key(method)
     astra = METHODS[method]["astra"]
@@ -283,6 +302,8 @@ def _cases_head(method):
             out.append(_raw(fn, "hard", f"beta={beta!r}",
                             "b next to 1" if beta > -700 else "exp(beta) underflows: b = 1",
                             x=x, beta=_scalar(beta), y=_labels(9, (2, 4))))
+    if traits["rare_positive_case"]:
+        out += _count_loss_edges(fn, astra)
     for c in out:
         x = c["inputs"]["x"]
         beta = float(c["inputs"]["beta"])
