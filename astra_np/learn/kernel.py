@@ -57,13 +57,14 @@ except one named corner:
   overflow, are removed from the bulk passes (their ``e`` and ``r`` set to 0) and
   evaluated row by row with the same core functions; they cost one comparison pass
   and work proportional to their number;
-* any slope :math:`b` for which :math:`b x` is finite (the head's domain);
+* any slope up to ``B_MAX`` (``1e150``, :math:`\tau \approx 10^{-148}`) for which
+  :math:`b x` is finite (the head's domain);
 * count-based losses with :math:`|k_+/k_-|` beyond ``GMN_RATIO_MAX`` factor the
   gradient by :math:`k_+` instead of :math:`k_-` (the negatives' row terms are
   rescaled), so no row term overflows;
 * **the corner**: a count-based loss whose ``counts`` function has no finite value
   (GMN: :math:`TN_{apx}` or :math:`TP_{apx}` underflows to 0, every row of a class
-  saturated beyond :math:`e^{-745}`). The epoch is then evaluated by the reference path
+  saturated beyond :math:`e^{-745}`), or a slope beyond ``B_MAX``. The epoch is then evaluated by the reference path
   (finite for every finite input, in log space) and flagged:
   ``EpochTerms.fallback`` is True and :func:`astra_np.learn.train.train` counts it in
   ``TrainResult.epochs_off_fused_path``.
@@ -94,6 +95,10 @@ T_POS = 600.0
 #: Rows with s = softplus(t)/b above S_MAX + min(0, log c0) are saturated: e = expm1(s) and
 #: e/c0 could overflow, so they take their exact row terms from the core functions.
 S_MAX = 650.0
+#: Largest slope of the fused path: beyond it c0 < 1e-148 and the squared row factor
+#: r^2 = 1/(c0 + e)^2 of the count-based terms could overflow (the one corner left to the
+#: reference path together with an undefined counts function).
+B_MAX = 1e150
 #: Largest |k_pos/k_neg| of a count-based loss for which the fused backward factors the
 #: gradient by k_neg (the positives' row terms scaled by k_pos/k_neg); beyond it the
 #: gradient is factored by k_pos (the negatives' row terms scaled by k_neg/k_pos).
@@ -222,19 +227,26 @@ def _check_xy(X, y):
 
 
 def _exp_and_one_minus_sigmoid(x, q, w):
-    r"""In place: ``q = e^{min(x, T_CLIP)}`` and ``w = 1/(1 + q)`` (``= 1 - sigma(x)``).
+    r"""In place: ``q = e^x`` and ``w = 1/(1 + q) = 1 - sigma(x)``; returns the saturated rows.
 
-    Rows beyond ``T_CLIP`` (where ``e^x`` would overflow) get ``w = 1/(1 + e^700)``,
-    within ``e^-700`` of the exact ``1 - sigma(x)``; ``q w`` is still ``sigma(x)`` to
-    rounding.
+    Rows with ``x > T_CLIP`` (where ``e^x`` could overflow) are saturated: they get the
+    exact ``w = e^{-x}`` and ``q = 0``, so they drop out of every product ``q w``;
+    their ``sigma(x)`` is 1 to rounding (``1 - e^{-700}``) and is added by the caller.
+    Returns their indices, sorted (empty when there are none).
     """
     if float(_max(x)) > T_CLIP:
         np.minimum(x, T_CLIP, out=q)
         np.exp(q, out=q)
-    else:
-        np.exp(x, out=q)
+        np.add(q, 1.0, out=w)
+        np.reciprocal(w, out=w)
+        sat = np.flatnonzero(x > T_CLIP)
+        w[sat] = np.exp(-x[sat])
+        q[sat] = 0.0
+        return sat
+    np.exp(x, out=q)
     np.add(q, 1.0, out=w)
     np.reciprocal(w, out=w)
+    return _NO_ROWS
 
 
 class EpochKernel:
@@ -394,6 +406,8 @@ class EpochKernel:
         and whether the positives need the core functions.
         """
         b, log_b, c0, dl0, db = head_constants(beta)
+        if not b <= B_MAX:
+            return None
         t = self._t
         np.multiply(x, b, out=t)
         t += log_b
@@ -522,14 +536,18 @@ class EpochKernel:
         m1 = self.m1
         if self.astra:
             head = self._head_setup(x, float(theta[-1]), light=True)
+            if head is None:
+                return self._reference_path().counts(theta)
             P = self._positives(x, head, grad=False) if m1 else None
             S = self._saturated(x, head, grad=False)
             fn, fp = self._astra_fn_fp(P, S, float(np.dot(self._em[m1:], self._r[m1:])))
         else:
             q, w = self._q, self._w
-            _exp_and_one_minus_sigmoid(x, q, w)
+            sat = _exp_and_one_minus_sigmoid(x, q, w)
             fn = float(w[:m1].sum())
             fp = float(np.dot(q[m1:], w[m1:]))
+            if sat.size:
+                fp += float(sat.size - np.searchsorted(sat, m1))
         return ApproxCounts(self.m0 - fp, fp, fn, m1 - fn, self.m0, m1)
 
     def fnr(self, theta):
@@ -542,7 +560,7 @@ class EpochKernel:
         m1 = self.m1
         x = self._forward(theta)[:m1]
         q, w = self._q[:m1], self._w[:m1]
-        _exp_and_one_minus_sigmoid(x, q, w)
+        _exp_and_one_minus_sigmoid(x, q, w)  # 1 - sigma is exact on saturated rows too
         return float(_sum(w)) / m1
 
     # -- loss and gradient --------------------------------------------------------
@@ -568,6 +586,8 @@ class EpochKernel:
     def _astra(self, theta, grad, x, row_terms):
         r"""ASTra + z: bulk and saturated rows, the family's row terms, backward, beta."""
         head = self._head_setup(x, float(theta[-1]))
+        if head is None:
+            return None
         m1 = self.m1
         P, S = self._positives(x, head), self._saturated(x, head)
         fp_z = float(np.dot(self._em[m1:], self._r[m1:]))  # FP_apx: sum of z = e r over the negatives
@@ -638,17 +658,13 @@ class EpochKernel:
         return float(np.dot(gl, S.dldb)) - dl0 * float(gl.sum())
 
     def _sigmoid(self, theta, grad, x, row_terms):
-        r"""Plain sigmoid: ``q = e^x``, ``w = 1 - sigma``, the family's row terms, backward."""
-        q, w, sp = self._q, self._w, self._s
-        clip = float(_max(x)) > T_CLIP
-        if clip:
-            np.minimum(x, T_CLIP, out=sp)
-            np.exp(sp, out=q)
-        else:
-            np.exp(x, out=q)
-        np.add(q, 1.0, out=w)
-        np.reciprocal(w, out=w)  # 1 - sigma
-        out = row_terms(self, x, clip)
+        r"""Plain sigmoid: ``q = e^x``, ``w = 1 - sigma``, the family's row terms, backward.
+
+        Saturated rows (``x > T_CLIP``, :func:`_exp_and_one_minus_sigmoid`) have
+        ``sigma = 1``, ``1 - sigma = e^{-x}`` and softplus ``x``, patched row by row.
+        """
+        sat = _exp_and_one_minus_sigmoid(x, self._q, self._w)
+        out = row_terms(self, x, sat)
         if out is None:
             return None
         loss, scale, fn, fp = out
@@ -656,25 +672,23 @@ class EpochKernel:
         grad[-1] = 0.0
         return EpochTerms(loss, _log(fn), _log(fp))
 
-    def _sigmoid_cross_entropy(self, x, clip):
+    def _sigmoid_cross_entropy(self, x, sat):
         r"""Mean BCE on sigma(x): row terms in ``g``; ``(loss, scale, FN, FP)``."""
         m1, n = self.m1, self.n
         g, q, w, sp = self.g[0], self._q, self._w, self._s
         np.multiply(q, w, out=g)  # sigma: the gradient of the negatives
         fn = float(_sum(w[:m1]))
         fp = float(np.dot(q[m1:], w[m1:]))
-        if clip:
-            np.subtract(x, sp, out=sp)  # max(x - T_CLIP, 0)
-            t = self._t
-            np.log1p(q, out=t)
-            sp += t
-        else:
-            np.log1p(q, out=sp)
+        np.log1p(q, out=sp)  # softplus(x)
+        if sat.size:
+            g[sat] = 1.0
+            sp[sat] = x[sat]
+            fp += float(sat.size - np.searchsorted(sat, m1))
         loss = (float(_sum(sp)) - float(_sum(x[:m1]))) / n
         np.negative(w[:m1], out=g[:m1])
         return loss, 1.0 / n, fn, fp
 
-    def _sigmoid_counts(self, x, clip):
+    def _sigmoid_counts(self, x, sat):
         r"""A loss of the approximated counts on sigma(x): row terms ``sigma (1 - sigma)``
         in ``g``; ``(loss, scale, FN, FP)`` or None (the corner)."""
         m1, m0 = self.m1, self.m0
@@ -684,6 +698,10 @@ class EpochKernel:
         fp = float(np.dot(q[m1:], w[m1:]))
         tn = m0 - fp if fp <= 0.5 * m0 else float(_sum(w[m1:]))
         tp = float(np.dot(q[:m1], w[:m1]))
+        if sat.size:  # sigma = 1 on the saturated rows
+            n_pos = int(np.searchsorted(sat, m1))
+            fp, tp = fp + float(sat.size - n_pos), tp + float(n_pos)
+            tn = m0 - fp if fp <= 0.5 * m0 else float(_sum(w[m1:]))
         fn = float(_sum(w[:m1]))
         terms = _count_terms(self.loss, tn, fp, fn, tp, m0, m1)
         if terms is None:
@@ -691,6 +709,8 @@ class EpochKernel:
         loss, kn, kp = terms
         np.multiply(q, w, out=g)
         g *= w  # sigma (1 - sigma)
+        if sat.size:
+            g[sat] = w[sat]
         scale, pos = _factor(g[m1:], kn, kp)
         if pos != 1.0:
             g[:m1] *= pos
@@ -747,9 +767,11 @@ class EpochKernel:
 
     def _reference(self, theta, grad):
         r"""The corner: the reference path on the same rows, flagged ``fallback=True``."""
-        path = ReferencePath(self.Xa[:-1].T, self.y_sorted, self.layer_sizes, self.method,
+        return self._reference_path().loss_and_grad(theta, grad)._replace(fallback=True)
+
+    def _reference_path(self):
+        return ReferencePath(self.Xa[:-1].T, self.y_sorted, self.layer_sizes, self.method,
                              "z" if self.metrics_z else "output")
-        return path.loss_and_grad(theta, grad)._replace(fallback=True)
 
 
 def fast_loss_and_grad(params, X, y, method=registry.DEFAULT_METHOD):
