@@ -133,9 +133,9 @@ def branches(monkeypatch):
         calls["reference"] += 1
         return orig_ref(self, theta, grad)
 
-    def sig(x, q, w):
-        out = orig_sig(x, q, w)
-        calls["sigmoid_saturated"] += bool(out.size)
+    def sig(x, q, w, m1):
+        out = orig_sig(x, q, w, m1)
+        calls["sigmoid_saturated"] += bool(out[0].size)
         return out
 
     monkeypatch.setattr(EpochKernel, "_head_rows", rows)
@@ -382,3 +382,23 @@ def test_set_rows_reuses_buffers():
     np.testing.assert_array_equal(g1, g2)
     with pytest.raises(ValueError, match="positives"):
         kernel.set_rows(X2, np.roll(y2, 1) * 0)
+
+
+@pytest.mark.parametrize("method", METHOD_NAMES)
+@pytest.mark.parametrize("metrics_on", ["z", "output"])
+def test_clamped_rows_keep_the_e_ratio_exact(branches, method, metrics_on):
+    # every row far below the threshold (t, x < -650: clamped, no subnormal in the passes):
+    # FP_apx ~ 1e-300 is summed in log space, so its log (Eq. 11) still matches
+    X, y, p = _case(4, 150, 4, (5,), 1.0, 5.3963, n_pos=9)
+    b = 7.3963 if registry.get_method(method).astra else 1.0
+    p = _with_output(p, X, 2.0, shift=-700.0 / b)
+    kernel = EpochKernel(X, y, p.layer_sizes, method=method, metrics_on=metrics_on)
+    r = approx_counts(p, X, y, method, metrics_on)
+    assert 0 < r[1] < _fast.FP_EXACT_BELOW
+    c = kernel.counts(p.to_vector())
+    np.testing.assert_allclose([c[1], c[2]], [r[1], r[2]], rtol=1e-12, atol=0)
+    terms, fast = _kernel_terms(p, X, y, method, metrics_on)
+    assert terms.log_fp == pytest.approx(math.log(r[1]), rel=1e-12, abs=0)
+    assert not terms.fallback or _in_corner(p, X, y, method)
+    if not terms.fallback:
+        _assert_same(nn.loss_and_grad(p, X, y, method), fast, _term_scales(p, X, y, method))

@@ -79,17 +79,24 @@ from typing import NamedTuple, Optional
 import numpy as np
 
 from ..core import registry
-from ..core._stable import expit, softplus
+from ..core._stable import expit, log_expit, logsumexp, softplus
 from ..core.activation import astra_logit, astra_logit_partials
 from .nn import LEAKY_SLOPE, ApproxCounts, EpochTerms, MLPParams, ReferencePath
 
 _sum = np.add.reduce  # ndarray.sum without its Python wrapper (same reduction, same bits)
 _max = np.maximum.reduce
+_min = np.minimum.reduce
 
 __all__ = ["EpochKernel", "ApproxCounts", "layer_offsets", "head_constants", "fast_loss_and_grad"]
 
 #: t above which q = e^t is formed from min(t, T_CLIP) (e^t would overflow past ~709).
 T_CLIP = 700.0
+#: Rows with t (ASTra) or x (sigmoid) below -T_LOW are evaluated at -T_LOW: their z is below
+#: e^-650 ~ 1e-282 either way, and the clamp keeps every bulk pass free of subnormal numbers
+#: (an arithmetic slow path of the processor). FP_apx is then recomputed in log space when
+#: it is below FP_EXACT_BELOW, so that the e-ratio (Eq. 11) keeps its digits.
+T_LOW = 650.0
+FP_EXACT_BELOW = 1e-240
 #: Positive rows with t below -T_POS take the core's stable functions (e = expm1(s) could underflow).
 T_POS = 600.0
 #: Rows with s = softplus(t)/b above S_MAX + min(0, log c0) are saturated: e = expm1(s) and
@@ -194,6 +201,7 @@ class _Head(NamedTuple):
     db: float
     robust: bool  # the positives take the core functions
     sat: np.ndarray  # saturated negative rows (indices into the negatives)
+    clamped: bool  # some t was below -T_LOW
 
 
 class _Rows(NamedTuple):
@@ -226,27 +234,39 @@ def _check_xy(X, y):
 
 
 
-def _exp_and_one_minus_sigmoid(x, q, w):
-    r"""In place: ``q = e^x`` and ``w = 1/(1 + q) = 1 - sigma(x)``; returns the saturated rows.
+def _exp_and_one_minus_sigmoid(x, q, w, m1):
+    r"""In place: ``q = e^x`` and ``w = 1/(1 + q) = 1 - sigma(x)``; returns ``(saturated rows, clamped)``.
 
     Rows with ``x > T_CLIP`` (where ``e^x`` could overflow) are saturated: they get the
     exact ``w = e^{-x}`` and ``q = 0``, so they drop out of every product ``q w``;
-    their ``sigma(x)`` is 1 to rounding (``1 - e^{-700}``) and is added by the caller.
-    Returns their indices, sorted (empty when there are none).
+    their ``sigma(x)`` is 1 to rounding (``1 - e^{-700}``) and is added by the caller
+    (the indices are returned, sorted). Negative rows (``[m1:]``) with ``x < -T_LOW`` take
+    ``q = e^{-T_LOW}`` (``clamped`` is True): no subnormal number enters the passes. The
+    positive rows ``[:m1]`` keep the exact ``q`` (TP_apx, and the counts of a count-based
+    loss, need it to full relative precision).
     """
-    if float(_max(x)) > T_CLIP:
-        np.minimum(x, T_CLIP, out=q)
+    hi, lo = float(_max(x)) > T_CLIP, float(_min(x)) < -T_LOW
+    if hi or lo:
+        np.clip(x, -T_LOW, T_CLIP, out=q)
         np.exp(q, out=q)
-        np.add(q, 1.0, out=w)
-        np.reciprocal(w, out=w)
-        sat = np.flatnonzero(x > T_CLIP)
-        w[sat] = np.exp(-x[sat])
-        q[sat] = 0.0
-        return sat
-    np.exp(x, out=q)
+    else:
+        np.exp(x, out=q)
+    if lo and m1:
+        np.minimum(x[:m1], T_CLIP, out=q[:m1])
+        np.exp(q[:m1], out=q[:m1])
     np.add(q, 1.0, out=w)
     np.reciprocal(w, out=w)
-    return _NO_ROWS
+    if not hi:
+        return _NO_ROWS, lo
+    sat = np.flatnonzero(x > T_CLIP)
+    w[sat] = np.exp(-x[sat])
+    q[sat] = 0.0
+    return sat, lo
+
+
+def _exact_sum_sigmoid(logit):
+    r""":math:`\sum \sigma(l)` in log space (log-sum-exp of ``log_expit``): exact when every term is tiny."""
+    return float(np.exp(logsumexp(log_expit(logit)))) if logit.size else 0.0
 
 
 class EpochKernel:
@@ -411,13 +431,15 @@ class EpochKernel:
         t = self._t
         np.multiply(x, b, out=t)
         t += log_b
-        t_max = float(t.max())
+        t_max, clamped = float(t.max()), float(_min(t)) < -T_LOW
+        if clamped:
+            np.maximum(t, -T_LOW, out=t)
         s_cap = S_MAX + min(0.0, math.log(c0))
         capped = t_max + _LOG2 > b * s_cap
         sat = self._head_rows(b, c0, t_max > T_CLIP, s_cap if capped else None, light)
         m1 = self.m1
         robust = m1 > 0 and (float(t[:m1].min()) < -T_POS or bool(sat.size and sat[0] < m1))
-        return _Head(b, log_b, c0, dl0, db, robust, sat[sat >= m1] - m1 if sat.size else sat)
+        return _Head(b, log_b, c0, dl0, db, robust, sat[sat >= m1] - m1 if sat.size else sat, clamped)
 
     def _head_rows(self, b, c0, clip, s_cap, light):
         r"""t -> q = e^t, sigma(t), s, e = expm1(s), r = 1/(c0 + e), K = (1 + e) r, U = sigma K.
@@ -513,9 +535,10 @@ class EpochKernel:
         bce = float(softplus(logit).sum()) if grad else None
         return _Rows(expit(logit), expit(-logit), dldx, dldb, expit(logit_y), bce)
 
-    def _astra_fn_fp(self, P, S, fp_z):
+    def _astra_fn_fp(self, x, head, P, S, fp_z):
         r"""``(FN_apx, FP_apx)`` in ``metrics_on`` space; ``fp_z`` is the bulk sum of z over the
-        negatives (``w`` is overwritten)."""
+        negatives (``w`` is overwritten). A clamped FP below ``FP_EXACT_BELOW`` is summed in
+        log space."""
         m1 = self.m1
         if self.metrics_z:
             fn, fp = float(P.omz.sum()) if m1 else 0.0, fp_z
@@ -526,6 +549,9 @@ class EpochKernel:
             fn, fp = float(P.y_out.sum()) if m1 else 0.0, float(np.dot(em, w))
         if S is not None:
             fp += float((S.z if self.metrics_z else S.y_out).sum())
+        if head.clamped and fp < FP_EXACT_BELOW:
+            logit = astra_logit(x[m1:], head.b) - (math.log(head.c0) if self.metrics_z else 0.0)
+            fp = _exact_sum_sigmoid(logit)
         return fn, fp
 
     # -- counts (validation) ------------------------------------------------------
@@ -540,14 +566,16 @@ class EpochKernel:
                 return self._reference_path().counts(theta)
             P = self._positives(x, head, grad=False) if m1 else None
             S = self._saturated(x, head, grad=False)
-            fn, fp = self._astra_fn_fp(P, S, float(np.dot(self._em[m1:], self._r[m1:])))
+            fn, fp = self._astra_fn_fp(x, head, P, S, float(np.dot(self._em[m1:], self._r[m1:])))
         else:
             q, w = self._q, self._w
-            sat = _exp_and_one_minus_sigmoid(x, q, w)
+            sat, clamped = _exp_and_one_minus_sigmoid(x, q, w, m1)
             fn = float(w[:m1].sum())
             fp = float(np.dot(q[m1:], w[m1:]))
             if sat.size:
                 fp += float(sat.size - np.searchsorted(sat, m1))
+            if clamped and fp < FP_EXACT_BELOW:
+                fp = _exact_sum_sigmoid(x[m1:])
         return ApproxCounts(self.m0 - fp, fp, fn, m1 - fn, self.m0, m1)
 
     def fnr(self, theta):
@@ -560,7 +588,7 @@ class EpochKernel:
         m1 = self.m1
         x = self._forward(theta)[:m1]
         q, w = self._q[:m1], self._w[:m1]
-        _exp_and_one_minus_sigmoid(x, q, w)  # 1 - sigma is exact on saturated rows too
+        _exp_and_one_minus_sigmoid(x, q, w, m1)  # 1 - sigma is exact on saturated rows too
         return float(_sum(w)) / m1
 
     # -- loss and gradient --------------------------------------------------------
@@ -597,7 +625,7 @@ class EpochKernel:
         loss, scale, beta = out
         self._backward(theta, grad, scale)
         grad[-1] = beta * head.db
-        fn, fp = self._astra_fn_fp(P, S, fp_z)
+        fn, fp = self._astra_fn_fp(x, head, P, S, fp_z)
         return EpochTerms(loss, _log(fn), _log(fp))
 
     def _astra_cross_entropy(self, x, head, P, S, fp_z):
@@ -663,11 +691,13 @@ class EpochKernel:
         Saturated rows (``x > T_CLIP``, :func:`_exp_and_one_minus_sigmoid`) have
         ``sigma = 1``, ``1 - sigma = e^{-x}`` and softplus ``x``, patched row by row.
         """
-        sat = _exp_and_one_minus_sigmoid(x, self._q, self._w)
+        sat, clamped = _exp_and_one_minus_sigmoid(x, self._q, self._w, self.m1)
         out = row_terms(self, x, sat)
         if out is None:
             return None
         loss, scale, fn, fp = out
+        if clamped and fp < FP_EXACT_BELOW:
+            fp = _exact_sum_sigmoid(x[self.m1:])
         self._backward(theta, grad, scale)
         grad[-1] = 0.0
         return EpochTerms(loss, _log(fn), _log(fp))
