@@ -402,3 +402,15 @@ def test_clamped_rows_keep_the_e_ratio_exact(branches, method, metrics_on):
     assert not terms.fallback or _in_corner(p, X, y, method)
     if not terms.fallback:
         _assert_same(nn.loss_and_grad(p, X, y, method), fast, _term_scales(p, X, y, method))
+
+
+def test_tiny_argument_forms_are_bit_identical():
+    # log1p and expm1 without their slow path below TINY_ARG: the same bits as NumPy's
+    rng = np.random.default_rng(3)
+    v = np.concatenate([[0.0, 5e-324, 1e-310, _fast.TINY_ARG, np.nextafter(_fast.TINY_ARG, 0), 1e-17, 1e-16],
+                        np.exp(rng.uniform(-745, 5, 20000))])
+    out, tmp, mask = np.empty_like(v), np.empty_like(v), np.empty(v.size, dtype=bool)
+    _fast._log1p_tiny(v, out)
+    np.testing.assert_array_equal(out, np.log1p(v))
+    _fast._expm1_tiny(v, out, mask, tmp)
+    np.testing.assert_array_equal(out, np.expm1(v))

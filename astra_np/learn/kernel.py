@@ -97,6 +97,11 @@ T_CLIP = 700.0
 #: it is below FP_EXACT_BELOW, so that the e-ratio (Eq. 11) keeps its digits.
 T_LOW = 650.0
 FP_EXACT_BELOW = 1e-240
+#: Below TINY_ARG, log1p(v) = v and expm1(v) = v exactly in float64, and the library
+#: functions take a slow path there (their internal v*v underflows): such arguments are
+#: replaced by TINY_ARG and the identity is applied (same bits, several times faster).
+TINY_ARG = 2.0 ** -60
+_LOG_TINY = math.log(TINY_ARG)
 #: Positive rows with t below -T_POS take the core's stable functions (e = expm1(s) could underflow).
 T_POS = 600.0
 #: Rows with s = softplus(t)/b above S_MAX + min(0, log c0) are saturated: e = expm1(s) and
@@ -202,6 +207,7 @@ class _Head(NamedTuple):
     robust: bool  # the positives take the core functions
     sat: np.ndarray  # saturated negative rows (indices into the negatives)
     clamped: bool  # some t was below -T_LOW
+    tiny: bool  # some q, s or e may be below TINY_ARG
 
 
 class _Rows(NamedTuple):
@@ -235,17 +241,18 @@ def _check_xy(X, y):
 
 
 def _exp_and_one_minus_sigmoid(x, q, w, m1):
-    r"""In place: ``q = e^x`` and ``w = 1/(1 + q) = 1 - sigma(x)``; returns ``(saturated rows, clamped)``.
+    r"""In place: ``q = e^x`` and ``w = 1/(1 + q) = 1 - sigma(x)``; returns ``(saturated rows, min x)``.
 
     Rows with ``x > T_CLIP`` (where ``e^x`` could overflow) are saturated: they get the
     exact ``w = e^{-x}`` and ``q = 0``, so they drop out of every product ``q w``;
     their ``sigma(x)`` is 1 to rounding (``1 - e^{-700}``) and is added by the caller
     (the indices are returned, sorted). Negative rows (``[m1:]``) with ``x < -T_LOW`` take
-    ``q = e^{-T_LOW}`` (``clamped`` is True): no subnormal number enters the passes. The
+    ``q = e^{-T_LOW}`` (clamped): no subnormal number enters the passes. The
     positive rows ``[:m1]`` keep the exact ``q`` (TP_apx, and the counts of a count-based
     loss, need it to full relative precision).
     """
-    hi, lo = float(_max(x)) > T_CLIP, float(_min(x)) < -T_LOW
+    x_min = float(_min(x))
+    hi, lo = float(_max(x)) > T_CLIP, x_min < -T_LOW
     if hi or lo:
         np.clip(x, -T_LOW, T_CLIP, out=q)
         np.exp(q, out=q)
@@ -257,11 +264,33 @@ def _exp_and_one_minus_sigmoid(x, q, w, m1):
     np.add(q, 1.0, out=w)
     np.reciprocal(w, out=w)
     if not hi:
-        return _NO_ROWS, lo
+        return _NO_ROWS, x_min
     sat = np.flatnonzero(x > T_CLIP)
     w[sat] = np.exp(-x[sat])
     q[sat] = 0.0
-    return sat, lo
+    return sat, x_min
+
+
+def _log1p_tiny(v, out):
+    r"""``out = log1p(v)`` for ``v >= 0`` (``out`` not ``v``), bit for bit, without the slow
+    path of tiny arguments: :math:`\min(\operatorname{log1p}(\max(v, T)), v)`, since
+    ``log1p(v) <= v`` and ``log1p(v) = v`` below ``T = TINY_ARG``."""
+    np.maximum(v, TINY_ARG, out=out)
+    np.log1p(out, out=out)
+    np.minimum(out, v, out=out)
+
+
+def _expm1_tiny(v, out, mask, tmp):
+    r"""``out = expm1(v)`` for ``v >= 0`` (``out``, ``tmp`` not ``v``), bit for bit, without
+    the slow path of tiny arguments: ``expm1(max(v, T))``, then ``v`` itself on the rows
+    below ``T = TINY_ARG`` (an exact blend: one of its two terms is 0)."""
+    np.less(v, TINY_ARG, out=mask)
+    np.maximum(v, TINY_ARG, out=out)
+    np.expm1(out, out=out)
+    np.multiply(v, mask, out=tmp)
+    np.logical_not(mask, out=mask)
+    out *= mask
+    out += tmp
 
 
 def _exact_sum_sigmoid(logit):
@@ -342,6 +371,7 @@ class EpochKernel:
         self.x = np.empty((1, n))
         for name in ("t", "q", "sig", "s", "em", "r", "K", "w"):
             setattr(self, "_" + name, np.empty(n))
+        self._mask = np.empty(n, dtype=bool)
         self.g = np.empty((1, n))
         self._U = self.g[0]  # U = sigma K is the BCE gradient of the negatives: built in place
         self._view_cache = [(None, None), (None, None)]
@@ -431,17 +461,19 @@ class EpochKernel:
         t = self._t
         np.multiply(x, b, out=t)
         t += log_b
-        t_max, clamped = float(t.max()), float(_min(t)) < -T_LOW
+        t_max, t_min = float(t.max()), float(_min(t))
+        clamped = t_min < -T_LOW
         if clamped:
             np.maximum(t, -T_LOW, out=t)
         s_cap = S_MAX + min(0.0, math.log(c0))
         capped = t_max + _LOG2 > b * s_cap
-        sat = self._head_rows(b, c0, t_max > T_CLIP, s_cap if capped else None, light)
+        tiny = t_min < _LOG_TINY + log_b + 1.0  # some q or s may be below TINY_ARG
+        sat = self._head_rows(b, c0, t_max > T_CLIP, s_cap if capped else None, light, tiny)
         m1 = self.m1
         robust = m1 > 0 and (float(t[:m1].min()) < -T_POS or bool(sat.size and sat[0] < m1))
-        return _Head(b, log_b, c0, dl0, db, robust, sat[sat >= m1] - m1 if sat.size else sat, clamped)
+        return _Head(b, log_b, c0, dl0, db, robust, sat[sat >= m1] - m1 if sat.size else sat, clamped, tiny)
 
-    def _head_rows(self, b, c0, clip, s_cap, light):
+    def _head_rows(self, b, c0, clip, s_cap, light, tiny=False):
         r"""t -> q = e^t, sigma(t), s, e = expm1(s), r = 1/(c0 + e), K = (1 + e) r, U = sigma K.
 
         ``light``: only q, s, e and r (what the approximated counts need).
@@ -450,6 +482,8 @@ class EpochKernel:
         ``s_cap``: some s may exceed it; ``e`` is formed from ``min(s, s_cap)`` and the
         rows beyond (returned, sorted) get ``e = r = 0``, hence ``K = U = 0``: they drop
         out of every bulk sum and are evaluated by :meth:`_saturated`.
+        ``tiny``: some q or s may lie below ``TINY_ARG``; ``log1p`` and ``expm1`` avoid their
+        slow path there (:func:`_log1p_tiny`, :func:`_expm1_tiny`; same bits).
         """
         t, q, sig, s, em, r, K, U = self._t, self._q, self._sig, self._s, self._em, self._r, self._K, self._U
         if clip:
@@ -461,18 +495,24 @@ class EpochKernel:
         if not light:
             np.add(q, 1.0, out=sig)
             np.divide(q, sig, out=sig)
-        np.log1p(q, out=s)
+        if tiny:
+            _log1p_tiny(q, s)
+        else:
+            np.log1p(q, out=s)
         if clip:
             np.subtract(t, tc, out=tc)
             s += tc
         s *= 1.0 / b
         sat = _NO_ROWS
-        if s_cap is None:
-            np.expm1(s, out=em)
-        else:
-            np.minimum(s, s_cap, out=em)
-            np.expm1(em, out=em)
+        v = s
+        if s_cap is not None:
+            v = r
+            np.minimum(s, s_cap, out=v)
             sat = np.flatnonzero(s > s_cap)
+        if tiny:
+            _expm1_tiny(v, em, self._mask, K)
+        else:
+            np.expm1(v, out=em)
         np.add(em, c0, out=r)
         np.reciprocal(r, out=r)
         if sat.size:
@@ -569,12 +609,12 @@ class EpochKernel:
             fn, fp = self._astra_fn_fp(x, head, P, S, float(np.dot(self._em[m1:], self._r[m1:])))
         else:
             q, w = self._q, self._w
-            sat, clamped = _exp_and_one_minus_sigmoid(x, q, w, m1)
+            sat, x_min = _exp_and_one_minus_sigmoid(x, q, w, m1)
             fn = float(w[:m1].sum())
             fp = float(np.dot(q[m1:], w[m1:]))
             if sat.size:
                 fp += float(sat.size - np.searchsorted(sat, m1))
-            if clamped and fp < FP_EXACT_BELOW:
+            if x_min < -T_LOW and fp < FP_EXACT_BELOW:
                 fp = _exact_sum_sigmoid(x[m1:])
         return ApproxCounts(self.m0 - fp, fp, fn, m1 - fn, self.m0, m1)
 
@@ -636,7 +676,11 @@ class EpochKernel:
         gn, w = self.g[0][m1:], self._w[m1:]
         # negatives: g_l = z/n, z dlogit/dx = U (already in gn), z dlogit/db = (U (x + 1/b) - s K)/b
         np.multiply(self._em[m1:], 1.0 / c0, out=w)
-        np.log1p(w, out=w)
+        if head.tiny:
+            _log1p_tiny(w, self._t[m1:])  # t is free once the head's passes are done
+            w = self._t[m1:]
+        else:
+            np.log1p(w, out=w)
         bce_n = float(w.sum()) if S is None else float(w.sum()) + S.bce
         loss = (bce_n + P.bce) / n
         scale = 1.0 / n
@@ -691,25 +735,28 @@ class EpochKernel:
         Saturated rows (``x > T_CLIP``, :func:`_exp_and_one_minus_sigmoid`) have
         ``sigma = 1``, ``1 - sigma = e^{-x}`` and softplus ``x``, patched row by row.
         """
-        sat, clamped = _exp_and_one_minus_sigmoid(x, self._q, self._w, self.m1)
-        out = row_terms(self, x, sat)
+        sat, x_min = _exp_and_one_minus_sigmoid(x, self._q, self._w, self.m1)
+        out = row_terms(self, x, sat, x_min < _LOG_TINY)
         if out is None:
             return None
         loss, scale, fn, fp = out
-        if clamped and fp < FP_EXACT_BELOW:
+        if x_min < -T_LOW and fp < FP_EXACT_BELOW:
             fp = _exact_sum_sigmoid(x[self.m1:])
         self._backward(theta, grad, scale)
         grad[-1] = 0.0
         return EpochTerms(loss, _log(fn), _log(fp))
 
-    def _sigmoid_cross_entropy(self, x, sat):
+    def _sigmoid_cross_entropy(self, x, sat, tiny):
         r"""Mean BCE on sigma(x): row terms in ``g``; ``(loss, scale, FN, FP)``."""
         m1, n = self.m1, self.n
         g, q, w, sp = self.g[0], self._q, self._w, self._s
         np.multiply(q, w, out=g)  # sigma: the gradient of the negatives
         fn = float(_sum(w[:m1]))
         fp = float(np.dot(q[m1:], w[m1:]))
-        np.log1p(q, out=sp)  # softplus(x)
+        if tiny:
+            _log1p_tiny(q, sp)  # softplus(x)
+        else:
+            np.log1p(q, out=sp)
         if sat.size:
             g[sat] = 1.0
             sp[sat] = x[sat]
@@ -718,7 +765,7 @@ class EpochKernel:
         np.negative(w[:m1], out=g[:m1])
         return loss, 1.0 / n, fn, fp
 
-    def _sigmoid_counts(self, x, sat):
+    def _sigmoid_counts(self, x, sat, tiny):
         r"""A loss of the approximated counts on sigma(x): row terms ``sigma (1 - sigma)``
         in ``g``; ``(loss, scale, FN, FP)`` or None (the corner)."""
         m1, m0 = self.m1, self.m0
