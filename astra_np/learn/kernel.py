@@ -44,8 +44,13 @@ sum of absolute terms, every registered method, several depths). What makes it f
 Every finite input stays on the fused path (``derivations/kernel.md``, section 5),
 except one named corner:
 
-* negative rows with :math:`t \to -\infty`: ``q``, ``s`` and ``e`` underflow to 0
-  harmlessly;
+* negative rows with :math:`t < -650` (``T_LOW``) are evaluated at :math:`t = -650`
+  (their :math:`z` is below :math:`10^{-282}` either way), so that no subnormal number
+  enters the bulk passes (a slow path of the processor); :math:`FP_{apx}` is then summed
+  in log space when it is below ``FP_EXACT_BELOW``, so the e-ratio keeps its digits;
+* ``log1p`` and ``expm1`` of arguments below ``TINY_ARG`` (:math:`2^{-60}`, where both are
+  the identity in float64) skip the library's slow path for tiny arguments, with the
+  same bits (late in training most negative rows are there);
 * rows with :math:`t > 700` (``T_CLIP``) take ``q`` from ``min(t, 700)`` and correct the
   softplus by the excess, exact to :math:`e^{-700}`;
 * positive rows with :math:`t < -600` (``T_POS``) or a saturated positive row (below)
