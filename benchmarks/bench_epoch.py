@@ -161,6 +161,14 @@ def seconds_per_epoch(epoch, epochs, warmup=5):
 # ---------------------------------------------------------------------------- torch
 
 
+def _counts_or_flat(counts, tn, fp, fn, tp, m0, m1):
+    r"""The counts function's ``(J, k_neg, k_pos)``; where it has no value (GMN with a count
+    underflowed to 0, which the float64 logits of these loops reach where astra_np's log-space
+    forms do not) a flat step ``(NaN, 0, 0)``: the epoch's work is the same."""
+    out = counts(tn, fp, fn, tp, m0, m1)
+    return (math.nan, 0.0, 0.0) if out is None else out
+
+
 def _torch_count_loss(torch, counts, m0, m1):
     class CountLoss(torch.autograd.Function):
         r"""J(TN, FP, FN, TP) of the registry's counts function; dJ/dFP = k_neg, dJ/dTP = k_pos
@@ -168,7 +176,7 @@ def _torch_count_loss(torch, counts, m0, m1):
 
         @staticmethod
         def forward(ctx, fp, tp, tn, fn):
-            J, k_neg, k_pos = counts(float(tn), float(fp), float(fn), float(tp), m0, m1)
+            J, k_neg, k_pos = _counts_or_flat(counts, float(tn), float(fp), float(fn), float(tp), m0, m1)
             ctx.k = (k_neg, k_pos)
             return fp.new_tensor(J)
 
@@ -300,7 +308,8 @@ def _jax_count_loss(jax, jnp, counts, m0, m1):
     out = jax.ShapeDtypeStruct((3,), jnp.float64)
 
     def host(tn, fp, fn, tp):
-        return np.asarray(counts(float(tn), float(fp), float(fn), float(tp), m0, m1), dtype=np.float64)
+        return np.asarray(_counts_or_flat(counts, float(tn), float(fp), float(fn), float(tp), m0, m1),
+                          dtype=np.float64)
 
     @jax.custom_vjp
     def J(fp, tp, tn, fn):
