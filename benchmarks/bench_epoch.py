@@ -43,12 +43,14 @@ import time
 
 import numpy as np
 
-try:
+import astra_np
+
+if os.path.isdir(os.path.join(os.path.dirname(astra_np.__file__), "core")):
     from astra_np.core import registry
     from astra_np.learn import kernel as kernel_module
     from astra_np.learn import nn
     from astra_np.learn.train import train
-except ImportError:  # the flat layout of earlier versions, for before/after comparisons
+else:  # the flat layout of earlier versions, for before/after comparisons (never mixed with another install)
     registry = None
     from astra_np import _fast as kernel_module
     from astra_np import nn
@@ -366,6 +368,7 @@ def main(argv=None):
             print("jax is not installed: the jax column is skipped (NaN)")
     E, W, R = args.epochs, args.window, args.repeats
     load = os.getloadavg()
+    print(f"astra_np {os.path.dirname(astra_np.__file__)}")
     print(f"astra_np epoch benchmark: n_x=8, n_h=5, {data[0].shape[0]} train rows ({int(data[1].sum())} positive), "
           f"{data[2].shape[0]} validation rows, largest |feature| {np.max(np.abs(data[0])):.0f}; "
           f"fit of {E} epochs, windows of {W}, best of {R}")
