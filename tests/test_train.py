@@ -6,11 +6,12 @@ import pytest
 
 from astra_np.learn import nn
 from astra_np.core.activation import threshold
-from astra_np.core.losses import METHODS
+from astra_np.core import registry
+from astra_np.study.datasets import make_imbalanced
 from astra_np.learn.optim import EtaBRule
 from astra_np.learn.train import HISTORY_KEYS, MONITORS, approx_counts, train
 
-METHOD_NAMES = sorted(METHODS)
+METHOD_NAMES = registry.method_names()
 
 
 def _data(seed=0, n=400, n_x=4, n_pos=12):
@@ -42,7 +43,7 @@ def test_history_and_eta_b_rule(split, method):
     assert np.all(np.isfinite(h["loss"])) and np.all(np.isfinite(h["log_e_ratio"]))
     # e_ratio is exp of the log; tau(b) per epoch; same formulas, a few ulps
     np.testing.assert_allclose(h["e_ratio"], np.exp(h["log_e_ratio"]), rtol=1e-15, atol=0)
-    if METHODS[method]["astra"]:
+    if registry.get_method(method).astra:
         np.testing.assert_allclose(h["tau"], threshold(h["b"]), rtol=1e-15, atol=0)
         rule = EtaBRule()
         assert h["eta_b"][0] == rule.init
@@ -66,7 +67,11 @@ def test_best_on_validation(split, monitor):
     value = {"fnr_apx": c.fnr, "mcc_apx": c.mcc, "gmean_apx": c.g_mean}[monitor]()
     # the kept parameters reproduce the recorded monitor (fused vs reference sums)
     assert value == pytest.approx(v[best], rel=1e-11, abs=1e-14)
-    np.testing.assert_array_equal(r.last_params.to_vector().size, r.params.to_vector().size)
+    # and the last parameters reproduce the last epoch's monitor, a different value
+    c_last = approx_counts(r.last_params, Xv, yv, "gmn-astra")
+    last = {"fnr_apx": c_last.fnr, "mcc_apx": c_last.mcc, "gmean_apx": c_last.g_mean}[monitor]()
+    assert last == pytest.approx(v[-1], rel=1e-11, abs=1e-14)
+    assert r.best_epoch == r.n_epochs or not np.array_equal(r.params.to_vector(), r.last_params.to_vector())
 
 
 def test_without_validation_keeps_last_epoch(split):
@@ -200,3 +205,51 @@ def test_bad_data(split):
         train(X, y, Xv, None, epochs=2)
     with pytest.raises(ValueError, match="features"):
         train(X, y, Xv[:, :2], yv, epochs=2)
+
+
+def _heavy_tailed(seed=0):
+    X, y = make_imbalanced(n_samples=3000, n_features=6, n_positives=12, random_state=seed, heavy_tails=0.02)
+    X = (X - X.mean(axis=0)) / X.std(axis=0)
+    return X[:2000], y[:2000], X[2000:], y[2000:]
+
+
+@pytest.mark.parametrize("method", METHOD_NAMES)
+def test_late_training_states_stay_on_the_fused_path(method):
+    # heavy-tailed rows (|x| up to ~60 after standardisation) and a network whose output
+    # pre-activations reach the thousands (s > 650: saturated rows): no epoch leaves the
+    # fused path, and the run follows the reference path's
+    X, y, Xv, yv = _heavy_tailed()
+    p0 = nn.init_params(X.shape[1], random_state=1)
+    p = nn.MLPParams(p0.weights[:-1] + (p0.weights[-1] * 150.0,), p0.biases, p0.beta)
+    x, _ = nn.forward(p, X)
+    assert np.max(x) > 700
+    kw = dict(method=method, epochs=20, params=p, random_state=0)
+    a = train(X, y, Xv, yv, **kw)
+    b = train(X, y, Xv, yv, fast=False, **kw)
+    assert a.epochs_off_fused_path == 0 and b.epochs_off_fused_path == 0 and not a.stopped
+    np.testing.assert_allclose(a.last_params.to_vector(), b.last_params.to_vector(), rtol=1e-8, atol=1e-10)
+    np.testing.assert_allclose(a.history["loss"], b.history["loss"], rtol=1e-10, atol=0)
+
+
+def test_heavy_tailed_fit_counts_no_epoch_off_the_fused_path():
+    X, y, Xv, yv = _heavy_tailed(1)
+    r = train(X, y, Xv, yv, method="gmn-astra", epochs=300, random_state=0)
+    assert r.n_epochs == 300 and r.epochs_off_fused_path == 0
+
+
+def test_epochs_off_the_fused_path_are_counted():
+    # a slope beyond the fused path's B_MAX (1e150): every epoch is the reference path's
+    X, y, Xv, yv = _heavy_tailed()
+    p = nn.init_params(X.shape[1], random_state=0)
+    p = nn.MLPParams(p.weights, p.biases, 1e151)
+    r = train(X, y, Xv, yv, method="bce-astra", epochs=4, params=p, random_state=0)
+    assert r.epochs_off_fused_path == 4 and r.n_epochs == 4
+    assert train(X, y, Xv, yv, method="bce", epochs=4, params=p).epochs_off_fused_path == 0
+
+
+def test_estimator_exposes_epochs_off_the_fused_path():
+    from astra_np import ASTraClassifier
+
+    X, y, _, _ = _heavy_tailed()
+    clf = ASTraClassifier(method="gmn-astra", epochs=5, random_state=0).fit(X, y)
+    assert clf.epochs_off_fused_path_ == 0

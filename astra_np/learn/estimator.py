@@ -332,6 +332,9 @@ class ASTraClassifier:
         Threshold :math:`\tau(b)` (0.5 for the plain sigmoid).
     n_epochs_ : int
         Completed epochs.
+    epochs_off_fused_path_ : int
+        Epochs the fused kernel handed to the reference path
+        (:attr:`astra_np.learn.train.TrainResult.epochs_off_fused_path`; set by ``fit``).
     stopped_ : bool
         True if a non-finite loss stopped training (a :class:`TrainingStoppedWarning`
         is emitted).
@@ -562,6 +565,7 @@ class ASTraClassifier:
         self._set_fitted(result.params, mean, scale, result.history, result.best_epoch, result.best_score,
                          result.n_epochs, result.stopped, result.message)
         self.validation_indices_ = held_out
+        self.epochs_off_fused_path_ = int(result.epochs_off_fused_path)
         if feature_names is not None and all(isinstance(c, str) for c in feature_names):
             self.feature_names_in_ = np.asarray(list(feature_names), dtype=object)
         if result.stopped:

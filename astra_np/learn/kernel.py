@@ -1,101 +1,136 @@
-r"""A fused, allocation-free training epoch: the same loss and gradients as
-:func:`astra_np.learn.nn.loss_and_grad`, computed faster.
+r"""The fused training epoch: the loss, gradient and approximated counts of
+:func:`astra_np.learn.nn.loss_and_grad` and :class:`astra_np.learn.nn.ReferencePath`,
+computed faster. The algebra of every fused term, what it equals and which reference
+function it must match, is ``derivations/kernel.md``.
 
-The reference path (:mod:`astra_np.learn.nn` + :func:`astra_np.core.losses.head_loss`) is the
-readable truth; :class:`EpochKernel` is an optimisation of it, tested against it
-(``tests/test_fast.py``: loss and every gradient to ``1e-12`` relative, all four
-methods, one and two hidden layers). What makes it fast:
+:class:`EpochKernel` implements the trainer's interface
+(:class:`astra_np.learn.nn.TrainingPath`): ``loss_and_grad(theta, grad)`` returns an
+:class:`~astra_np.learn.nn.EpochTerms` ``(loss, log FN_apx, log FP_apx, fallback)`` and
+writes the gradient; ``counts(theta)`` returns the counts of Eq. 8. It is tested against
+the reference (``tests/test_fast.py``: loss and every gradient entry to ``1e-12`` of its
+sum of absolute terms, every registered method, several depths). What makes it fast:
 
 * **Features-by-rows layout with folded biases.** The training rows are stored once
   as the columns of ``Xa = [X^T; 1]`` (shape ``(n_x + 1, n)``), every hidden layer's
   output as ``[a_l^T; 1]``, and each layer's parameters as the augmented matrix
   ``[W | c]``: a layer is one matrix product, its weight-and-bias gradient another.
 * **Preallocated buffers and ``out=``.** Every array of the epoch is allocated once in
-  the constructor; an epoch allocates nothing sizeable (no page faults).
+  the constructor; an epoch allocates nothing sizeable. The buffers are workspace of
+  one call: nothing a caller reads is left in them.
 * **Few passes over the rows in the hidden layers.** Pre-activations are written into
   the activation buffer and scaled there by the slopes ``S`` (built from the sign mask
   through a ``uint8`` view, the fast cast); the backward product ``S g`` is formed in
   place of the last layer's slopes. Those slopes are stored divided by
   :math:`1 - 0.3` (one pass fewer), a factor folded into the output weights. The
   output weights' gradient needs no pass of its own:
-  :math:`\sum_n g_n a_{jn} = W_j \cdot \sum_n S_{jn} g_n [a_{prev}; 1]_n`, the
-  hidden layer's weight gradient before its scaling by :math:`w_j`. With a few units
-  and many rows (``ROWWISE_MAX_UNITS``, ``ROWWISE_MIN_ROWS``) that gradient is one
-  matrix-vector product per unit, faster than one general product of such a shape.
-* **Algebra of the head.** With :math:`t = bx + \log b`, :math:`q = e^t`,
-  :math:`s = \log(1+q)/b`, :math:`e = \operatorname{expm1}(s)` and
-  :math:`c_0 = \tau/(1-\tau) = \operatorname{expm1}(\log(1+b)/b)`, the z-transformed
-  output of Eq. 4-6 is :math:`z = e/(c_0 + e)`, :math:`1 - z = c_0/(c_0 + e)`, and
+  :math:`\sum_n g_n a_{jn} = W_j \cdot \sum_n S_{jn} g_n [a_{prev}; 1]_n`. With a few
+  units and many rows (``ROWWISE_MAX_UNITS``, ``ROWWISE_MIN_ROWS``) that gradient is
+  one matrix-vector product per unit.
+* **Algebra of the head** (``derivations/kernel.md``, sections 2-4). With
+  :math:`t = bx + \log b`, :math:`q = e^t`, :math:`s = \log(1+q)/b`,
+  :math:`e = \operatorname{expm1}(s)`, :math:`c_0 = \tau/(1-\tau)`,
+  :math:`r = 1/(c_0 + e)`, the z-transformed output of Eq. 4-6 is :math:`z = e r`,
+  :math:`1 - z = c_0 r`, and three transcendental passes (``exp``, ``log1p``,
+  ``expm1``) serve every row. The positive (minority) rows are stored first, the
+  contiguous slice ``[:m1]``. The beta gradient is reduced with dot products.
+* **Loss families as a table.** The registry's ``fused`` family of the loss
+  (:data:`astra_np.core.registry.FUSED_TERMS`) selects the row terms:
+  ``"cross-entropy"`` (per-row terms of the mean BCE) or ``"counts"`` (any loss of the
+  four approximated counts, through its ``counts`` function ``(J, k_neg, k_pos)``; no
+  code per loss).
+* **Validation for the price of its positives.** :math:`FNR_{apx}` (Section 4.3)
+  depends on the positive validation rows only (:meth:`EpochKernel.fnr`).
 
-  .. math::
+Every finite input stays on the fused path (``derivations/kernel.md``, section 5),
+except the named corner:
 
-      z\,\frac{\partial\,\mathrm{logit}\,\hat y}{\partial x} = \sigma(t)\,\frac{1+e}{c_0+e},
-      \qquad
-      \frac{\partial\,\mathrm{logit}\,\hat y}{\partial b} =
-      \frac{1+e}{e}\;\frac{\sigma(t)(x + 1/b) - s}{b},
-
-  so three transcendental passes (``exp``, ``log1p``, ``expm1``) serve every row,
-  and the per-row loss needs one more (``log1p``; BCE only). The terms that divide by
-  :math:`e` (the positive, minority rows of BCE) are evaluated on those rows alone:
-  the rows are stored positives first, so they are the contiguous slice ``[:m1]``.
-  The beta gradient is reduced with dot products instead of per-row arrays.
-* **Plain sigmoid.** One ``exp``, then :math:`1 - \sigma = 1/(1 + q)`;
-  :math:`FP_{apx} = q \cdot (1 - \sigma)` over the negatives is a dot product, and
-  :math:`TN_{apx} = m_0 - FP_{apx}` while :math:`FP_{apx} \le m_0/2` (exact to 2 ulp
-  of :math:`TN_{apx}`; summed directly otherwise).
-* **Validation for the price of its positives.** The paper's monitor,
-  :math:`FNR_{apx}` (Section 4.3), depends on the positive validation rows only, so
-  :class:`EpochKernel` built on those rows alone evaluates it for almost nothing
-  (:meth:`EpochKernel.fnr`).
-
-Ranges, all handled without leaving the fused path unless stated:
-
-* negative rows may have any :math:`t \to -\infty`: ``q``, ``s`` and ``e`` underflow to
-  0 harmlessly (their terms vanish; nothing divides by them);
+* negative rows with :math:`t < -650` (``T_LOW``) are evaluated at :math:`t = -650`
+  (their :math:`z` is below :math:`10^{-282}` either way), so that no subnormal number
+  enters the bulk passes (a slow path of the processor); :math:`FP_{apx}` is then summed
+  in log space when it is below ``FP_EXACT_BELOW``, so the e-ratio keeps its digits;
+* ``log1p`` and ``expm1`` of arguments below ``TINY_ARG`` (:math:`2^{-60}`, where both are
+  the identity in float64) skip the library's slow path for tiny arguments, with the
+  same bits (late in training most negative rows are there);
 * rows with :math:`t > 700` (``T_CLIP``) take ``q`` from ``min(t, 700)`` and correct the
   softplus by the excess, exact to :math:`e^{-700}`;
-* positive rows with :math:`t < -600` (``T_POS``), where ``e`` could underflow, are
-  evaluated with the core's stable functions
-  (:func:`~astra_np.core.activation.astra_logit`, :func:`~astra_np.core.activation.astra_logit_partials`);
-* only when :math:`s > 650` (``expm1`` would overflow; pre-activations in the hundreds,
-  a diverging network), :math:`b > 10^{20}`, or GMN with an empty
-  :math:`TP_{apx}`/:math:`TN_{apx}` or with :math:`TN_{apx}/TP_{apx}` beyond
-  ``GMN_RATIO_MAX`` (``1e100``; the fused backward scales rows by that ratio) does the
-  epoch fall back to the reference path, which is finite for every finite input.
+* positive rows with :math:`t < -600` (``T_POS``) or a saturated positive row (below)
+  are evaluated with the core's stable functions
+  (:func:`~astra_np.core.activation.astra_logit`,
+  :func:`~astra_np.core.activation.astra_logit_partials`);
+* **saturated rows**, :math:`s > 650 + \min(0, \log c_0)` (``S_MAX``; pre-activations in
+  the hundreds or thousands, or a large slope), where ``expm1(s)`` or ``e/c_0`` would
+  overflow, are removed from the bulk passes (their ``e`` and ``r`` set to 0) and
+  evaluated row by row with the same core functions; they cost one comparison pass
+  and work proportional to their number;
+* any slope up to ``B_MAX`` (``1e150``, :math:`\tau \approx 10^{-148}`) for which
+  :math:`b x` is finite (the head's domain);
+* count-based losses with :math:`|k_+/k_-|` beyond ``GMN_RATIO_MAX`` factor the
+  gradient by :math:`k_+` instead of :math:`k_-` (the negatives' row terms are
+  rescaled), so no row term overflows;
+* **the corner**: a count-based loss whose ``counts`` function has no finite value
+  (GMN: :math:`TN_{apx}` or :math:`TP_{apx}` underflows to 0, every row of a class
+  saturated beyond :math:`e^{-745}`); a count-based loss that weighs clamped negatives
+  too heavily for the clamp to be exact (the soft MCC with every output next to 0,
+  :func:`_count_terms`); or a slope beyond ``B_MAX``. The epoch is then evaluated by the reference path
+  (finite for every finite input, in log space) and flagged:
+  ``EpochTerms.fallback`` is True and :func:`astra_np.learn.train.train` counts it in
+  ``TrainResult.epochs_off_fused_path``.
 
 Results never depend on the path beyond rounding. The beta gradient, reduced with dot
 products, loses about :math:`\log_{10}(b \max|x|)` digits to cancellation for rows with
 large positive pre-activations (``1e-13`` relative at ``|x| ~ 100``).
 """
 import math
+from typing import NamedTuple, Optional
 
 import numpy as np
 
 from ..core import registry
 from ..core._stable import expit, log_expit, logsumexp, softplus
 from ..core.activation import astra_logit, astra_logit_partials
-from ..core.losses import head_logits, head_loss
-from ..core.metrics import log_approx_confusion
-from .nn import LEAKY_SLOPE, MLPParams, backward, forward
+from .nn import LEAKY_SLOPE, ApproxCounts, EpochTerms, MLPParams, ReferencePath
 
 _sum = np.add.reduce  # ndarray.sum without its Python wrapper (same reduction, same bits)
 _max = np.maximum.reduce
+_min = np.minimum.reduce
 
 __all__ = ["EpochKernel", "ApproxCounts", "layer_offsets", "head_constants", "fast_loss_and_grad"]
 
 #: t above which q = e^t is formed from min(t, T_CLIP) (e^t would overflow past ~709).
 T_CLIP = 700.0
+#: Rows with t (ASTra) or x (sigmoid) below -T_LOW are evaluated at -T_LOW: their z is below
+#: e^-650 ~ 1e-282 either way, and the clamp keeps every bulk pass free of subnormal numbers
+#: (an arithmetic slow path of the processor). FP_apx is then recomputed in log space when
+#: it is below FP_EXACT_BELOW, so that the e-ratio (Eq. 11) keeps its digits.
+T_LOW = 650.0
+FP_EXACT_BELOW = 1e-240
+_Q_LOW = math.exp(-T_LOW)  # the z (sigma) of a clamped row, the largest it can be
+#: Below TINY_ARG, log1p(v) = v and expm1(v) = v exactly in float64, and the library
+#: functions take a slow path there (their internal v*v underflows): such arguments are
+#: replaced by TINY_ARG and the identity is applied (same bits, several times faster).
+TINY_ARG = 2.0 ** -60
+_LOG_TINY = math.log(TINY_ARG)
 #: Positive rows with t below -T_POS take the core's stable functions (e = expm1(s) could underflow).
 T_POS = 600.0
-#: Largest s = softplus(t)/b of the fused path (expm1(s)/c0 must stay finite).
+#: Rows with s = softplus(t)/b above S_MAX + min(0, log c0) are saturated: e = expm1(s) and
+#: e/c0 could overflow, so they take their exact row terms from the core functions.
 S_MAX = 650.0
-#: Largest slope handled by the fused path.
-B_MAX = 1e20
+#: Largest slope of the fused path: beyond it c0 < 1e-148 and the squared row factor
+#: r^2 = 1/(c0 + e)^2 of the count-based terms could overflow (the one corner left to the
+#: reference path together with an undefined counts function).
+B_MAX = 1e150
+#: Largest |k_pos/k_neg| of a count-based loss for which the fused backward factors the
+#: gradient by k_neg (the positives' row terms scaled by k_pos/k_neg); beyond it the
+#: gradient is factored by k_pos (the negatives' row terms scaled by k_neg/k_pos).
+GMN_RATIO_MAX = 1e100
 #: Weight gradients of hidden layers with at most this many units, on at least
 #: ``ROWWISE_MIN_ROWS`` rows, are formed one unit at a time (matrix-vector products):
 #: a general matrix product with so few rows and columns is slower.
 ROWWISE_MAX_UNITS = 8
 ROWWISE_MIN_ROWS = 1024
+_LOG2 = math.log(2.0)
+_NO_ROWS = np.empty(0, dtype=np.intp)
+
 
 
 def layer_offsets(layer_sizes):
@@ -110,12 +145,14 @@ def layer_offsets(layer_sizes):
     return out
 
 
+
 def head_constants(beta):
     r"""Scalars of the ASTra head for ``beta`` (Eq. 5, 7), with Python's ``math``.
 
     Returns ``(b, log_b, c0, dlogit_tau_db, db_dbeta)`` where ``c0 = tau/(1-tau)`` and
     ``dlogit_tau_db = -g(log b)(1 + c0)/(c0 b^2)`` with ``g(u) = softplus(u) - sigmoid(u)``,
-    i.e. :func:`astra_np.core.activation.threshold_logit_grad`.
+    i.e. :func:`astra_np.core.activation.threshold_logit_grad`. For ``b > 1e150``
+    (where ``b^2`` overflows) the two divisions by ``b`` are taken one at a time.
     """
     if beta > 0:
         b, db = 2.0 + beta, 1.0
@@ -126,34 +163,81 @@ def head_constants(beta):
     s0 = math.log1p(b) / b
     c0 = math.expm1(s0)
     g0 = math.log1p(b) - b / (1.0 + b)
-    dl0 = -g0 * (1.0 + c0) / (c0 * b * b)
+    if b < 1e150:
+        dl0 = -g0 * (1.0 + c0) / (c0 * b * b)
+    else:
+        dl0 = -g0 * ((1.0 + c0) / c0) / b / b
     return b, log_b, c0, dl0, db
 
 
-class ApproxCounts(tuple):
-    r"""``(TN, FP, FN, TP, m0, m1)`` of the approximated confusion matrix (Eq. 8)."""
+def _log(v):
+    return math.log(v) if v > 0 else -math.inf
 
-    __slots__ = ()
 
-    def __new__(cls, tn, fp, fn, tp, m0, m1):
-        return tuple.__new__(cls, (tn, fp, fn, tp, m0, m1))
+def _count_terms(loss, tn, fp, fn, tp, m0, m1, clamped=False):
+    r"""``(J, k_neg, k_pos)`` of a count-based loss (:mod:`astra_np.core.registry`), or ``None``.
 
-    def fnr(self):
-        r""":math:`FNR_{apx} = FN_{apx}/m_1`."""
-        return self[2] / self[5]
+    ``None`` (the corner left to the reference path) when the loss's counts function
+    has no finite value there, or when negatives were clamped (``clamped``: their z was
+    taken at ``e^-T_LOW``, above its true value) while ``FP_apx < FP_EXACT_BELOW`` and
+    the loss weighs the negatives so heavily that the clamped rows' terms,
+    ``|k_neg| m0 e^-T_LOW``, are not negligible (below ``1e-16``) against the positives'
+    ``|k_pos| TP_apx``: the soft MCC with every output next to 0, whose ``k``'s grow
+    like one over the vanishing marginal. GMN and F1 are never sent back by this test
+    in practice: their ``k_neg`` is at most of order ``1/m0`` there.
+    """
+    out = loss.function("counts")(tn, fp, fn, tp, m0, m1)
+    if out is None or not all(math.isfinite(v) for v in out):
+        return None
+    if clamped and fp < FP_EXACT_BELOW and abs(out[1]) * m0 * _Q_LOW > 1e-16 * abs(out[2]) * tp:
+        return None
+    return out
 
-    def mcc(self):
-        r"""Approximated MCC (Eq. 2 on Eq. 8); 0 when a marginal is empty."""
-        tn, fp, fn, tp = self[:4]
-        den = (tp + fp) * (tp + fn) * (tn + fp) * (tn + fn)
-        if not den > 0:
-            return 0.0
-        return (tp * tn - fp * fn) / math.sqrt(den)
 
-    def g_mean(self):
-        r"""Approximated G-Mean (Eq. 3 on Eq. 8)."""
-        tn, fp, fn, tp, m0, m1 = self
-        return math.sqrt(max(tn, 0.0) / m0) * math.sqrt(max(tp, 0.0) / m1)
+def _factor(g_neg, k_neg, k_pos):
+    r"""The factor of the fused backward for row terms ``k z(1 - z) dlogit/dx``.
+
+    ``g_neg`` holds the negatives' terms without ``k_neg``. Returns ``(scale, pos)``:
+    the gradient is ``scale`` times the backward of the row terms, the positives' terms
+    multiplied by ``pos``; when ``|k_pos| > GMN_RATIO_MAX |k_neg|`` the factor is
+    ``k_pos`` and ``g_neg`` is rescaled in place by ``k_neg/k_pos`` (no row term
+    overflows); with ``k_neg = k_pos = 0`` the gradient is 0.
+    """
+    if abs(k_pos) > GMN_RATIO_MAX * abs(k_neg):
+        g_neg *= k_neg / k_pos
+        return k_pos, 1.0
+    if k_neg == 0.0:
+        g_neg *= 0.0
+        return 1.0, 0.0
+    return k_neg, k_pos / k_neg
+
+
+class _Head(NamedTuple):
+    r"""Scalars of the ASTra head for one epoch and the rows that leave the bulk forms."""
+
+    b: float
+    log_b: float
+    c0: float
+    dl0: float
+    db: float
+    robust: bool  # the positives take the core functions
+    sat: np.ndarray  # saturated negative rows (indices into the negatives)
+    clamped: bool  # some t was below -T_LOW
+    tiny: bool  # some q, s or e may be below TINY_ARG
+
+
+class _Rows(NamedTuple):
+    r"""Per-row head terms of a set of rows: ``z``, ``1 - z``, the logit's partials,
+    ``1 - y-hat`` (positives) or ``y-hat`` (saturated negatives), and the BCE sum.
+    Fields not needed by the caller are None."""
+
+    z: Optional[np.ndarray]
+    omz: np.ndarray
+    dldx: Optional[np.ndarray]
+    dldb: Optional[np.ndarray]
+    y_out: Optional[np.ndarray]
+    bce: Optional[float]
+
 
 
 def _check_xy(X, y):
@@ -171,45 +255,69 @@ def _check_xy(X, y):
 
 
 
-def _exp_and_one_minus_sigmoid(x, q, w):
-    r"""In place: ``q = e^{min(x, T_CLIP)}`` and ``w = 1/(1 + q)`` (``= 1 - sigma(x)``).
 
-    Rows beyond ``T_CLIP`` (where ``e^x`` would overflow) get ``w = 1/(1 + e^700)``,
-    within ``e^-700`` of the exact ``1 - sigma(x)``; ``q w`` is still ``sigma(x)`` to
-    rounding.
+def _exp_and_one_minus_sigmoid(x, q, w, m1):
+    r"""In place: ``q = e^x`` and ``w = 1/(1 + q) = 1 - sigma(x)``; returns ``(saturated rows, min x)``.
+
+    Rows with ``x > T_CLIP`` (where ``e^x`` could overflow) are saturated: they get the
+    exact ``w = e^{-x}`` and ``q = 0``, so they drop out of every product ``q w``;
+    their ``sigma(x)`` is 1 to rounding (``1 - e^{-700}``) and is added by the caller
+    (the indices are returned, sorted). Negative rows (``[m1:]``) with ``x < -T_LOW`` take
+    ``q = e^{-T_LOW}`` (clamped): no subnormal number enters the passes. The
+    positive rows ``[:m1]`` keep the exact ``q`` (TP_apx, and the counts of a count-based
+    loss, need it to full relative precision).
     """
-    if float(_max(x)) > T_CLIP:
-        np.minimum(x, T_CLIP, out=q)
+    x_min = float(_min(x))
+    hi, lo = float(_max(x)) > T_CLIP, x_min < -T_LOW
+    if hi or lo:
+        np.clip(x, -T_LOW, T_CLIP, out=q)
         np.exp(q, out=q)
     else:
         np.exp(x, out=q)
+    if lo and m1:
+        np.minimum(x[:m1], T_CLIP, out=q[:m1])
+        np.exp(q[:m1], out=q[:m1])
     np.add(q, 1.0, out=w)
     np.reciprocal(w, out=w)
+    if not hi:
+        return _NO_ROWS, x_min
+    sat = np.flatnonzero(x > T_CLIP)
+    w[sat] = np.exp(-x[sat])
+    q[sat] = 0.0
+    return sat, x_min
 
 
-#: Largest |k_pos/k_neg| the fused backward of a count-based loss accepts (for GMN,
-#: TN_apx/TP_apx): it factors the gradient as k_neg times per-row terms scaled by
-#: k_pos/k_neg, which must stay far from overflow through the backward products; beyond
-#: it the reference path is used.
-GMN_RATIO_MAX = 1e100
+def _log1p_tiny(v, out):
+    r"""``out = log1p(v)`` for ``v >= 0`` (``out`` not ``v``), bit for bit, without the slow
+    path of tiny arguments: :math:`\min(\operatorname{log1p}(\max(v, T)), v)`, since
+    ``log1p(v) <= v`` and ``log1p(v) = v`` below ``T = TINY_ARG``."""
+    np.maximum(v, TINY_ARG, out=out)
+    np.log1p(out, out=out)
+    np.minimum(out, v, out=out)
 
 
-def _count_scalars(loss, tn, fp, fn, tp, m0, m1):
-    r"""``(J, k_neg, k_pos)`` of a count-based loss (:mod:`astra_np.core.registry`), or ``None``.
+def _expm1_tiny(v, out, mask, tmp):
+    r"""``out = expm1(v)`` for ``v >= 0`` (``out``, ``tmp`` not ``v``), bit for bit, without
+    the slow path of tiny arguments: ``expm1(max(v, T))``, then ``v`` itself on the rows
+    below ``T = TINY_ARG`` (an exact blend: one of its two terms is 0)."""
+    np.less(v, TINY_ARG, out=mask)
+    np.maximum(v, TINY_ARG, out=out)
+    np.expm1(out, out=out)
+    np.multiply(v, mask, out=tmp)
+    np.logical_not(mask, out=mask)
+    out *= mask
+    out += tmp
 
-    ``None`` (use the reference path) when the loss's counts function has no finite
-    value there, or when ``|k_pos/k_neg|`` lies outside ``[1/GMN_RATIO_MAX, GMN_RATIO_MAX]``.
-    """
-    out = loss.function("counts")(tn, fp, fn, tp, m0, m1)
-    if out is None:
-        return None
-    _, k_neg, k_pos = out
-    if not (k_neg != 0 and 1.0 / GMN_RATIO_MAX <= abs(k_pos / k_neg) <= GMN_RATIO_MAX):
-        return None
-    return out
+
+def _exact_sum_sigmoid(logit):
+    r""":math:`\sum \sigma(l)` in log space (log-sum-exp of ``log_expit``): exact when every term is tiny."""
+    return float(np.exp(logsumexp(log_expit(logit)))) if logit.size else 0.0
+
 
 class EpochKernel:
     r"""Loss, gradient and approximated confusion counts of one network on fixed rows.
+
+    The fused :class:`astra_np.learn.nn.TrainingPath`.
 
     Parameters
     ----------
@@ -220,7 +328,7 @@ class EpochKernel:
     layer_sizes : tuple of int
         ``(n_x, n_h1, ..., 1)``.
     method : str
-        One of :data:`astra_np.core.losses.METHODS`.
+        A method of :func:`astra_np.core.registry.methods`.
     metrics_on : {"z", "output"}
         Space of the approximated counts (e-ratio, monitors): the z-transformed output
         (Eq. 6) or the ASTra output :math:`\hat y` itself. Identical for the
@@ -237,28 +345,33 @@ class EpochKernel:
         entry = registry.get_method(method)
         if metrics_on not in ("z", "output"):
             raise ValueError(f"metrics_on must be 'z' or 'output', got {metrics_on!r}")
-        self.method = method
-        self.loss = entry.loss
-        if self.loss.fused not in registry.FUSED_TERMS:
-            raise ValueError(f"no fused terms for loss {self.loss.name!r} (fused={self.loss.fused!r})")
-        self.astra = entry.astra
-        self.use_z = entry.z
+        if entry.loss.fused not in self._FAMILIES:
+            raise ValueError(f"no fused terms for loss {entry.loss.name!r} (fused={entry.loss.fused!r})")
+        self.method, self.loss, self.astra = method, entry.loss, entry.astra
         self.metrics_z = metrics_on == "z" or not self.astra
         self.layer_sizes = tuple(int(s) for s in layer_sizes)
         if self.layer_sizes[0] != X.shape[1] or self.layer_sizes[-1] != 1:
             raise ValueError(f"layer_sizes {self.layer_sizes} do not fit X of shape {X.shape}")
-        order = np.concatenate([np.flatnonzero(pos), np.flatnonzero(~pos)])
-        n, d = X.shape
+        n = X.shape[0]
         self.n, self.m1 = n, int(pos.sum())
         self.m0 = n - self.m1
         if need_grad and (self.m1 == 0 or self.m0 == 0):
             raise ValueError("the training rows need at least one example of each class")
+        self.need_grad = need_grad
         self.y_sorted = np.concatenate([np.ones(self.m1), np.zeros(self.m0)])
-        self.Xa = np.empty((d + 1, n))
-        self.Xa[:d] = X[order].T
-        self.Xa[d] = 1.0
+        self.Xa = np.empty((X.shape[1] + 1, n))
+        self.Xa[-1] = 1.0
+        self._store_rows(X, pos)
         self.offsets = layer_offsets(self.layer_sizes)
-        hidden = self.layer_sizes[1:-1]
+        self.size = self.offsets[-1][1] + 1
+        self._allocate(n, self.layer_sizes[1:-1])
+
+    def _store_rows(self, X, pos):
+        order = np.concatenate([np.flatnonzero(pos), np.flatnonzero(~pos)])
+        self.Xa[:-1] = X[order].T
+
+    def _allocate(self, n, hidden):
+        r"""Every buffer of an epoch, once."""
         self.M = [np.empty((h, n), dtype=bool) for h in hidden]
         self._M8 = [m.view(np.uint8) for m in self.M]  # the uint8 -> float64 cast is the fast one
         self.S = [np.empty((h, n)) for h in hidden]
@@ -267,18 +380,16 @@ class EpochKernel:
             a = np.empty((h + 1, n))
             a[h] = 1.0
             self.A.append(a)
-        self.need_grad = need_grad
         # backward of layer l < L - 1 (the last hidden layer's is formed in place of its slopes)
-        self.P = [np.empty((h, n)) for h in hidden[:-1]] if need_grad else []
+        self.P = [np.empty((h, n)) for h in hidden[:-1]] if self.need_grad else []
         # weight gradients as one matrix-vector product per unit (a few units, many rows)
         self.rowwise = n >= ROWWISE_MIN_ROWS and max(hidden, default=0) <= ROWWISE_MAX_UNITS
         self.x = np.empty((1, n))
-        names = ("t", "q", "sig", "s", "em", "r", "K", "w")
-        for name in names:
+        for name in ("t", "q", "sig", "s", "em", "r", "K", "w"):
             setattr(self, "_" + name, np.empty(n))
+        self._mask = np.empty(n, dtype=bool)
         self.g = np.empty((1, n))
         self._U = self.g[0]  # U = sigma K is the BCE gradient of the negatives: built in place
-        self.size = self.offsets[-1][1] + 1
         self._view_cache = [(None, None), (None, None)]
         self._w_tmp = np.empty(self.offsets[-2][2]) if hidden else None
         if hidden:  # output weights [(1 - 0.3) w | c] on the last hidden layer's scaled activations
@@ -297,8 +408,7 @@ class EpochKernel:
                 f"set_rows needs {self.n} rows with {self.m1} positives and {self.layer_sizes[0]} features, "
                 f"got shape {X.shape} with {int(pos.sum())} positives"
             )
-        order = np.concatenate([np.flatnonzero(pos), np.flatnonzero(~pos)])
-        self.Xa[:-1] = X[order].T
+        self._store_rows(X, pos)
 
     # -- forward ------------------------------------------------------------------
 
@@ -351,13 +461,45 @@ class EpochKernel:
             self._view_cache[slot] = (vec, views)
         return views
 
-    def _head_common(self, x, b, log_b, c0, clip, light=False):
-        r"""t, q = e^t, sigma(t), s, e = expm1(s), r = 1/(c0 + e), K = (1 + e) r, U = sigma K.
+
+    # -- the head: bulk passes, saturated rows, positives ------------------------
+
+    def _head_setup(self, x, beta, light=False):
+        r"""Head constants and the bulk passes over every row (:meth:`_head_rows`).
+
+        Finds the saturated rows, :math:`s > S_{MAX} + \min(0, \log c_0)` (only when
+        :math:`\max t + \log 2 > b\,s_{cap}`, since :math:`s \le (\max(t, 0) + \log 2)/b`),
+        and whether the positives need the core functions.
+        """
+        b, log_b, c0, dl0, db = head_constants(beta)
+        if not b <= B_MAX:
+            return None
+        t = self._t
+        np.multiply(x, b, out=t)
+        t += log_b
+        t_max, t_min = float(t.max()), float(_min(t))
+        clamped = t_min < -T_LOW
+        if clamped:
+            np.maximum(t, -T_LOW, out=t)
+        s_cap = S_MAX + min(0.0, math.log(c0))
+        capped = t_max + _LOG2 > b * s_cap
+        tiny = t_min < _LOG_TINY + log_b + 1.0  # some q or s may be below TINY_ARG
+        sat = self._head_rows(b, c0, t_max > T_CLIP, s_cap if capped else None, light, tiny)
+        m1 = self.m1
+        robust = m1 > 0 and (float(t[:m1].min()) < -T_POS or bool(sat.size and sat[0] < m1))
+        return _Head(b, log_b, c0, dl0, db, robust, sat[sat >= m1] - m1 if sat.size else sat, clamped, tiny)
+
+    def _head_rows(self, b, c0, clip, s_cap, light, tiny=False):
+        r"""t -> q = e^t, sigma(t), s, e = expm1(s), r = 1/(c0 + e), K = (1 + e) r, U = sigma K.
 
         ``light``: only q, s, e and r (what the approximated counts need).
-
         ``clip``: some t exceeds ``T_CLIP``; q is formed from ``min(t, T_CLIP)`` and the
         softplus corrected by ``t - min(t, T_CLIP)`` (exact to ``e^-T_CLIP``).
+        ``s_cap``: some s may exceed it; ``e`` is formed from ``min(s, s_cap)`` and the
+        rows beyond (returned, sorted) get ``e = r = 0``, hence ``K = U = 0``: they drop
+        out of every bulk sum and are evaluated by :meth:`_saturated`.
+        ``tiny``: some q or s may lie below ``TINY_ARG``; ``log1p`` and ``expm1`` avoid their
+        slow path there (:func:`_log1p_tiny`, :func:`_expm1_tiny`; same bits).
         """
         t, q, sig, s, em, r, K, U = self._t, self._q, self._sig, self._s, self._em, self._r, self._K, self._U
         if clip:
@@ -369,47 +511,48 @@ class EpochKernel:
         if not light:
             np.add(q, 1.0, out=sig)
             np.divide(q, sig, out=sig)
-        np.log1p(q, out=s)
+        if tiny:
+            _log1p_tiny(q, s)
+        else:
+            np.log1p(q, out=s)
         if clip:
             np.subtract(t, tc, out=tc)
             s += tc
         s *= 1.0 / b
-        np.expm1(s, out=em)
+        sat = _NO_ROWS
+        v = s
+        if s_cap is not None:
+            v = r
+            np.minimum(s, s_cap, out=v)
+            sat = np.flatnonzero(s > s_cap)
+        if tiny:
+            _expm1_tiny(v, em, self._mask, K)
+        else:
+            np.expm1(v, out=em)
         np.add(em, c0, out=r)
         np.reciprocal(r, out=r)
+        if sat.size:
+            em[sat] = 0.0
+            r[sat] = 0.0
         if not light:
             np.add(em, 1.0, out=K)
             K *= r
             np.multiply(sig, K, out=U)
+        return sat
 
-    def _astra_setup(self, x, beta, light=False):
-        r"""Head constants and the t pass; None when the fused path cannot be used."""
-        b, log_b, c0, dl0, db = head_constants(beta)
-        if not b <= B_MAX:
-            return None
-        t = self._t
-        np.multiply(x, b, out=t)
-        t += log_b
-        t_max = float(t.max())
-        if t_max > b * S_MAX:  # expm1(s) could overflow
-            return None
-        self._head_common(x, b, log_b, c0, clip=t_max > T_CLIP, light=light)
-        m1 = self.m1
-        robust = m1 > 0 and float(t[:m1].min()) < -T_POS
-        return b, log_b, c0, dl0, db, robust
+    def _positives(self, x, head, grad=True):
+        r"""Positive rows as :class:`_Rows` (``y_out`` = ``1 - y-hat``).
 
-    def _positives(self, x, b, c0, robust, grad=True):
-        r"""Positive rows: ``(z, 1 - z, dlogit/dx, dlogit/db, 1 - y-hat, sum softplus(-logit z))``.
-
-        The cheap forms divide by e = expm1(s); when some positive has
-        ``t < -T_POS`` (e could underflow) the core functions are used instead.
-        Quantities not needed (``grad=False``: the counts only; ``1 - y-hat`` unless
-        ``metrics_on="output"``; the BCE sum for GMN) are returned as None.
+        The bulk forms divide by e = expm1(s); when ``head.robust`` (some positive with
+        ``t < -T_POS``, where e could underflow, or saturated) the core functions are
+        used instead. Not needed (None): ``grad=False``, everything but ``1 - z`` and
+        ``1 - y-hat``; ``1 - y-hat`` unless ``metrics_on="output"``; the BCE sum for a
+        count-based loss.
         """
         m1 = self.m1
-        xp = x[:m1]
+        b, c0 = head.b, head.c0
         z = dldx = dldb = omy = bce = None
-        if not robust:
+        if not head.robust:
             em, r = self._em[:m1], self._r[:m1]
             omz = c0 * r
             if not self.metrics_z:
@@ -419,18 +562,53 @@ class EpochKernel:
                 z = em * r
                 k = (1.0 + em) / em
                 dldx = sig * k
-                dldb = k * (sig * (xp + 1.0 / b) - s) / b
+                dldb = k * (sig * (x[:m1] + 1.0 / b) - s) / b
                 if self.loss.fused == "cross-entropy":
                     bce = float(np.log1p(c0 / em).sum())
+            return _Rows(z, omz, dldx, dldb, omy, bce)
+        logit = astra_logit(x[:m1], b) - math.log(c0)
+        z, omz = expit(logit), expit(-logit)
+        if not self.metrics_z:
+            omy = np.exp(-self._s[:m1])
+        if grad:
+            dldx, dldb = astra_logit_partials(x[:m1], b)
+            bce = float(softplus(-logit).sum())
+        return _Rows(z, omz, dldx, dldb, omy, bce)
+
+    def _saturated(self, x, head, grad=True):
+        r"""Saturated negative rows as :class:`_Rows` (``y_out`` = ``y-hat``), or None.
+
+        Their exact terms from the core functions: :math:`\operatorname{logit} z =
+        \operatorname{logit}\hat y - \log c_0`, :math:`z = \sigma(\operatorname{logit} z)`,
+        the BCE term :math:`\operatorname{softplus}(\operatorname{logit} z)`.
+        """
+        if not head.sat.size:
+            return None
+        xs = x[self.m1:][head.sat]
+        logit_y = astra_logit(xs, head.b)
+        logit = logit_y - math.log(head.c0)
+        dldx, dldb = astra_logit_partials(xs, head.b) if grad else (None, None)
+        bce = float(softplus(logit).sum()) if grad else None
+        return _Rows(expit(logit), expit(-logit), dldx, dldb, expit(logit_y), bce)
+
+    def _astra_fn_fp(self, x, head, P, S, fp_z):
+        r"""``(FN_apx, FP_apx)`` in ``metrics_on`` space; ``fp_z`` is the bulk sum of z over the
+        negatives (``w`` is overwritten). A clamped FP below ``FP_EXACT_BELOW`` is summed in
+        log space."""
+        m1 = self.m1
+        if self.metrics_z:
+            fn, fp = float(P.omz.sum()) if m1 else 0.0, fp_z
         else:
-            logit = astra_logit(xp, b) - math.log(c0)
-            z, omz = expit(logit), expit(-logit)
-            if not self.metrics_z:
-                omy = np.exp(-self._s[:m1])
-            if grad:
-                dldx, dldb = astra_logit_partials(xp, b)
-                bce = float(softplus(-logit).sum())
-        return z, omz, dldx, dldb, omy, bce
+            em, w = self._em[m1:], self._w[m1:]
+            np.add(em, 1.0, out=w)
+            np.reciprocal(w, out=w)  # 1 - y-hat = 1/(1 + e)
+            fn, fp = float(P.y_out.sum()) if m1 else 0.0, float(np.dot(em, w))
+        if S is not None:
+            fp += float((S.z if self.metrics_z else S.y_out).sum())
+        if head.clamped and fp < FP_EXACT_BELOW:
+            logit = astra_logit(x[m1:], head.b) - (math.log(head.c0) if self.metrics_z else 0.0)
+            fp = _exact_sum_sigmoid(logit)
+        return fn, fp
 
     # -- counts (validation) ------------------------------------------------------
 
@@ -438,30 +616,22 @@ class EpochKernel:
         r"""Approximated confusion counts (Eq. 8) of the held rows, in ``metrics_on`` space."""
         x = self._forward(theta)
         m1 = self.m1
-        beta = float(theta[-1])
         if self.astra:
-            setup = self._astra_setup(x, beta, light=True)
-            if setup is None:
-                return self._counts_reference(x, beta)
-            b, _, c0, _, _, robust = setup
-            em = self._em[m1:]
-            if m1:
-                z, omz, _, _, omy, _ = self._positives(x, b, c0, robust, grad=False)
-                fn = float(omz.sum()) if self.metrics_z else float(omy.sum())
-            else:
-                fn = 0.0
-            if self.metrics_z:
-                fp = float(np.dot(em, self._r[m1:]))
-            else:
-                w = self._w[m1:]
-                np.add(em, 1.0, out=w)
-                np.reciprocal(w, out=w)  # 1 - y-hat = 1/(1 + e)
-                fp = float(np.dot(em, w))
+            head = self._head_setup(x, float(theta[-1]), light=True)
+            if head is None:
+                return self._reference_path().counts(theta)
+            P = self._positives(x, head, grad=False) if m1 else None
+            S = self._saturated(x, head, grad=False)
+            fn, fp = self._astra_fn_fp(x, head, P, S, float(np.dot(self._em[m1:], self._r[m1:])))
         else:
             q, w = self._q, self._w
-            _exp_and_one_minus_sigmoid(x, q, w)
+            sat, x_min = _exp_and_one_minus_sigmoid(x, q, w, m1)
             fn = float(w[:m1].sum())
             fp = float(np.dot(q[m1:], w[m1:]))
+            if sat.size:
+                fp += float(sat.size - np.searchsorted(sat, m1))
+            if x_min < -T_LOW and fp < FP_EXACT_BELOW:
+                fp = _exact_sum_sigmoid(x[m1:])
         return ApproxCounts(self.m0 - fp, fp, fn, m1 - fn, self.m0, m1)
 
     def fnr(self, theta):
@@ -474,133 +644,178 @@ class EpochKernel:
         m1 = self.m1
         x = self._forward(theta)[:m1]
         q, w = self._q[:m1], self._w[:m1]
-        _exp_and_one_minus_sigmoid(x, q, w)
+        _exp_and_one_minus_sigmoid(x, q, w, m1)  # 1 - sigma is exact on saturated rows too
         return float(_sum(w)) / m1
-
-    def _counts_reference(self, x, beta):
-        m1 = self.m1
-        logit = head_logits(x, beta, astra=self.astra, z=self.metrics_z and self.use_z)
-        fn = float(np.exp(logsumexp(log_expit(-logit[:m1])))) if m1 else 0.0
-        fp = float(np.exp(logsumexp(log_expit(logit[m1:])))) if self.m0 else 0.0
-        return ApproxCounts(self.m0 - fp, fp, fn, m1 - fn, self.m0, m1)
 
     # -- loss and gradient --------------------------------------------------------
 
     def loss_and_grad(self, theta, grad):
         r"""Loss of the method at ``theta`` (flat vector); writes the gradient into ``grad``.
 
-        Returns ``(loss, log_e_ratio)`` with the train-set
-        :math:`\log(FNR_{apx}/FPR_{apx})` (Eq. 11) of this forward pass; the logs of
-        :math:`FN_{apx}` and :math:`FP_{apx}` are left in ``log_fn`` and ``log_fp``.
+        Returns :class:`~astra_np.learn.nn.EpochTerms` with the logs of
+        :math:`FN_{apx}` and :math:`FP_{apx}` of this forward pass (Eq. 8, for the
+        e-ratio of Eq. 11) and ``fallback=True`` when the epoch was handed to the
+        reference path (the corner named in the module docstring).
         """
         x = self._forward(theta)
-        out = self._astra(theta, grad, x) if self.astra else self._sigmoid(theta, grad, x)
+        family = self._FAMILIES[self.loss.fused]
+        if self.astra:
+            out = self._astra(theta, grad, x, family[0])
+        else:
+            out = self._sigmoid(theta, grad, x, family[1])
         if out is None:
             return self._reference(theta, grad)
         return out
 
-    def _astra(self, theta, grad, x):
-        setup = self._astra_setup(x, float(theta[-1]))
-        if setup is None:
+    def _astra(self, theta, grad, x, row_terms):
+        r"""ASTra + z: bulk and saturated rows, the family's row terms, backward, beta."""
+        head = self._head_setup(x, float(theta[-1]))
+        if head is None:
             return None
-        b, log_b, c0, dl0, db, robust = setup
-        m1, m0, n = self.m1, self.m0, self.n
-        g = self.g[0]
-        em, r, K, U, s, w = self._em[m1:], self._r[m1:], self._K[m1:], self._U[m1:], self._s[m1:], self._w[m1:]
-        xn, gn = x[m1:], g[m1:]
-        zP, omzP, dldxP, dldbP, omyP, bceP = self._positives(x, b, c0, robust)
-        fp = float(np.dot(em, r))  # FP_apx: sum of z = e r over the negatives
-        fn = float(omzP.sum())
-        if self.loss.fused == "cross-entropy":
-            # negatives: g_l = z/n, z dlogit/dx = U, z dlogit/db = (U (x + 1/b) - s K)/b
-            np.multiply(em, 1.0 / c0, out=w)
-            np.log1p(w, out=w)
-            loss = (float(w.sum()) + bceP) / n
-            scale = 1.0 / n  # gn is U already (same buffer)
-            wsum = float(np.dot(s, K))
-            gl_P = -omzP * scale
-            sum_gl_N = fp * scale
-        elif self.loss.fused == "counts":
-            tn = c0 * float(r.sum())
-            tp = float(zP.sum())
-            scalars = _count_scalars(self.loss, tn, fp, fn, tp, m0, m1)
-            if scalars is None:
-                return None
-            loss, kn, kp = scalars
-            # negatives: g_l = kn z (1 - z) = kn c0 e r^2; g_x = kn c0 r U
-            scale = kn * c0
-            np.multiply(U, r, out=gn)
-            np.multiply(K, r, out=w)
-            wsum = float(np.dot(s, w))
-            np.multiply(em, r, out=w)
-            sum_gl_N = scale * float(np.dot(w, r))
-            gl_P = kp * zP * omzP
-        sum_gN = float(gn.sum())
-        beta_N = scale * (float(np.dot(gn, xn)) + sum_gN / b - wsum) / b - dl0 * sum_gl_N
-        g[:m1] = gl_P * dldxP / scale
-        beta_P = float(np.dot(gl_P, dldbP)) - dl0 * float(gl_P.sum())
+        m1 = self.m1
+        P, S = self._positives(x, head), self._saturated(x, head)
+        fp_z = float(np.dot(self._em[m1:], self._r[m1:]))  # FP_apx: sum of z = e r over the negatives
+        out = row_terms(self, x, head, P, S, fp_z)
+        if out is None:
+            return None
+        loss, scale, beta = out
         self._backward(theta, grad, scale)
-        grad[-1] = (beta_N + beta_P) * db
-        if not self.metrics_z:
-            np.add(em, 1.0, out=w)
-            np.reciprocal(w, out=w)
-            fn = float(omyP.sum())
-            fp = float(np.dot(em, w))
-        return loss, self._set_log_counts(math.log(fn) if fn > 0 else -math.inf,
-                                          math.log(fp) if fp > 0 else -math.inf)
+        grad[-1] = beta * head.db
+        fn, fp = self._astra_fn_fp(x, head, P, S, fp_z)
+        return EpochTerms(loss, _log(fn), _log(fp))
 
-    def _sigmoid(self, theta, grad, x):
-        m1, m0, n = self.m1, self.m0, self.n
-        g = self.g[0]
-        q, w, sp = self._q, self._w, self._s
-        clip = float(_max(x)) > T_CLIP
-        if clip:
-            np.minimum(x, T_CLIP, out=sp)
-            np.exp(sp, out=q)
+    def _astra_cross_entropy(self, x, head, P, S, fp_z):
+        r"""Mean BCE on z (``derivations/kernel.md``, section 3): the row terms in ``g``;
+        returns ``(loss, scale, dJ/db)``."""
+        m1, n = self.m1, self.n
+        b, c0, dl0 = head.b, head.c0, head.dl0
+        gn, w = self.g[0][m1:], self._w[m1:]
+        # negatives: g_l = z/n, z dlogit/dx = U (already in gn), z dlogit/db = (U (x + 1/b) - s K)/b
+        np.multiply(self._em[m1:], 1.0 / c0, out=w)
+        if head.tiny:
+            _log1p_tiny(w, self._t[m1:])  # t is free once the head's passes are done
+            w = self._t[m1:]
         else:
-            np.exp(x, out=q)
-        np.add(q, 1.0, out=w)
-        np.reciprocal(w, out=w)  # 1 - sigma
-        if self.loss.fused == "cross-entropy":
-            np.multiply(q, w, out=g)  # sigma: the gradient of the negatives
-            fn = float(_sum(w[:m1]))
-            fp = float(np.dot(q[m1:], w[m1:]))
-            if clip:
-                np.subtract(x, sp, out=sp)  # max(x - T_CLIP, 0)
-                t = self._t
-                np.log1p(q, out=t)
-                sp += t
-            else:
-                np.log1p(q, out=sp)
-            loss = (float(_sum(sp)) - float(_sum(x[:m1]))) / n
-            np.negative(w[:m1], out=g[:m1])
-            scale = 1.0 / n
-        elif self.loss.fused == "counts":
-            # FP = sum of sigma = q (1 - sigma) over the negatives, TN = m0 - FP (exact to
-            # 2 ulp of TN while FP <= m0/2; summed directly otherwise)
-            fp = float(np.dot(q[m1:], w[m1:]))
-            tn = m0 - fp if fp <= 0.5 * m0 else float(_sum(w[m1:]))
-            tp = float(np.dot(q[:m1], w[:m1]))
-            fn = float(_sum(w[:m1]))
-            scalars = _count_scalars(self.loss, tn, fp, fn, tp, m0, m1)
-            if scalars is None:
-                return None
-            loss, kn, kp = scalars
-            np.multiply(q, w, out=g)
-            g *= w  # sigma (1 - sigma)
-            g[:m1] *= kp / kn
-            scale = kn
+            np.log1p(w, out=w)
+        bce_n = float(w.sum()) if S is None else float(w.sum()) + S.bce
+        loss = (bce_n + P.bce) / n
+        scale = 1.0 / n
+        wsum = float(np.dot(self._s[m1:], self._K[m1:]))
+        sum_gN = float(gn.sum())
+        beta = scale * (float(np.dot(gn, x[m1:])) + sum_gN / b - wsum) / b - dl0 * (fp_z * scale)
+        if S is not None:
+            beta += self._saturated_grad(head.sat, S, S.z * scale, scale, dl0)
+        gl_P = -P.omz * scale
+        self.g[0][:m1] = gl_P * P.dldx / scale
+        beta += float(np.dot(gl_P, P.dldb)) - dl0 * float(gl_P.sum())
+        return loss, scale, beta
+
+    def _astra_counts(self, x, head, P, S, fp_z):
+        r"""A loss of the approximated counts on z (``derivations/kernel.md``, section 4): the
+        row terms in ``g``; returns ``(loss, scale, dJ/db)`` or None (the corner)."""
+        m1, m0 = self.m1, self.m0
+        b, c0, dl0 = head.b, head.c0, head.dl0
+        r, w, gn = self._r[m1:], self._w[m1:], self.g[0][m1:]
+        tn, fp, tp = c0 * float(r.sum()), fp_z, float(P.z.sum())
+        if S is not None:
+            tn, fp = tn + float(S.omz.sum()), fp + float(S.z.sum())
+        terms = _count_terms(self.loss, tn, fp, float(P.omz.sum()), tp, m0, m1, head.clamped)
+        if terms is None:
+            return None
+        loss, kn, kp = terms
+        # negatives: g_l = kn z (1 - z) = kn c0 e r^2; g_x = kn c0 r U
+        scale_n = kn * c0
+        np.multiply(self._U[m1:], r, out=gn)
+        np.multiply(self._K[m1:], r, out=w)
+        wsum = float(np.dot(self._s[m1:], w))
+        np.multiply(self._em[m1:], r, out=w)
+        sum_gl_N = scale_n * float(np.dot(w, r))
+        sum_gN = float(gn.sum())
+        beta = scale_n * (float(np.dot(gn, x[m1:])) + sum_gN / b - wsum) / b - dl0 * sum_gl_N
+        scale, _ = _factor(gn, scale_n, kp)
+        if S is not None:
+            beta += self._saturated_grad(head.sat, S, kn * S.z * S.omz, scale, dl0)
+        gl_P = kp * P.z * P.omz
+        self.g[0][:m1] = gl_P * P.dldx / scale
+        beta += float(np.dot(gl_P, P.dldb)) - dl0 * float(gl_P.sum())
+        return loss, scale, beta
+
+    def _saturated_grad(self, sat, S, gl, scale, dl0):
+        r"""Saturated negatives ``sat``: row terms ``gl dlogit/dx / scale`` into ``g``; return their dJ/db."""
+        self.g[0][self.m1:][sat] = gl * S.dldx / scale
+        return float(np.dot(gl, S.dldb)) - dl0 * float(gl.sum())
+
+    def _sigmoid(self, theta, grad, x, row_terms):
+        r"""Plain sigmoid: ``q = e^x``, ``w = 1 - sigma``, the family's row terms, backward.
+
+        Saturated rows (``x > T_CLIP``, :func:`_exp_and_one_minus_sigmoid`) have
+        ``sigma = 1``, ``1 - sigma = e^{-x}`` and softplus ``x``, patched row by row.
+        """
+        sat, x_min = _exp_and_one_minus_sigmoid(x, self._q, self._w, self.m1)
+        out = row_terms(self, x, sat, x_min < _LOG_TINY)
+        if out is None:
+            return None
+        loss, scale, fn, fp = out
+        if x_min < -T_LOW and fp < FP_EXACT_BELOW:
+            fp = _exact_sum_sigmoid(x[self.m1:])
         self._backward(theta, grad, scale)
         grad[-1] = 0.0
-        return loss, self._set_log_counts(math.log(fn) if fn > 0 else -math.inf,
-                                          math.log(fp) if fp > 0 else -math.inf)
+        return EpochTerms(loss, _log(fn), _log(fp))
 
-    def _set_log_counts(self, log_fn, log_fp):
-        r"""Store log FN_apx and log FP_apx of the last pass; return the log e-ratio (Eq. 11)."""
-        self.log_fn, self.log_fp = log_fn, log_fp
-        if math.isinf(log_fn) and math.isinf(log_fp):
-            return math.nan
-        return (log_fn - math.log(self.m1)) - (log_fp - math.log(self.m0))
+    def _sigmoid_cross_entropy(self, x, sat, tiny):
+        r"""Mean BCE on sigma(x): row terms in ``g``; ``(loss, scale, FN, FP)``."""
+        m1, n = self.m1, self.n
+        g, q, w, sp = self.g[0], self._q, self._w, self._s
+        np.multiply(q, w, out=g)  # sigma: the gradient of the negatives
+        fn = float(_sum(w[:m1]))
+        fp = float(np.dot(q[m1:], w[m1:]))
+        if tiny:
+            _log1p_tiny(q, sp)  # softplus(x)
+        else:
+            np.log1p(q, out=sp)
+        if sat.size:
+            g[sat] = 1.0
+            sp[sat] = x[sat]
+            fp += float(sat.size - np.searchsorted(sat, m1))
+        loss = (float(_sum(sp)) - float(_sum(x[:m1]))) / n
+        np.negative(w[:m1], out=g[:m1])
+        return loss, 1.0 / n, fn, fp
+
+    def _sigmoid_counts(self, x, sat, tiny):
+        r"""A loss of the approximated counts on sigma(x): row terms ``sigma (1 - sigma)``
+        in ``g``; ``(loss, scale, FN, FP)`` or None (the corner)."""
+        m1, m0 = self.m1, self.m0
+        g, q, w = self.g[0], self._q, self._w
+        # FP = sum of sigma = q (1 - sigma) over the negatives, TN = m0 - FP (exact to
+        # 2 ulp of TN while FP <= m0/2; summed directly otherwise)
+        fp = float(np.dot(q[m1:], w[m1:]))
+        tn = m0 - fp if fp <= 0.5 * m0 else float(_sum(w[m1:]))
+        tp = float(np.dot(q[:m1], w[:m1]))
+        if sat.size:  # sigma = 1 on the saturated rows
+            n_pos = int(np.searchsorted(sat, m1))
+            fp, tp = fp + float(sat.size - n_pos), tp + float(n_pos)
+            tn = m0 - fp if fp <= 0.5 * m0 else float(_sum(w[m1:]))
+        fn = float(_sum(w[:m1]))
+        clamped = fp < FP_EXACT_BELOW and float(_min(x[m1:])) < -T_LOW
+        terms = _count_terms(self.loss, tn, fp, fn, tp, m0, m1, clamped)
+        if terms is None:
+            return None
+        loss, kn, kp = terms
+        np.multiply(q, w, out=g)
+        g *= w  # sigma (1 - sigma)
+        if sat.size:
+            g[sat] = w[sat]
+        scale, pos = _factor(g[m1:], kn, kp)
+        if pos != 1.0:
+            g[:m1] *= pos
+        return loss, scale, fn, fp
+
+    #: Row terms of each family of :data:`astra_np.core.registry.FUSED_TERMS`:
+    #: ``(ASTra + z, plain sigmoid)``.
+    _FAMILIES = {
+        "cross-entropy": (_astra_cross_entropy, _sigmoid_cross_entropy),
+        "counts": (_astra_counts, _sigmoid_counts),
+    }
 
     def _backward(self, theta, grad, scale):
         g = self.g
@@ -645,14 +860,12 @@ class EpochKernel:
         grad[:-1] *= scale
 
     def _reference(self, theta, grad):
-        params = MLPParams.from_vector(theta, self.layer_sizes)
-        X = self.Xa[:-1].T
-        x, cache = forward(params, X)
-        loss, gx, gbeta = head_loss(x, params.beta, self.y_sorted, **registry.get_method(self.method).head_kwargs())
-        grad[:] = backward(params, cache, gx, gbeta).to_vector()
-        logit = head_logits(x, params.beta, astra=self.astra, z=self.metrics_z and self.use_z)
-        _, log_fp, log_fn, _ = log_approx_confusion(logit, self.y_sorted)
-        return loss, self._set_log_counts(log_fn, log_fp)
+        r"""The corner: the reference path on the same rows, flagged ``fallback=True``."""
+        return self._reference_path().loss_and_grad(theta, grad)._replace(fallback=True)
+
+    def _reference_path(self):
+        return ReferencePath(self.Xa[:-1].T, self.y_sorted, self.layer_sizes, self.method,
+                             "z" if self.metrics_z else "output")
 
 
 def fast_loss_and_grad(params, X, y, method=registry.DEFAULT_METHOD):
@@ -663,7 +876,7 @@ def fast_loss_and_grad(params, X, y, method=registry.DEFAULT_METHOD):
     kernel = EpochKernel(X, y, params.layer_sizes, method=method)
     theta = params.to_vector()
     grad = np.empty_like(theta)
-    loss, _ = kernel.loss_and_grad(theta, grad)
+    loss = kernel.loss_and_grad(theta, grad).loss
     if not kernel.astra:
         grad[-1] = 0.0
     return loss, MLPParams.from_vector(grad, params.layer_sizes)

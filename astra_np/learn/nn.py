@@ -28,13 +28,14 @@ speed; its tests compare it with the functions here.
 """
 import math
 from dataclasses import dataclass
-from typing import NamedTuple, Tuple
+from typing import NamedTuple, Protocol, Tuple
 
 import numpy as np
 
+from ..core._stable import log_expit, logsumexp
 from ..core._validation import check_finite
-from ..core.activation import beta_from_slope, slope_for_threshold, slope_from_beta, threshold
-from ..core.losses import head_loss
+from ..core.activation import beta_from_slope, slope_for_threshold
+from ..core.losses import head_logits, head_loss
 from ..core.registry import DEFAULT_METHOD, get_method
 
 __all__ = [
@@ -50,6 +51,12 @@ __all__ = [
     "backward",
     "loss_and_grad",
     "method_flags",
+    "ApproxCounts",
+    "log_approx_counts",
+    "log_e_ratio_from_counts",
+    "EpochTerms",
+    "TrainingPath",
+    "ReferencePath",
 ]
 
 #: Negative slope of the hidden Leaky ReLU units (Section 4.2).
@@ -331,9 +338,145 @@ def loss_and_grad(params, X, y, method=DEFAULT_METHOD):
     return loss, backward(params, cache, g_x, g_beta)
 
 
-def slope_and_threshold(beta, astra=True):
-    r"""``(b, tau)`` for ``beta`` (Eq. 7, Eq. 5); ``(1.0, 0.5)`` for the plain sigmoid."""
-    if not astra:
-        return 1.0, 0.5
-    b = float(slope_from_beta(beta))
-    return b, float(threshold(b))
+# ---------------------------------------------------------------------------
+# The training path: one epoch's loss, gradient and approximated counts
+# ---------------------------------------------------------------------------
+
+
+class ApproxCounts(tuple):
+    r"""``(TN, FP, FN, TP, m0, m1)`` of the approximated confusion matrix (Eq. 8)."""
+
+    __slots__ = ()
+
+    def __new__(cls, tn, fp, fn, tp, m0, m1):
+        return tuple.__new__(cls, (tn, fp, fn, tp, m0, m1))
+
+    @classmethod
+    def from_logits(cls, logit, pos):
+        r"""The counts of Eq. 8 from the logits of the loss's input and a boolean positive mask.
+
+        Each count is ``exp`` of :func:`log_approx_counts`: finite when every output
+        saturates; an empty class gives 0.
+        """
+        log_tn, log_fp, log_fn, log_tp = log_approx_counts(logit, pos)
+        m1 = int(np.count_nonzero(pos))
+        return cls(math.exp(log_tn), math.exp(log_fp), math.exp(log_fn), math.exp(log_tp), pos.size - m1, m1)
+
+    def fnr(self):
+        r""":math:`FNR_{apx} = FN_{apx}/m_1`."""
+        return self[2] / self[5]
+
+    def mcc(self):
+        r"""Approximated MCC (Eq. 2 on Eq. 8); 0 when a marginal is empty."""
+        tn, fp, fn, tp = self[:4]
+        den = (tp + fp) * (tp + fn) * (tn + fp) * (tn + fn)
+        if not den > 0:
+            return 0.0
+        return (tp * tn - fp * fn) / math.sqrt(den)
+
+    def g_mean(self):
+        r"""Approximated G-Mean (Eq. 3 on Eq. 8)."""
+        tn, fp, fn, tp, m0, m1 = self
+        return math.sqrt(max(tn, 0.0) / m0) * math.sqrt(max(tp, 0.0) / m1)
+
+
+def log_approx_counts(logit, pos):
+    r"""``(log TN, log FP, log FN, log TP)`` of Eq. 8 from logits and a boolean positive mask.
+
+    Each is a log-sum-exp of ``log_expit(+-logit)`` over one class (``-inf`` for an
+    empty class): the one computation of the approximated counts from logits in
+    :mod:`astra_np.learn` (the reference path, :func:`astra_np.learn.train.approx_counts`,
+    and the fused kernel's reference fallback).
+    """
+    logit = np.asarray(logit, dtype=np.float64)
+    pos = np.asarray(pos, dtype=bool)
+
+    def log_sum(values):
+        return float(logsumexp(values)) if values.size else -math.inf
+
+    neg = ~pos
+    return (log_sum(log_expit(-logit[neg])), log_sum(log_expit(logit[neg])),
+            log_sum(log_expit(-logit[pos])), log_sum(log_expit(logit[pos])))
+
+
+def log_e_ratio_from_counts(log_fn, log_fp, m1, m0):
+    r"""Natural log of the e-ratio (Eq. 11), :math:`\log(FN_{apx}/m_1) - \log(FP_{apx}/m_0)`.
+
+    NaN when both counts are 0 (the e-ratio is 0/0; Eq. 10 then keeps :math:`\eta_b`).
+    """
+    if math.isinf(log_fn) and math.isinf(log_fp):
+        return math.nan
+    return (log_fn - math.log(m1)) - (log_fp - math.log(m0))
+
+
+class EpochTerms(NamedTuple):
+    r"""What one evaluation of a :class:`TrainingPath` returns besides the gradient.
+
+    Attributes
+    ----------
+    loss : float
+        The method's loss on the rows.
+    log_fn, log_fp : float
+        Natural logs of :math:`FN_{apx}` and :math:`FP_{apx}` (Eq. 8) of the same
+        forward pass, in the path's ``metrics_on`` space (``-inf`` for 0).
+    fallback : bool
+        True when the fused kernel handed this evaluation to the reference path
+        (:class:`astra_np.learn.kernel.EpochKernel` names the one case).
+    """
+
+    loss: float
+    log_fn: float
+    log_fp: float
+    fallback: bool = False
+
+
+class TrainingPath(Protocol):
+    r"""The interface between the trainer and the forward/backward of one set of rows.
+
+    Implemented by :class:`ReferencePath` (readable) and
+    :class:`astra_np.learn.kernel.EpochKernel` (fused); both hold fixed rows and a
+    method, and keep nothing between calls that a caller could read.
+    """
+
+    def loss_and_grad(self, theta, grad) -> EpochTerms:
+        r"""Loss at the flat parameter vector ``theta``; writes its gradient into ``grad``."""
+
+    def counts(self, theta) -> ApproxCounts:
+        r"""Approximated confusion counts (Eq. 8) of the rows at ``theta``."""
+
+
+class ReferencePath:
+    r"""The :class:`TrainingPath` of the reference functions: :func:`loss_and_grad` and
+    :func:`astra_np.core.losses.head_logits`.
+
+    Parameters
+    ----------
+    X, y : arrays
+        The rows (checked by :func:`forward` and :func:`astra_np.core.losses.head_loss`).
+    layer_sizes : tuple of int
+    method : str
+    metrics_on : {"z", "output"}
+        Space of the counts, as in :func:`astra_np.learn.train.train`.
+    """
+
+    def __init__(self, X, y, layer_sizes, method=DEFAULT_METHOD, metrics_on="z"):
+        entry = get_method(method)
+        self.X, self.y = X, np.asarray(y, dtype=np.float64)
+        self.pos = self.y == 1
+        self.layer_sizes, self.method = tuple(layer_sizes), method
+        self.astra = entry.astra
+        self.metrics_z = entry.z and metrics_on == "z"
+
+    def _logits(self, params):
+        x, _ = forward(params, self.X)
+        return head_logits(x, params.beta, astra=self.astra, z=self.metrics_z)
+
+    def loss_and_grad(self, theta, grad):
+        params = MLPParams.from_vector(theta, self.layer_sizes)
+        loss, grads = loss_and_grad(params, self.X, self.y, self.method)
+        grad[:] = grads.to_vector()
+        _, log_fp, log_fn, _ = log_approx_counts(self._logits(params), self.pos)
+        return EpochTerms(loss, log_fn, log_fp)
+
+    def counts(self, theta):
+        return ApproxCounts.from_logits(self._logits(MLPParams.from_vector(theta, self.layer_sizes)), self.pos)

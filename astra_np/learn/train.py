@@ -9,8 +9,10 @@ parameters (weights and beta) of the epoch with the best validation monitor
 One epoch, in order:
 
 1. forward pass on the training rows, loss of the method and its gradient in every
-   parameter (:mod:`astra_np.learn.kernel`, or the reference :func:`astra_np.learn.nn.loss_and_grad`
-   with ``fast=False``); the train-set e-ratio (Eq. 11) of the same forward pass;
+   parameter, through the :class:`astra_np.learn.nn.TrainingPath` interface: the fused
+   :class:`astra_np.learn.kernel.EpochKernel` (default), or the reference
+   :class:`astra_np.learn.nn.ReferencePath` with ``fast=False``; the train-set e-ratio
+   (Eq. 11) of the same forward pass;
 2. one Adam step for the weights with :math:`\eta`; one step for beta with the
    current :math:`\eta_b` (``beta_update``);
 3. the validation monitor at the updated parameters; if it improves strictly on every
@@ -43,14 +45,13 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from .kernel import ApproxCounts, EpochKernel
-from ..core.registry import DEFAULT_METHOD
-from ..core._stable import log_expit, logsumexp
+from ..core._stable import logsumexp
 from ..core.activation import slope_from_beta, threshold
 from ..core.losses import head_logits
-from ..core.metrics import log_approx_confusion
-from ..core.metrics import log_e_ratio as _log_e_ratio
-from .nn import MLPParams, forward, init_params, loss_and_grad, method_flags
+from ..core.registry import DEFAULT_METHOD, get_method
+from .kernel import EpochKernel
+from .nn import (ApproxCounts, MLPParams, ReferencePath, forward, init_params, log_e_ratio_from_counts,
+                 method_flags)
 from .optim import Adam, EtaBRule
 
 __all__ = ["MONITORS", "HISTORY_KEYS", "TrainResult", "train", "approx_counts"]
@@ -94,6 +95,10 @@ class TrainResult:
     message : str
         Why training ended.
     method, monitor : str
+    epochs_off_fused_path : int
+        Completed epochs in which the fused kernel handed some loss and gradient to the
+        reference path (the one corner named in :mod:`astra_np.learn.kernel`); 0 with
+        ``fast=False``, which uses the reference path by choice.
     """
 
     params: MLPParams
@@ -106,65 +111,21 @@ class TrainResult:
     message: str
     method: str
     monitor: str
-
-
-def _monitor_value(counts, monitor):
-    if monitor == "fnr_apx":
-        return counts.fnr()
-    if monitor == "mcc_apx":
-        return counts.mcc()
-    return counts.g_mean()
+    epochs_off_fused_path: int = 0
 
 
 def approx_counts(params, X, y, method=DEFAULT_METHOD, metrics_on="z"):
     r"""Approximated confusion counts (Eq. 8) of a network on ``(X, y)``; reference path.
 
-    Returns an :class:`astra_np.learn.kernel.ApproxCounts` ``(TN, FP, FN, TP, m0, m1)``
+    Returns an :class:`astra_np.learn.nn.ApproxCounts` ``(TN, FP, FN, TP, m0, m1)``
     computed from :func:`astra_np.learn.nn.forward` and :func:`astra_np.core.losses.head_logits`
-    with log-sum-exp (finite when every output saturates). ``metrics_on`` as in
-    :func:`train`.
+    with log-sum-exp (:meth:`~astra_np.learn.nn.ApproxCounts.from_logits`; finite when every
+    output saturates). ``metrics_on`` as in :func:`train`.
     """
     flags = method_flags(method)
-    y = np.asarray(y)
-    pos = y == 1
     x, _ = forward(params, X)
     logit = head_logits(x, params.beta, astra=flags["astra"], z=flags["z"] and metrics_on == "z")
-    m1 = int(pos.sum())
-    m0 = int(y.size - m1)
-    fn = math.exp(logsumexp(log_expit(-logit[pos]))) if m1 else 0.0
-    tp = math.exp(logsumexp(log_expit(logit[pos]))) if m1 else 0.0
-    fp = math.exp(logsumexp(log_expit(logit[~pos]))) if m0 else 0.0
-    tn = math.exp(logsumexp(log_expit(-logit[~pos]))) if m0 else 0.0
-    return ApproxCounts(tn, fp, fn, tp, m0, m1)
-
-
-class _ReferencePath:
-    r"""Training-set loss/gradient through :func:`astra_np.learn.nn.loss_and_grad` (``fast=False``)."""
-
-    def __init__(self, X, y, layer_sizes, method, metrics_on):
-        self.X, self.y = X, np.asarray(y, dtype=np.float64)
-        self.sizes, self.method = layer_sizes, method
-        flags = method_flags(method)
-        self.metric_z = flags["z"] and metrics_on == "z"
-        self.astra = flags["astra"]
-
-    def loss_and_grad(self, theta, grad):
-        params = MLPParams.from_vector(theta, self.sizes)
-        loss, grads = loss_and_grad(params, self.X, self.y, self.method)
-        grad[:] = grads.to_vector()
-        x, _ = forward(params, self.X)
-        logit = head_logits(x, params.beta, astra=self.astra, z=self.metric_z)
-        _, self.log_fp, self.log_fn, _ = log_approx_confusion(logit, self.y)
-        return loss, _log_e_ratio(logit, self.y)
-
-
-class _ReferenceCounts:
-    def __init__(self, X, y, layer_sizes, method, metrics_on):
-        self.X, self.y, self.sizes, self.method, self.metrics_on = X, y, layer_sizes, method, metrics_on
-
-    def counts(self, theta):
-        params = MLPParams.from_vector(theta, self.sizes)
-        return approx_counts(params, self.X, self.y, self.method, self.metrics_on)
+    return ApproxCounts.from_logits(logit, np.asarray(y) == 1)
 
 
 def _check_data(X, y, name_X, name_y):
@@ -184,16 +145,243 @@ def _check_data(X, y, name_X, name_y):
     return X, y.astype(np.int64)
 
 
+def _positive_int(name, value):
+    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 1:
+        raise ValueError(f"{name} must be a positive integer, got {value!r}")
+    return int(value)
+
+
+def _eta_b_rule(eta_b):
+    r"""The :class:`EtaBRule` of ``eta_b`` (None: Eq. 10 with the paper's constants; a number: fixed)."""
+    if eta_b is None:
+        return EtaBRule()
+    if isinstance(eta_b, EtaBRule):
+        return eta_b
+    if isinstance(eta_b, (int, float, np.floating)) and not isinstance(eta_b, bool):
+        if not (math.isfinite(eta_b) and eta_b >= 0):
+            raise ValueError(f"eta_b must be a finite number >= 0, got {eta_b!r}")
+        return EtaBRule(init=float(eta_b), min=max(float(eta_b), 1e-300), max=max(float(eta_b), 1e-300),
+                        adaptive=False)
+    raise ValueError(f"eta_b must be None, a number or an EtaBRule, got {eta_b!r}")
+
+
+def _check_options(learning_rate, monitor, beta_update, metrics_on):
+    if isinstance(learning_rate, bool) or not isinstance(learning_rate, (int, float, np.floating)) \
+            or not (math.isfinite(learning_rate) and learning_rate > 0):
+        raise ValueError(f"learning_rate must be a finite number > 0, got {learning_rate!r}")
+    if monitor not in MONITORS:
+        raise ValueError(f"monitor must be one of {sorted(MONITORS)}, got {monitor!r}")
+    if beta_update not in ("adam", "sgd"):
+        raise ValueError(f"beta_update must be 'adam' or 'sgd', got {beta_update!r}")
+    if metrics_on not in ("z", "output"):
+        raise ValueError(f"metrics_on must be 'z' or 'output', got {metrics_on!r}")
+
+
+def _check_validation(X_val, y_val, n_features, monitor):
+    r"""The validation rows (both or neither), checked; ``None`` without them."""
+    if X_val is None and y_val is None:
+        return None
+    if X_val is None or y_val is None:
+        raise ValueError("X_val and y_val must be given together")
+    X_val, y_val = _check_data(X_val, y_val, "X_val", "y_val")
+    if X_val.shape[1] != n_features:
+        raise ValueError(f"X_val has {X_val.shape[1]} features, X has {n_features}")
+    v1 = int(y_val.sum())
+    if v1 == 0:
+        raise ValueError(f"y_val has no positive (label 1) example; monitor {monitor!r} needs one")
+    if monitor != "fnr_apx" and v1 == y_val.size:
+        raise ValueError(f"y_val has no negative (label 0) example; monitor {monitor!r} needs one")
+    return X_val, y_val
+
+
+def _initial_params(params, n_features, hidden_layer_sizes, tau_init, rng):
+    if params is None:
+        return init_params(n_features, hidden_layer_sizes, tau_init=tau_init, random_state=rng)
+    if not isinstance(params, MLPParams):
+        raise ValueError(f"params must be an MLPParams, got {type(params).__name__}")
+    if params.layer_sizes[0] != n_features:
+        raise ValueError(f"params expect {params.layer_sizes[0]} features, but X has {n_features}")
+    return params
+
+
+def _number_of_batches(batch_size, n, m1):
+    if batch_size is None:
+        return 1
+    batch_size = _positive_int("batch_size", batch_size)
+    n_batches = -(-n // batch_size)
+    if n_batches > m1:
+        raise ValueError(
+            f"batch_size={batch_size} gives {n_batches} batches but y has only {m1} positive(s): "
+            f"every stratified batch needs one; use batch_size >= {-(-n // m1)}"
+        )
+    return n_batches
+
+
+class _Batches:
+    r"""The training paths of each epoch: the full batch, or stratified mini-batches
+    reshuffled every epoch (fused kernels reused by batch composition)."""
+
+    def __init__(self, X, y, make_path, n_batches, rng):
+        self.X, self.y, self.make_path, self.n_batches, self.rng = X, y, make_path, n_batches, rng
+        self.full = make_path(X, y) if n_batches == 1 else None
+        self.pos, self.neg = np.flatnonzero(y == 1), np.flatnonzero(y == 0)
+        self.by_composition = {}
+
+    def epoch(self):
+        r"""The paths of one epoch, one at a time (a reused kernel is refilled when reached)."""
+        if self.full is not None:
+            yield self.full
+            return
+        pp = np.array_split(self.rng.permutation(self.pos), self.n_batches)
+        nn_ = np.array_split(self.rng.permutation(self.neg), self.n_batches)
+        for rows in zip(pp, nn_):
+            yield self._path(np.concatenate(rows))
+
+    def _path(self, rows):
+        Xb, yb = self.X[rows], self.y[rows]
+        key = (int(yb.sum()), int(yb.size))
+        path = self.by_composition.get(key)
+        if path is None or not hasattr(path, "set_rows"):
+            path = self.by_composition[key] = self.make_path(Xb, yb)
+        else:
+            path.set_rows(Xb, yb)
+        return path
+
+
+def _validation_score(val, make_eval, monitor, fast):
+    r"""The validation monitor as a function of the flat parameters (None without validation).
+
+    :math:`FNR_{apx}` needs the positive validation rows only.
+    """
+    if val is None:
+        return None
+    X_val, y_val = val
+    keep = y_val == 1 if monitor == "fnr_apx" else np.ones(y_val.size, dtype=bool)
+    evaluator = make_eval(X_val[keep], y_val[keep])
+    if fast and monitor == "fnr_apx":
+        return evaluator.fnr  # same value as counts(theta).fnr()
+    return lambda theta: _monitor_value(evaluator.counts(theta), monitor)
+
+
+def _monitor_value(counts, monitor):
+    return {"fnr_apx": counts.fnr, "mcc_apx": counts.mcc, "gmean_apx": counts.g_mean}[monitor]()
+
+
+class _ParameterStep:
+    r"""Step 2 of the epoch: Adam on the weights (:math:`\eta`) and, with ASTra, on beta
+    (:math:`\eta_b`) or a plain gradient step on beta (``beta_update="sgd"``)."""
+
+    def __init__(self, size, learning_rate, betas, eps, astra, beta_update):
+        self.adam = Adam(size, lr=learning_rate, betas=betas, eps=eps)
+        self.lr = np.full(size, float(learning_rate))
+        self.lr[-1] = 0.0
+        # per-entry rates with a trained beta; otherwise the scalar rate (a NumPy scalar:
+        # Adam.step reads its ndim without a conversion)
+        self.step_lr = self.lr if astra else np.float64(learning_rate)
+        self.beta_adam = astra and beta_update == "adam"
+        self.beta_sgd = astra and beta_update == "sgd"
+
+    def __call__(self, theta, grad, eta_b):
+        if self.beta_adam:
+            self.lr[-1] = eta_b
+        self.adam.step(theta, grad, self.step_lr)
+        if self.beta_sgd:
+            theta[-1] -= eta_b * grad[-1]
+
+
+class _EpochLog:
+    r"""History, best-on-validation bookkeeping and the fallback count of a run."""
+
+    def __init__(self, theta, epochs, monitor):
+        self.hist = {k: np.full(epochs, np.nan) for k in ("loss", "log_e_ratio", "beta", "eta_b", "val_monitor")}
+        self.best_theta, self.last_good = theta.copy(), theta.copy()
+        self.best_score, self.best_epoch = math.nan, 0
+        self.monitor, self.direction = monitor, MONITORS[monitor][0]
+        self.done, self.off_fused = 0, 0
+
+    def record(self, epoch, theta, loss, log_er, eta_b, score, fallback):
+        i = epoch - 1
+        h = self.hist
+        h["loss"][i], h["log_e_ratio"][i], h["beta"][i], h["eta_b"][i] = loss, log_er, theta[-1], eta_b
+        h["val_monitor"][i] = score
+        if not math.isnan(score) and (self.best_epoch == 0 or (score - self.best_score) * self.direction > 0):
+            self.best_score, self.best_epoch = score, epoch
+            self.best_theta[:] = theta
+        self.off_fused += bool(fallback)
+        self.last_good[:] = theta
+        self.done = epoch
+
+
+class _Stop(Exception):
+    r"""A non-finite loss, gradient or monitor: training ends, keeping the best so far."""
+
+
 def _log_sum(logs):
     r"""log of a sum of exp(logs), with -inf entries (zero terms) allowed."""
     finite = [v for v in logs if v != -math.inf]
     return logsumexp(finite) if finite else -math.inf
 
 
-def _positive_int(name, value):
-    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 1:
-        raise ValueError(f"{name} must be a positive integer, got {value!r}")
-    return int(value)
+def _descend(theta, grad, paths, step, eta_b, m1, m0):
+    r"""Steps 1-2 on every batch: forward, loss, backward (``TrainingPath.loss_and_grad``),
+    then the parameter step. Returns ``(mean loss, log e-ratio of Eq. 11, fallback)``."""
+    loss_sum, log_fn, log_fp, fallback = 0.0, [], [], False
+    for path in paths:  # one per batch
+        terms = path.loss_and_grad(theta, grad)
+        if not (math.isfinite(terms.loss) and np.isfinite(grad).all()):
+            raise _Stop(f"non-finite loss ({terms.loss!r}) or gradient")
+        step(theta, grad, eta_b)
+        loss_sum += terms.loss
+        log_fn.append(terms.log_fn)
+        log_fp.append(terms.log_fp)
+        fallback |= terms.fallback
+    if len(log_fn) == 1:
+        log_er = log_e_ratio_from_counts(log_fn[0], log_fp[0], m1, m0)
+    else:  # FN_apx and FP_apx summed over the batches (Eq. 11 on the whole epoch)
+        log_er = log_e_ratio_from_counts(_log_sum(log_fn), _log_sum(log_fp), m1, m0)
+    return loss_sum / len(log_fn), log_er, fallback
+
+
+def _run(theta, epochs, batches, step, rule, score_fn, log, astra, m1, m0):
+    r"""The epochs of Section 4.2; returns the stop message (empty when all completed)."""
+    grad = np.zeros_like(theta)
+    eta_b = float(rule.init)
+    for epoch in range(1, epochs + 1):
+        try:
+            # 1-2. forward, loss, backward, Adam step (weights at eta, beta at eta_b)
+            loss, log_er, fallback = _descend(theta, grad, batches.epoch(), step, eta_b, m1, m0)
+            # 3. validation monitor at the updated parameters
+            score = math.nan if score_fn is None else score_fn(theta)
+            if score_fn is not None and not math.isfinite(score):
+                raise _Stop(f"non-finite validation {log.monitor} ({score!r})")
+        except (_Stop, FloatingPointError) as exc:
+            theta[:] = log.last_good
+            kept = log.best_epoch if score_fn is not None else epoch - 1
+            reason = f"floating-point error ({exc})" if isinstance(exc, FloatingPointError) else str(exc)
+            return (f"training stopped at epoch {epoch} of {epochs}: {reason}; keeping the parameters of "
+                    f"epoch {kept}" + (" (the initial ones)" if kept == 0 else ""))
+        # keep the best; history
+        log.record(epoch, theta, loss, log_er, eta_b, score, fallback)
+        # 4. eta_b of the next epoch from this epoch's e-ratio (Eq. 10)
+        if astra:
+            eta_b = rule.update(eta_b, log_er)
+    return ""
+
+
+def _history(log, astra):
+    done = log.done
+    history = {k: v[:done].copy() for k, v in log.hist.items()}
+    history["epoch"] = np.arange(1, done + 1)
+    with np.errstate(over="ignore"):
+        history["e_ratio"] = np.exp(history["log_e_ratio"])
+    if astra:
+        b = np.asarray(slope_from_beta(history["beta"]), dtype=np.float64) if done else np.empty(0)
+        history["b"] = b
+        history["tau"] = np.asarray(threshold(b), dtype=np.float64) if done else np.empty(0)
+    else:
+        history["b"] = np.ones(done)
+        history["tau"] = np.full(done, 0.5)
+    return {k: history[k] for k in HISTORY_KEYS}
 
 
 _BLAS_CONTROLLER = []  # threadpoolctl's view of the loaded libraries, found once per process
@@ -221,7 +409,7 @@ def train(X, y, X_val=None, y_val=None, *, method=DEFAULT_METHOD, hidden_layer_s
           learning_rate=1e-3, tau_init=0.25, monitor="fnr_apx", eta_b=None, beta_update="adam",
           metrics_on="z", batch_size=None, random_state=None, params=None, betas=(0.9, 0.999),
           eps=1e-8, fast=True, blas_threads=1):
-    r"""Train a network with one of the four methods (Section 4.2); return a :class:`TrainResult`.
+    r"""Train a network with one of the registered methods (Section 4.2); return a :class:`TrainResult`.
 
     Parameters
     ----------
@@ -230,8 +418,9 @@ def train(X, y, X_val=None, y_val=None, *, method=DEFAULT_METHOD, hidden_layer_s
     X_val, y_val : arrays, optional
         Validation rows for best-on-validation selection. Without them the last
         epoch's parameters are returned and ``val_monitor`` is NaN.
-    method : {"bce", "gmn", "bce-astra", "gmn-astra"}
-        :data:`astra_np.core.losses.METHODS`.
+    method : str
+        A method of :func:`astra_np.core.registry.method_names` (``"bce"``, ``"gmn"``,
+        ``"bce-astra"``, ``"gmn-astra"``, ...).
     hidden_layer_sizes : None, int or sequence of int
         ``None``: one layer of :math:`\lceil (n_x+1)/2 \rceil` units.
     epochs : int
@@ -264,7 +453,7 @@ def train(X, y, X_val=None, y_val=None, *, method=DEFAULT_METHOD, hidden_layer_s
         Adam constants (0.9, 0.999), 1e-8.
     fast : bool
         Use the fused kernel of :mod:`astra_np.learn.kernel` (default) or the reference
-        :func:`astra_np.learn.nn.loss_and_grad` (identical up to rounding, slower).
+        :class:`astra_np.learn.nn.ReferencePath` (identical up to rounding, slower).
     blas_threads : None or int
         BLAS threads during training (default 1, through ``threadpoolctl`` when it is
         installed). The matrices of these networks are small: a second BLAS thread gains
@@ -275,208 +464,53 @@ def train(X, y, X_val=None, y_val=None, *, method=DEFAULT_METHOD, hidden_layer_s
     -------
     TrainResult
     """
-    flags = method_flags(method)
+    astra = get_method(method).astra
     X, y = _check_data(X, y, "X", "y")
     m1 = int(y.sum())
     if m1 == 0 or m1 == y.size:
         raise ValueError(f"y needs both classes (minority = 1), got {m1} positive(s) of {y.size}")
     epochs = _positive_int("epochs", epochs)
-    if isinstance(learning_rate, bool) or not isinstance(learning_rate, (int, float, np.floating)) \
-            or not (math.isfinite(learning_rate) and learning_rate > 0):
-        raise ValueError(f"learning_rate must be a finite number > 0, got {learning_rate!r}")
-    if monitor not in MONITORS:
-        raise ValueError(f"monitor must be one of {sorted(MONITORS)}, got {monitor!r}")
-    if beta_update not in ("adam", "sgd"):
-        raise ValueError(f"beta_update must be 'adam' or 'sgd', got {beta_update!r}")
-    if metrics_on not in ("z", "output"):
-        raise ValueError(f"metrics_on must be 'z' or 'output', got {metrics_on!r}")
-    if eta_b is None:
-        rule = EtaBRule()
-    elif isinstance(eta_b, EtaBRule):
-        rule = eta_b
-    elif isinstance(eta_b, (int, float, np.floating)) and not isinstance(eta_b, bool):
-        if not (math.isfinite(eta_b) and eta_b >= 0):
-            raise ValueError(f"eta_b must be a finite number >= 0, got {eta_b!r}")
-        rule = EtaBRule(init=float(eta_b), min=max(float(eta_b), 1e-300), max=max(float(eta_b), 1e-300),
-                        adaptive=False)
-    else:
-        raise ValueError(f"eta_b must be None, a number or an EtaBRule, got {eta_b!r}")
+    _check_options(learning_rate, monitor, beta_update, metrics_on)
+    rule = _eta_b_rule(eta_b)
     rng = random_state if isinstance(random_state, np.random.Generator) else np.random.default_rng(random_state)
-    if params is None:
-        params = init_params(X.shape[1], hidden_layer_sizes, tau_init=tau_init, random_state=rng)
-    elif not isinstance(params, MLPParams):
-        raise ValueError(f"params must be an MLPParams, got {type(params).__name__}")
+    params = _initial_params(params, X.shape[1], hidden_layer_sizes, tau_init, rng)
+    val = _check_validation(X_val, y_val, X.shape[1], monitor)
+    n_batches = _number_of_batches(batch_size, y.size, m1)
     sizes = params.layer_sizes
-    if sizes[0] != X.shape[1]:
-        raise ValueError(f"params expect {sizes[0]} features, but X has {X.shape[1]}")
 
-    have_val = X_val is not None or y_val is not None
-    if have_val:
-        if X_val is None or y_val is None:
-            raise ValueError("X_val and y_val must be given together")
-        X_val, y_val = _check_data(X_val, y_val, "X_val", "y_val")
-        if X_val.shape[1] != X.shape[1]:
-            raise ValueError(f"X_val has {X_val.shape[1]} features, X has {X.shape[1]}")
-        v1 = int(y_val.sum())
-        if v1 == 0:
-            raise ValueError(f"y_val has no positive (label 1) example; monitor {monitor!r} needs one")
-        if monitor != "fnr_apx" and v1 == y_val.size:
-            raise ValueError(f"y_val has no negative (label 0) example; monitor {monitor!r} needs one")
-
-    # -- batches ------------------------------------------------------------------
-    n = y.size
-    pos_idx, neg_idx = np.flatnonzero(y == 1), np.flatnonzero(y == 0)
-    if batch_size is None:
-        n_batches = 1
-    else:
-        batch_size = _positive_int("batch_size", batch_size)
-        n_batches = -(-n // batch_size)
-        if n_batches > m1:
-            raise ValueError(
-                f"batch_size={batch_size} gives {n_batches} batches but y has only {m1} positive(s): "
-                f"every stratified batch needs one; use batch_size >= {-(-n // m1)}"
-            )
-
-    def make_train_path(Xb, yb):
+    def make_path(Xb, yb, need_grad=True):
         if fast:
-            return EpochKernel(Xb, yb, sizes, method=method, metrics_on=metrics_on)
-        return _ReferencePath(Xb, yb, sizes, method, metrics_on)
+            return EpochKernel(Xb, yb, sizes, method=method, metrics_on=metrics_on, need_grad=need_grad)
+        return ReferencePath(Xb, yb, sizes, method, metrics_on)
 
-    if n_batches == 1:
-        paths = [make_train_path(X, y)]
-    batch_paths = {}  # fused kernels by batch composition (n_pos, n_neg), refilled each epoch
-
-    def batch_path(rows):
-        Xb, yb = X[rows], y[rows]
-        key = (int(yb.sum()), int(yb.size))
-        if not fast:
-            return make_train_path(Xb, yb)
-        if key not in batch_paths:
-            batch_paths[key] = make_train_path(Xb, yb)
-        else:
-            batch_paths[key].set_rows(Xb, yb)
-        return batch_paths[key]
-
-    if have_val:
-        Xv, yv = (X_val[y_val == 1], y_val[y_val == 1]) if monitor == "fnr_apx" else (X_val, y_val)
-        if fast:
-            val_eval = EpochKernel(Xv, yv, sizes, method=method, metrics_on=metrics_on, need_grad=False)
-        else:
-            val_eval = _ReferenceCounts(Xv, yv, sizes, method, metrics_on)
-        if fast and monitor == "fnr_apx":
-            val_score = val_eval.fnr  # the positive rows only; same value as counts(theta).fnr()
-        else:
-            def val_score(theta_):
-                return _monitor_value(val_eval.counts(theta_), monitor)
-
-    # -- state ----------------------------------------------------------------------
+    batches = _Batches(X, y, make_path, n_batches, rng)
+    score_fn = _validation_score(val, lambda Xv, yv: make_path(Xv, yv, need_grad=False), monitor, fast)
     theta = params.to_vector()
-    grad = np.zeros_like(theta)
-    best_theta = theta.copy()
-    last_good = theta.copy()
-    opt = Adam(theta.size, lr=learning_rate, betas=betas, eps=eps)
-    lr_vec = np.full(theta.size, float(learning_rate))
-    train_beta = flags["astra"]
-    lr_vec[-1] = 0.0
-    # per-entry rates with a trained beta; otherwise the scalar rate (a NumPy scalar: Adam.step
-    # reads its ndim without a conversion)
-    step_lr = lr_vec if train_beta else np.float64(learning_rate)
-    beta_adam = train_beta and beta_update == "adam"
-    beta_sgd = train_beta and beta_update == "sgd"
-    direction = MONITORS[monitor][0]
-    best_score, best_epoch = math.nan, 0
-    hist = {k: np.full(epochs, np.nan) for k in ("loss", "log_e_ratio", "beta", "eta_b", "val_monitor")}
-    h_loss, h_log_er, h_beta, h_eta_b, h_val = hist.values()
-    eta = float(rule.init)
-    stopped, message = False, ""
-    done = 0
+    step = _ParameterStep(theta.size, learning_rate, betas, eps, astra, beta_update)
+    log = _EpochLog(theta, epochs, monitor)
     with _blas_limit(blas_threads), np.errstate(over="raise", divide="raise", invalid="raise", under="ignore"):
-        for epoch in range(1, epochs + 1):
-            if n_batches == 1:
-                batches = (None,)
-            else:
-                pp = np.array_split(rng.permutation(pos_idx), n_batches)
-                nn_ = np.array_split(rng.permutation(neg_idx), n_batches)
-                batches = [np.concatenate(rows) for rows in zip(pp, nn_)]
-            loss_sum, log_fn, log_fp, bad = 0.0, [], [], None
-            try:
-                for rows in batches:
-                    path = paths[0] if rows is None else batch_path(rows)
-                    loss, log_er = path.loss_and_grad(theta, grad)
-                    if not (math.isfinite(loss) and np.isfinite(grad).all()):
-                        bad = f"non-finite loss ({loss!r}) or gradient"
-                        break
-                    if beta_adam:
-                        lr_vec[-1] = eta
-                    opt.step(theta, grad, step_lr)
-                    if beta_sgd:
-                        theta[-1] -= eta * grad[-1]
-                    loss_sum += loss
-                    log_fn.append(path.log_fn)
-                    log_fp.append(path.log_fp)
-                score = val_score(theta) if have_val and bad is None else None
-            except FloatingPointError as exc:
-                bad = f"floating-point error ({exc})"
-            if bad is not None:
-                stopped = True
-                theta[:] = last_good
-                kept = best_epoch if have_val else epoch - 1
-                message = (f"training stopped at epoch {epoch} of {epochs}: {bad}; "
-                           f"keeping the parameters of epoch {kept}"
-                           + (" (the initial ones)" if kept == 0 else ""))
-                break
-            if n_batches == 1:
-                log_er_epoch = log_er
-            else:  # FN_apx and FP_apx summed over the batches (Eq. 11 on the whole epoch)
-                log_er_epoch = (_log_sum(log_fn) - math.log(m1)) - (_log_sum(log_fp) - math.log(n - m1))
-            i = epoch - 1
-            h_loss[i] = loss_sum / n_batches
-            h_log_er[i] = log_er_epoch
-            h_beta[i] = theta[-1]
-            h_eta_b[i] = eta
-            if have_val:
-                if not math.isfinite(score):
-                    stopped = True
-                    theta[:] = last_good
-                    message = (f"training stopped at epoch {epoch} of {epochs}: non-finite validation "
-                               f"{monitor} ({score!r}); keeping the parameters of epoch {best_epoch}")
-                    break
-                h_val[i] = score
-                if best_epoch == 0 or (score - best_score) * direction > 0:
-                    best_score, best_epoch = score, epoch
-                    best_theta[:] = theta
-            if train_beta:
-                eta = rule.update(eta, log_er_epoch)
-            last_good[:] = theta
-            done = epoch
+        message = _run(theta, epochs, batches, step, rule, score_fn, log, astra, m1, y.size - m1)
+    return _result(log, theta, sizes, method, monitor, message, have_val=val is not None, astra=astra)
+
+
+def _result(log, theta, sizes, method, monitor, message, have_val, astra):
+    stopped = bool(message)
     if not have_val:
-        best_theta[:] = theta
-        best_epoch = done
-    if not stopped:
-        message = f"completed {done} epochs" + (
-            f"; best validation {monitor} = {best_score:.6g} at epoch {best_epoch}" if have_val else ""
-        )
-    history = {k: v[:done].copy() for k, v in hist.items()}
-    history["epoch"] = np.arange(1, done + 1)
-    with np.errstate(over="ignore"):
-        history["e_ratio"] = np.exp(history["log_e_ratio"])
-    if flags["astra"]:
-        b = np.asarray(slope_from_beta(history["beta"]), dtype=np.float64) if done else np.empty(0)
-        history["b"] = b
-        history["tau"] = np.asarray(threshold(b), dtype=np.float64) if done else np.empty(0)
-    else:
-        history["b"] = np.ones(done)
-        history["tau"] = np.full(done, 0.5)
-    history = {k: history[k] for k in HISTORY_KEYS}
+        log.best_theta[:] = theta
+        log.best_epoch = log.done
+    if not message:
+        message = f"completed {log.done} epochs" + (
+            f"; best validation {monitor} = {log.best_score:.6g} at epoch {log.best_epoch}" if have_val else "")
     return TrainResult(
-        params=MLPParams.from_vector(best_theta, sizes),
+        params=MLPParams.from_vector(log.best_theta, sizes),
         last_params=MLPParams.from_vector(theta, sizes),
-        best_epoch=int(best_epoch),
-        best_score=float(best_score),
-        history=history,
-        n_epochs=int(done),
+        best_epoch=int(log.best_epoch),
+        best_score=float(log.best_score),
+        history=_history(log, astra),
+        n_epochs=int(log.done),
         stopped=stopped,
         message=message,
         method=method,
         monitor=monitor,
+        epochs_off_fused_path=int(log.off_fused),
     )

@@ -14,7 +14,8 @@ from ..core._validation import check_random_state
 __all__ = ["make_imbalanced"]
 
 
-def make_imbalanced(n_samples=20000, n_features=9, n_positives=34, random_state=0, separation=4.5):
+def make_imbalanced(n_samples=20000, n_features=9, n_positives=34, random_state=0, separation=4.5,
+                    heavy_tails=0.0):
     r"""Generate an extremely imbalanced binary data set (minority label 1).
 
     Negatives are standard normal in ``n_features`` dimensions. Positives come from
@@ -43,6 +44,15 @@ def make_imbalanced(n_samples=20000, n_features=9, n_positives=34, random_state=
         methods find them with more. Smaller values make the problem harder (at 2.5
         the best achievable MCC is about 0.1), larger ones easier (at 5.5 every
         method succeeds, as on skin-588).
+    heavy_tails : float
+        Fraction of rows (``0 <= heavy_tails <= 1``) whose features get a heavy-tailed
+        outlier, as in real sensor and count data (default 0: none). Each such row has
+        one feature, chosen at random, replaced by a Student-t draw with one degree of
+        freedom (Cauchy) scaled by 3 and kept within 200 in absolute value: values tens
+        of standard deviations out, with a few beyond a hundred. The outliers are
+        drawn after the rows above from the same generator, so ``heavy_tails=0`` gives
+        the same bits as before the option existed. ``0.02`` gives, after
+        standardisation, a largest ``|value|`` of about 100 on the 20,000 default rows.
 
     Returns
     -------
@@ -64,6 +74,9 @@ def make_imbalanced(n_samples=20000, n_features=9, n_positives=34, random_state=
             or not np.isfinite(separation):
         raise ValueError(f"separation must be a finite real number, got {separation!r}")
     check_random_state(random_state)
+    if isinstance(heavy_tails, bool) or not isinstance(heavy_tails, (int, float, np.floating)) \
+            or not 0.0 <= heavy_tails <= 1.0:
+        raise ValueError(f"heavy_tails must be a number in [0, 1], got {heavy_tails!r}")
     rng = np.random.default_rng(random_state)
     n_neg = n_samples - n_positives
     X_neg = rng.standard_normal((n_neg, n_features))
@@ -74,4 +87,15 @@ def make_imbalanced(n_samples=20000, n_features=9, n_positives=34, random_state=
     X = np.vstack([X_neg, X_pos])
     y = np.concatenate([np.zeros(n_neg, dtype=np.int64), np.ones(n_positives, dtype=np.int64)])
     order = rng.permutation(n_samples)
-    return X[order], y[order]
+    X, y = X[order], y[order]
+    if heavy_tails > 0:
+        _add_outliers(X, heavy_tails, rng)
+    return X, y
+
+
+def _add_outliers(X, fraction, rng):
+    r"""In place: ``round(fraction * n)`` rows get one feature replaced by ``3 t_1`` within +-200."""
+    n, d = X.shape
+    rows = rng.choice(n, int(round(fraction * n)), replace=False)
+    cols = rng.integers(0, d, size=rows.size)
+    X[rows, cols] = np.clip(3.0 * rng.standard_cauchy(rows.size), -200.0, 200.0)
