@@ -127,6 +127,8 @@ def _print_data(args, X, y, info):
 def _print_fit(args, clf, X, y, validation_data, caught):
     print(f"method      {args.method}, {clf.n_epochs_} epoch(s), network {clf.params_.layer_sizes}")
     print(f"training    {clf.training_message_}")
+    print(f"fused path  {clf.epochs_off_fused_path_} of {clf.n_epochs_} epoch(s) left the fused kernel "
+          "for the reference path (same results, slower; see derivations/kernel.md)")
     for w in caught:
         print(f"warning     {w.message}")
     if clf.validation_indices_ is None and validation_data is None:

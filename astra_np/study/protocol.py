@@ -232,6 +232,10 @@ def _accepts(factory, name):
         return False
 
 
+def _int_or_none(value):
+    return None if value is None else int(value)
+
+
 def run_fold(task):
     r"""Train one method on one rotation and return its JSON-ready record."""
     from ..core.metrics import confusion_matrix, g_mean, mcc
@@ -278,6 +282,7 @@ def run_fold(task):
         "b_last": _last(cols, "b"),
         "tau_last": _last(cols, "tau"),
         "n_epochs": None if getattr(clf, "n_epochs_", None) is None else int(clf.n_epochs_),
+        "epochs_off_fused_path": _int_or_none(getattr(clf, "epochs_off_fused_path_", None)),
         "stopped": bool(getattr(clf, "stopped_", False)),
         "warnings": sorted({f"{w.category.__name__}: {w.message}" for w in caught}),
     }
