@@ -4,12 +4,12 @@ import math
 import numpy as np
 import pytest
 
-from astra_np.learn import nn
-from astra_np.core.activation import threshold
 from astra_np.core import registry
-from astra_np.study.datasets import make_imbalanced
+from astra_np.core.activation import threshold
+from astra_np.learn import nn
 from astra_np.learn.optim import EtaBRule
 from astra_np.learn.train import HISTORY_KEYS, MONITORS, approx_counts, train
+from astra_np.study.datasets import make_imbalanced
 
 METHOD_NAMES = registry.method_names()
 

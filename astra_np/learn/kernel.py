@@ -81,7 +81,7 @@ products, loses about :math:`\log_{10}(b \max|x|)` digits to cancellation for ro
 large positive pre-activations (``1e-13`` relative at ``|x| ~ 100``).
 """
 import math
-from typing import NamedTuple, Optional
+from typing import NamedTuple
 
 import numpy as np
 
@@ -231,12 +231,12 @@ class _Rows(NamedTuple):
     ``1 - y-hat`` (positives) or ``y-hat`` (saturated negatives), and the BCE sum.
     Fields not needed by the caller are None."""
 
-    z: Optional[np.ndarray]
+    z: np.ndarray | None
     omz: np.ndarray
-    dldx: Optional[np.ndarray]
-    dldb: Optional[np.ndarray]
-    y_out: Optional[np.ndarray]
-    bce: Optional[float]
+    dldx: np.ndarray | None
+    dldb: np.ndarray | None
+    y_out: np.ndarray | None
+    bce: float | None
 
 
 

@@ -28,7 +28,7 @@ speed; its tests compare it with the functions here.
 """
 import math
 from dataclasses import dataclass
-from typing import NamedTuple, Protocol, Tuple
+from typing import NamedTuple, Protocol
 
 import numpy as np
 
@@ -92,8 +92,8 @@ class MLPParams:
     or use :meth:`copy`.
     """
 
-    weights: Tuple[np.ndarray, ...]
-    biases: Tuple[np.ndarray, ...]
+    weights: tuple[np.ndarray, ...]
+    biases: tuple[np.ndarray, ...]
     beta: float
 
     @property
@@ -157,8 +157,8 @@ class ForwardCache(NamedTuple):
     pre-activation of hidden layer ``l``.
     """
 
-    inputs: Tuple[np.ndarray, ...]
-    preacts: Tuple[np.ndarray, ...]
+    inputs: tuple[np.ndarray, ...]
+    preacts: tuple[np.ndarray, ...]
 
 
 def default_hidden_sizes(n_features):

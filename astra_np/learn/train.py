@@ -50,8 +50,7 @@ from ..core.activation import slope_from_beta, threshold
 from ..core.losses import head_logits
 from ..core.registry import DEFAULT_METHOD, get_method
 from .kernel import EpochKernel
-from .nn import (ApproxCounts, MLPParams, ReferencePath, forward, init_params, log_e_ratio_from_counts,
-                 method_flags)
+from .nn import ApproxCounts, MLPParams, ReferencePath, forward, init_params, log_e_ratio_from_counts, method_flags
 from .optim import Adam, EtaBRule
 
 __all__ = ["MONITORS", "HISTORY_KEYS", "TrainResult", "train", "approx_counts"]
