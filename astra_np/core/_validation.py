@@ -195,3 +195,37 @@ def check_random_state(value, name="random_state"):
     if isinstance(value, (bool, np.bool_)) or not isinstance(value, numbers.Integral) or value < 0:
         raise ValueError(f"{name} must be None, an integer >= 0 or a numpy.random.Generator, got {value!r}")
     return value
+
+
+def check_features(name, X, n_features=None):
+    r"""A feature matrix: numeric (bool, int or float), 2-D, non-empty, finite; returns a
+    float64 copy. ``n_features``: the number of columns it must have.
+
+    The one check of ``X`` for the trainer, the network, the fused kernel and the
+    protocol (the estimator adds scikit-learn's conventions on top of it).
+    """
+    X = np.asarray(X)
+    if X.dtype == object or X.dtype.kind not in "biuf":
+        raise ValueError(f"{name} must be a numeric array, got dtype {X.dtype}")
+    X = X.astype(np.float64)
+    if X.ndim != 2 or X.shape[0] == 0 or X.shape[1] == 0:
+        raise ValueError(f"{name} must be a non-empty 2-D array (n_samples, n_features), got shape {X.shape}")
+    if not np.all(np.isfinite(X)):
+        i, j = (int(v) for v in np.argwhere(~np.isfinite(X))[0])
+        raise ValueError(f"{name} must be finite (no NaN or inf): {name}[{i}, {j}] = {float(X[i, j])}")
+    if n_features is not None and X.shape[1] != n_features:
+        raise ValueError(f"{name} has {X.shape[1]} features, but {n_features} are expected")
+    return X
+
+
+def check_features_and_labels(name_X, X, name_y, y):
+    r"""``(X, y)`` for training: :func:`check_features`, and ``y`` of shape ``(n,)`` holding
+    0/1 labels (minority = 1); returns ``(float64 X, int64 y)``."""
+    X = check_features(name_X, X)
+    y = np.asarray(y)
+    if y.shape != (X.shape[0],):
+        raise ValueError(f"{name_y} must have shape ({X.shape[0]},) to match {name_X}, got {y.shape}")
+    if y.dtype.kind not in "biuf" or not np.all((y == 0) | (y == 1)):
+        raise ValueError(f"{name_y} must hold binary labels 0/1 (minority = 1), got {np.unique(y)[:6]}")
+    return X, y.astype(np.int64)
+

@@ -87,6 +87,7 @@ import numpy as np
 
 from ..core import registry
 from ..core._stable import expit, log_expit, logsumexp, softplus
+from ..core._validation import check_features_and_labels
 from ..core.activation import astra_logit, astra_logit_partials
 from .nn import LEAKY_SLOPE, ApproxCounts, EpochTerms, MLPParams, ReferencePath
 
@@ -241,16 +242,7 @@ class _Rows(NamedTuple):
 
 
 def _check_xy(X, y):
-    X = np.asarray(X, dtype=np.float64)
-    y = np.asarray(y)
-    if X.ndim != 2 or X.shape[0] == 0:
-        raise ValueError(f"X must be a non-empty 2-D array, got shape {X.shape}")
-    if y.shape != (X.shape[0],):
-        raise ValueError(f"y must have shape ({X.shape[0]},), got {y.shape}")
-    if not np.all(np.isfinite(X)):
-        raise ValueError("X must be finite (no NaN or inf)")
-    if not np.all((y == 0) | (y == 1)):
-        raise ValueError(f"y must hold binary labels 0/1, got {np.unique(y)[:6]}")
+    X, y = check_features_and_labels("X", X, "y", y)
     return X, y.astype(bool)
 
 

@@ -33,7 +33,7 @@ from typing import NamedTuple, Protocol
 import numpy as np
 
 from ..core._stable import log_expit, logsumexp
-from ..core._validation import check_finite
+from ..core._validation import check_features
 from ..core.activation import beta_from_slope, slope_for_threshold
 from ..core.losses import head_logits, head_loss
 from ..core.registry import DEFAULT_METHOD, get_method
@@ -268,12 +268,7 @@ def _check_params(params):
 
 
 def _check_X(X, n_features):
-    X = check_finite("X", X)
-    if X.ndim != 2 or X.shape[0] == 0:
-        raise ValueError(f"X must be a non-empty 2-D array (n_samples, n_features), got shape {X.shape}")
-    if X.shape[1] != n_features:
-        raise ValueError(f"X has {X.shape[1]} features, but the network expects {n_features}")
-    return X
+    return check_features("X", X, n_features)
 
 
 def forward(params, X):

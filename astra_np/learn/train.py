@@ -46,6 +46,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from ..core._stable import logsumexp
+from ..core._validation import check_features_and_labels
 from ..core.activation import slope_from_beta, threshold
 from ..core.losses import head_logits
 from ..core.registry import DEFAULT_METHOD, get_method
@@ -128,20 +129,7 @@ def approx_counts(params, X, y, method=DEFAULT_METHOD, metrics_on="z"):
 
 
 def _check_data(X, y, name_X, name_y):
-    X = np.asarray(X)
-    if X.dtype == object or X.dtype.kind not in "biuf":
-        raise ValueError(f"{name_X} must be a numeric array, got dtype {X.dtype}")
-    X = X.astype(np.float64)
-    if X.ndim != 2 or X.shape[0] == 0 or X.shape[1] == 0:
-        raise ValueError(f"{name_X} must be a non-empty 2-D array (n_samples, n_features), got shape {X.shape}")
-    if not np.all(np.isfinite(X)):
-        raise ValueError(f"{name_X} contains NaN or inf")
-    y = np.asarray(y)
-    if y.shape != (X.shape[0],):
-        raise ValueError(f"{name_y} must have shape ({X.shape[0]},) to match {name_X}, got {y.shape}")
-    if y.dtype.kind not in "biuf" or not np.all((y == 0) | (y == 1)):
-        raise ValueError(f"{name_y} must hold binary labels 0/1 (minority = 1), got {np.unique(y)[:6]}")
-    return X, y.astype(np.int64)
+    return check_features_and_labels(name_X, X, name_y, y)
 
 
 def _positive_int(name, value):

@@ -94,6 +94,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from .. import __version__
+from ..core._validation import check_features_and_labels
 from ..core.losses import METHODS
 from ..core.registry import paper_method_names
 from .data import check_cv_feasible, dataset_fingerprint, imbalance_ratio
@@ -433,12 +434,7 @@ def _make_pool(executor, workers, max_in_flight, n_pending):
 
 
 def _check_inputs(X, y, methods, epochs, history_points, workers):
-    X = np.ascontiguousarray(X, dtype=np.float64)
-    y = np.ascontiguousarray(y).astype(np.int64)
-    if X.ndim != 2 or y.ndim != 1 or X.shape[0] != y.size:
-        raise ValueError(f"X must be (n, d) and y (n,), got shapes {X.shape} and {y.shape}")
-    if not np.all(np.isfinite(X)):
-        raise ValueError("X must be finite (found NaN or inf)")
+    X, y = check_features_and_labels("X", X, "y", y)
     methods = list(methods)
     if not methods or len(set(methods)) != len(methods):
         raise ValueError(f"methods must be a non-empty list of distinct names, got {methods!r}")
