@@ -13,7 +13,7 @@ import math
 import mpmath
 import numpy as np
 import pytest
-from hypothesis import given
+from hypothesis import example, given
 from hypothesis import strategies as st
 
 from astra_np.check import _complex as cx
@@ -97,6 +97,7 @@ def test_logit_gradient_matches_finite_differences_in_the_bulk(name, case):
     x=st.lists(st.floats(-30.0, 30.0, allow_nan=False), min_size=3, max_size=10),
     beta=st.floats(-3.0, 40.0),
 )
+@example(x=[-23.0, -23.0, -23.0], beta=21.0)  # equal rows: dL/dbeta is exactly 0
 def test_head_gradients_match_complex_step(method, x, beta):
     x = np.array(x)
     y = np.zeros(x.size, dtype=np.int64)
@@ -108,10 +109,13 @@ def test_head_gradients_match_complex_step(method, x, beta):
     res = check_gradient(f, g, (x, np.asarray(beta), y), mode="gradient", wrt=0, argnames=names,
                          rtol=RTOL, atol=TINY)
     assert res.passed, str(res)
-    # dL/dbeta sums terms of both signs: absolute part 1e-14 of their total size
+    # dL/dbeta sums terms of both signs: absolute part 1e-13 of their total size, the bound
+    # of the paper's losses (tests/test_complex_step.py). It is reached where the terms
+    # cancel exactly: equal pre-activations give MCC = 0 for every beta, and the computed
+    # dL/dbeta is rounding noise of 0 (7e-14 of the terms at x = (-23, -23, -23), beta = 21)
     scale = _head_beta_scale(x, np.asarray(beta), y, kw)
     res = check_gradient(f, g, (x, np.asarray(beta), y), mode="gradient", wrt=1, argnames=names,
-                         rtol=RTOL, atol=1e-14 * scale + TINY)
+                         rtol=RTOL, atol=1e-13 * scale + TINY)
     assert res.passed, str(res)
 
 

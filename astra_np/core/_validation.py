@@ -229,3 +229,13 @@ def check_features_and_labels(name_X, X, name_y, y):
         raise ValueError(f"{name_y} must hold binary labels 0/1 (minority = 1), got {np.unique(y)[:6]}")
     return X, y.astype(np.int64)
 
+
+def check_logits_and_labels(logit, y):
+    r"""``(logit, y)`` of a loss on logits: finite, non-empty, the same shape, 0/1 labels."""
+    logit = check_finite("logit", logit)
+    y = check_binary_labels(y)
+    check_same_shape("logit", logit, "y", y)
+    if logit.size == 0:
+        raise ValueError("logit must not be empty")
+    return logit, y
+

@@ -37,10 +37,8 @@ import numpy as np
 
 from ._stable import log_expit, logsumexp
 from ._validation import (
-    check_binary_labels,
     check_both_classes,
-    check_finite,
-    check_same_shape,
+    check_logits_and_labels,
 )
 
 __all__ = [
@@ -83,11 +81,7 @@ def _lse(*terms):
 
 
 def _logits_and_labels(logit, y):
-    logit = check_finite("logit", logit)
-    y = check_binary_labels(y)
-    check_same_shape("logit", logit, "y", y)
-    if logit.size == 0:
-        raise ValueError("logit must not be empty")
+    logit, y = check_logits_and_labels(logit, y)
     m0, m1 = check_both_classes(y)
     return logit, y == 1, m0, m1
 

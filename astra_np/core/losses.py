@@ -24,6 +24,7 @@ from ._validation import (
     check_bool,
     check_both_classes,
     check_finite,
+    check_logits_and_labels,
     check_probability,
     check_same_shape,
     check_scalar,
@@ -117,12 +118,7 @@ def bce_grad(p, y):
 
 
 def _logit_pair(logit, y):
-    logit = check_finite("logit", logit)
-    y = check_binary_labels(y)
-    check_same_shape("logit", logit, "y", y)
-    if logit.size == 0:
-        raise ValueError("logit must not be empty")
-    return logit, y
+    return check_logits_and_labels(logit, y)
 
 
 def bce_with_logits(logit, y):
