@@ -41,3 +41,15 @@ def _strict_floating_point():
     """
     with np.errstate(over="raise", divide="raise", invalid="raise", under="ignore"):
         yield
+
+
+@pytest.fixture(scope="module")
+def vectors_file(tmp_path_factory):
+    """The whole reference-vectors document written to a file (the worked examples read it)."""
+    from astra_np.check import vectors
+
+    path = tmp_path_factory.mktemp("vectors") / "astra_vectors.json"
+    with np.errstate(over="raise", divide="raise", invalid="raise", under="ignore"):
+        path.write_text(vectors.dumps(vectors.generate("all", check=False)), encoding="ascii")
+    return str(path)
+

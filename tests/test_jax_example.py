@@ -11,7 +11,6 @@ import os
 import subprocess
 import sys
 
-import numpy as np
 import pytest
 
 from astra_np import METHODS
@@ -25,14 +24,6 @@ HAVE_JAX = importlib.util.find_spec("jax") is not None
 if not HAVE_JAX and not os.environ.get("CI"):
     pytest.skip("the JAX example needs jax (pip install jax; CI installs it)",
                 allow_module_level=True)
-
-
-@pytest.fixture(scope="module")
-def vectors_file(tmp_path_factory):
-    path = tmp_path_factory.mktemp("vectors") / "astra_vectors.json"
-    with np.errstate(over="raise", divide="raise", invalid="raise", under="ignore"):
-        path.write_text(V.dumps(V.generate("all", check=False)), encoding="ascii")
-    return str(path)
 
 
 @pytest.fixture(scope="module")

@@ -25,14 +25,6 @@ def example():
 
 
 @pytest.fixture(scope="module")
-def vectors_file(tmp_path_factory):
-    path = tmp_path_factory.mktemp("vectors") / "astra_vectors.json"
-    with np.errstate(over="raise", divide="raise", invalid="raise", under="ignore"):
-        path.write_text(V.dumps(V.generate("all", check=False)), encoding="ascii")
-    return str(path)
-
-
-@pytest.fixture(scope="module")
 def outcome(example, vectors_file):
     buf = io.StringIO()
     naive, naive_default, stable = example.run(vectors_file, out=buf)

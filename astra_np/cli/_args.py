@@ -66,44 +66,35 @@ def _int(text, what):
         raise argparse.ArgumentTypeError(f"expected {what}, got {text!r}") from None
 
 
-def positive_int(text):
-    r"""An integer >= 1."""
-    value = _int(text, "a positive integer")
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"expected a positive integer, got {text!r}")
-    return value
+def _bounded(parse, what, ok, name, parse_what=None):
+    r"""An ``argparse`` type: ``parse(text)`` (refusing text that is not a number as
+    ``parse_what``, default ``what``), then ``ok(value)`` or "expected {what}, got ..."."""
+    def convert(text):
+        value = parse(text, parse_what or what)
+        if not ok(value):
+            raise argparse.ArgumentTypeError(f"expected {what}, got {text!r}")
+        return value
 
-
-def nonneg_int(text):
-    r"""An integer >= 0."""
-    value = _int(text, "an integer >= 0")
-    if value < 0:
-        raise argparse.ArgumentTypeError(f"expected an integer >= 0, got {text!r}")
-    return value
+    convert.__name__ = name
+    return convert
 
 
 #: Seeds are integers in [0, 2**63) (NumPy's generators refuse negative seeds).
 SEED_MAX = 2 ** 63 - 1
 
 
-def seed(text):
-    r"""A random seed: an integer in ``[0, 2**63 - 1]``."""
-    value = _int(text, "a seed, an integer >= 0")
-    if not 0 <= value <= SEED_MAX:
-        raise argparse.ArgumentTypeError(f"expected a seed, an integer in [0, 2**63 - 1], got {text!r}")
-    return value
-
-
 def int_at_least(minimum):
     r"""An ``argparse`` type for integers ``>= minimum``."""
-    def parse_int(text):
-        value = _int(text, f"an integer >= {minimum}")
-        if value < minimum:
-            raise argparse.ArgumentTypeError(f"expected an integer >= {minimum}, got {text!r}")
-        return value
+    return _bounded(_int, f"an integer >= {minimum}", lambda v: v >= minimum, f"int_at_least_{minimum}")
 
-    parse_int.__name__ = f"int_at_least_{minimum}"
-    return parse_int
+
+#: An integer >= 1.
+positive_int = _bounded(_int, "a positive integer", lambda v: v >= 1, "positive_int")
+#: An integer >= 0.
+nonneg_int = _bounded(_int, "an integer >= 0", lambda v: v >= 0, "nonneg_int")
+#: A random seed: an integer in ``[0, 2**63 - 1]``.
+seed = _bounded(_int, "a seed, an integer in [0, 2**63 - 1]", lambda v: 0 <= v <= SEED_MAX, "seed",
+                parse_what="a seed, an integer >= 0")
 
 
 def _float(text, what):
@@ -116,36 +107,16 @@ def _float(text, what):
     return value
 
 
-def positive_float(text):
-    r"""A finite number > 0."""
-    value = _float(text, "a finite number > 0")
-    if value <= 0:
-        raise argparse.ArgumentTypeError(f"expected a finite number > 0, got {text!r}")
-    return value
+#: A finite number > 0.
+positive_float = _bounded(_float, "a finite number > 0", lambda v: v > 0, "positive_float")
+#: A finite number >= 0.
+nonneg_float = _bounded(_float, "a finite number >= 0", lambda v: v >= 0, "nonneg_float")
+#: A number in ``[0, 1)``.
+fraction = _bounded(_float, "a number in [0, 1)", lambda v: 0 <= v < 1, "fraction")
 
 
-def nonneg_float(text):
-    r"""A finite number >= 0."""
-    value = _float(text, "a finite number >= 0")
-    if value < 0:
-        raise argparse.ArgumentTypeError(f"expected a finite number >= 0, got {text!r}")
-    return value
-
-
-def fraction(text):
-    r"""A number in ``[0, 1)``."""
-    value = _float(text, "a number in [0, 1)")
-    if not 0 <= value < 1:
-        raise argparse.ArgumentTypeError(f"expected a number in [0, 1), got {text!r}")
-    return value
-
-
-def threshold(text):
-    r"""An ASTra threshold ``tau`` in ``(0, 0.5]`` (Eq. 5)."""
-    value = _float(text, "a threshold in (0, 0.5]")
-    if not 0 < value <= 0.5:
-        raise argparse.ArgumentTypeError(f"expected a threshold in (0, 0.5], got {text!r}")
-    return value
+#: An ASTra threshold ``tau`` in ``(0, 0.5]`` (Eq. 5).
+threshold = _bounded(_float, "a threshold in (0, 0.5]", lambda v: 0 < v <= 0.5, "threshold")
 
 
 def _writable_dir(path):

@@ -27,8 +27,8 @@ def build_parser():
     r"""The ``argparse`` parser of the ``experiment`` command."""
     p = _args.ArgumentParser(
         prog="python -m astra_np experiment",
-        description="Run the paper's R x K cross-validation protocol (Section 4) for the four "
-                    "methods, store every fold, and write Table 2 and Fig. 4. Rerunning the same "
+        description="Run the paper's R x K cross-validation protocol (Section 4) for its four "
+                    "methods (--methods: any registered ones), store every fold, and write Table 2 and Fig. 4. Rerunning the same "
                     "command resumes an interrupted run.")
     p.add_argument("--data", metavar="FILE", type=_args.input_file,
                    help="CSV/TSV or LIBSVM file (default: the built-in data set)")

@@ -266,13 +266,15 @@ class ASTraClassifier:
     r"""Binary classifier for extreme imbalance: an MLP with an ASTra output (Section 3-4).
 
     Trains the network of Section 4.2 (Leaky ReLU hidden layer(s), ASTra or sigmoid
-    output) with one of the paper's four methods for a fixed number of epochs and keeps
+    output) with one of the registered methods (the paper's four, or the soft F1 / soft
+    MCC ones) for a fixed number of epochs and keeps
     the best-on-validation parameters (:func:`astra_np.learn.train.train`).
 
     Parameters
     ----------
-    method : {"gmn-astra", "bce-astra", "gmn", "bce"}
-        Loss and output (Section 4.2, :data:`astra_np.core.losses.METHODS`).
+    method : str
+        Loss and output, a method of :func:`astra_np.core.registry.method_names`
+        (Section 4.2; default ``"gmn-astra"``).
     hidden_layer_sizes : None, int or tuple of int
         ``None``: one hidden layer of :math:`\lceil (n_x + 1)/2 \rceil` units.
     epochs : int

@@ -1,4 +1,4 @@
-r"""The paper's experiment protocol (Section 4): R x K CV, four methods, resumable, parallel.
+r"""The paper's experiment protocol (Section 4): R x K CV, the paper's four methods by default, resumable, parallel.
 
 For every repeat ``r`` and rotation ``k`` of :mod:`astra_np.study.splits` (test fold ``k``,
 validation fold ``(k + 1) mod K``, training the other K - 2 folds) and for every
@@ -16,7 +16,7 @@ Per fold (one method on one rotation) the protocol
    switches it off. (The protocol does this itself, for any estimator, and passes
    ``standardize=False`` to an estimator that has such a parameter, so it is done once.)
 2. fits the classifier with ``random_state`` derived from ``(seed, repeat, rotation)``
-   only: the four methods of a rotation start from the same initial weights, so the
+   only: every method of a rotation starts from the same initial weights, so the
    paired comparison of the report compares methods, not initialisations.
 3. records the test confusion counts TP, FP, TN, FN (prediction positive when the
    output is >= tau, i.e. the pre-activation is >= 0), G-Mean (Eq. 3) and MCC (Eq. 2),
@@ -114,7 +114,7 @@ QUICK = dict(repeats=2, epochs=1000, n_samples=6000, n_positives=10)
 
 
 def fold_seed(seed, repeat, rotation):
-    r"""The estimator's ``random_state`` for a rotation (shared by the four methods)."""
+    r"""The estimator's ``random_state`` for a rotation (shared by every method)."""
     ss = np.random.SeedSequence([int(seed), int(repeat), int(rotation), 0x5EED])
     return int(ss.generate_state(1, dtype=np.uint32)[0])
 
@@ -277,12 +277,12 @@ def run_fold(task):
         "tp": int(tp), "fp": int(fp), "tn": int(tn), "fn": int(fn),
         "g_mean": float(g_mean(cm)),
         "mcc": float(mcc(cm)),
-        "best_epoch": None if getattr(clf, "best_epoch_", None) is None else int(clf.best_epoch_),
+        "best_epoch": _int_or_none(getattr(clf, "best_epoch_", None)),
         "b": None if b is None else float(b),
         "tau": None if tau is None else float(tau),
         "b_last": _last(cols, "b"),
         "tau_last": _last(cols, "tau"),
-        "n_epochs": None if getattr(clf, "n_epochs_", None) is None else int(clf.n_epochs_),
+        "n_epochs": _int_or_none(getattr(clf, "n_epochs_", None)),
         "epochs_off_fused_path": _int_or_none(getattr(clf, "epochs_off_fused_path_", None)),
         "stopped": bool(getattr(clf, "stopped_", False)),
         "warnings": sorted({f"{w.category.__name__}: {w.message}" for w in caught}),

@@ -1,7 +1,8 @@
 r"""Table 2 (and Fig. 4) from stored fold records.
 
 Layout (the paper's Table 2): one block per data set, rows G-Mean and MCC, columns the
-four methods (BCE, GMN without ASTra; BCE, GMN with ASTra), each cell
+methods run, in the registry's order (the paper's: BCE, GMN without ASTra; BCE, GMN with
+ASTra; then any others), each cell
 ``mean (std)`` over all folds (R x K test folds) with the sample standard deviation
 (``ddof=1``; 0 for a single fold). Written as Markdown (``table.md``) and CSV
 (``table.csv``, long form: one row per data set, metric and method), with the paired
