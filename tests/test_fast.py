@@ -146,8 +146,8 @@ def branches(monkeypatch):
         calls["reference"] += 1
         return orig_ref(self, theta, grad)
 
-    def sig(x, q, w, m1):
-        out = orig_sig(x, q, w, m1)
+    def sig(x, q, w, m1, *mask):
+        out = orig_sig(x, q, w, m1, *mask)
         calls["sigmoid_saturated"] += bool(out[0].size)
         return out
 
@@ -332,11 +332,12 @@ def test_row_order_does_not_matter():
     _assert_same(a, b)
 
 
-@pytest.mark.parametrize("x_max", [3.0, 1e3])
-def test_epoch_allocates_no_row_sized_arrays(x_max):
+@pytest.mark.parametrize("x_max, shift", [(3.0, 0.0), (1e3, 0.0), (3.0, -8.0), (3.0, -44.0)])
+def test_epoch_allocates_no_row_sized_arrays(x_max, shift):
+    # shifted: most rows asymptotic, the sparse forms (ASTra from shift -8, sigmoid at -44)
     n = 20000  # one row-sized float64 array is 160 kB
     X, y, p = _case(1, n, 8, (5,), 1.0, 5.4, n_pos=30)
-    p = _with_output(p, X, x_max)
+    p = _with_output(p, X, x_max, shift=shift)
     for method in METHOD_NAMES:
         kernel = EpochKernel(X, y, p.layer_sizes, method=method)
         theta = p.to_vector()
@@ -431,8 +432,135 @@ def test_tiny_argument_forms_are_bit_identical():
     rng = np.random.default_rng(3)
     v = np.concatenate([[0.0, 5e-324, 1e-310, _fast.TINY_ARG, np.nextafter(_fast.TINY_ARG, 0), 1e-17, 1e-16],
                         np.exp(rng.uniform(-745, 5, 20000))])
-    out, tmp, mask = np.empty_like(v), np.empty_like(v), np.empty(v.size, dtype=bool)
+    out, tmp = np.empty_like(v), np.empty_like(v)
     _fast._log1p_tiny(v, out)
     np.testing.assert_array_equal(out, np.log1p(v))
-    _fast._expm1_tiny(v, out, mask, tmp)
+    _fast._expm1_tiny(v, out, tmp)
     np.testing.assert_array_equal(out, np.expm1(v))
+
+
+# -- the row-selective (sparse) forms: asymptotic rows take the identity, same bits -----------
+
+
+class _Forms:
+    """Sets the kernel's choice of forms: ``"full"`` (every row through the library
+    functions) or ``"sparse"`` (whenever some rows are asymptotic, whatever their number)."""
+
+    SETTINGS = {"full": (10**18, 0.25), "sparse": (0, 1.0)}
+
+    def __init__(self, name):
+        self.values = self.SETTINGS[name]
+
+    def __enter__(self):
+        self.saved = _fast.SPARSE_MIN_ROWS, _fast.SPARSE_MAX_FRACTION
+        _fast.SPARSE_MIN_ROWS, _fast.SPARSE_MAX_FRACTION = self.values
+
+    def __exit__(self, *exc):
+        _fast.SPARSE_MIN_ROWS, _fast.SPARSE_MAX_FRACTION = self.saved
+
+
+def _epoch_bits(p, X, y, method, metrics_on="z"):
+    """Everything one kernel returns for ``p``: loss, logs of FN and FP, gradient, counts, FNR."""
+    kernel = EpochKernel(X, y, p.layer_sizes, method=method, metrics_on=metrics_on)
+    theta = p.to_vector()
+    grad = np.empty_like(theta)
+    with np.errstate(over="raise", divide="raise", invalid="raise", under="ignore"):
+        terms = kernel.loss_and_grad(theta, grad)
+        counts = kernel.counts(theta)
+    return terms, grad, tuple(counts)
+
+
+@pytest.fixture
+def selections(monkeypatch):
+    """Sizes of the row selections the kernel used (None: every row took the full forms)."""
+    sizes = []
+    orig = _fast._SparseRows.select
+
+    def select(self, *args):
+        rows = orig(self, *args)
+        sizes.append(None if rows is None else rows.size)
+        return rows
+
+    monkeypatch.setattr(_fast._SparseRows, "select", select)
+    return sizes
+
+
+@settings(deadline=None)
+@given(
+    seed=st.integers(0, 2**32 - 1),
+    method=st.sampled_from(METHOD_NAMES),
+    metrics_on=st.sampled_from(["z", "output"]),
+    x_max=st.sampled_from([3.0, 30.0, 1e2, 1e3, 1e4]),
+    shift=st.floats(-800.0, 20.0),
+    log10_b=st.floats(0.01, 6.0),
+)
+def test_sparse_forms_give_the_same_bits_as_the_full_forms(seed, method, metrics_on, x_max, shift, log10_b):
+    # log1p(v) = v, expm1(v) = v and 1 + v = 1 below TINY_ARG: the rows the sparse forms
+    # leave out take exactly the values the full forms compute for them
+    X, y, p = _case(seed, 160, 4, (5,), 1.0, float(beta_from_slope(10.0 ** log10_b)), n_pos=11)
+    p = _with_output(p, X, x_max, shift=shift)
+    with _Forms("full"):
+        full = _epoch_bits(p, X, y, method, metrics_on)
+    with _Forms("sparse"):
+        sparse = _epoch_bits(p, X, y, method, metrics_on)
+    assert full[0] == sparse[0] and full[2] == sparse[2]
+    np.testing.assert_array_equal(full[1], sparse[1])
+
+
+@pytest.mark.parametrize("method", METHOD_NAMES)
+@pytest.mark.parametrize("x_max, beta, branch, label", REGIMES)
+def test_kernel_regimes_with_sparse_forms(method, x_max, beta, branch, label):
+    # every regime of test_kernel_regimes through the sparse forms, against the reference
+    X, y, p = _case(7, 200, 5, (6,), 1.0, beta, n_pos=12)
+    p = _with_output(p, X, x_max, shift=-60.0)
+    with _Forms("sparse"):
+        _check_fused(p, X, y, method, allow_corner=True)
+
+
+@pytest.mark.parametrize("method", METHOD_NAMES)
+def test_late_training_takes_the_sparse_forms_at_the_default_settings(selections, method):
+    # 3,000 rows, most negatives far below the threshold (late training): a few hundred
+    # rows take the library functions, and the epoch matches the reference
+    X, y, p = _case(12, 3000, 5, (5,), 1.0, 5.3963, n_pos=20)
+    entry = registry.get_method(method)
+    b, log_b, c0 = _fast.head_constants(p.beta)[:3] if entry.astra else (1.0, 0.0, 1.0)
+    p = _with_output(p, X, 10.0 / b)  # t spread over about +-10
+    x, _ = nn.forward(p, X)
+    bound = math.log(_fast.TINY_ARG) + min(0.0, math.log(c0))
+    # the 96th percentile of t two below the asymptotic bound: about 3% of the rows above it
+    p = _with_output(p, X, 10.0 / b, shift=(bound - 2.0 - log_b - np.quantile(b * x, 0.96)) / b)
+    _check_fused(p, X, y, method, allow_corner=True)
+    used = [k for k in selections if k is not None]
+    assert used and 0 < max(used) <= _fast.SPARSE_MAX_FRACTION * X.shape[0], selections
+
+
+@pytest.mark.parametrize("method", [m.name for m in registry.methods() if m.astra])
+@pytest.mark.parametrize("metrics_on", ["z", "output"])
+@pytest.mark.parametrize("x_max, beta", [(3.0, 5.3963), (1e2, 5.3963), (1e3, 5.3963), (1.0, 1e6), (1e3, 1e6),
+                                         (1.0, -30.0), (1.0, 1e151)])
+def test_fnr_of_the_positives_is_counts_fnr_bit_for_bit(method, metrics_on, x_max, beta):
+    # FNR_apx (the validation monitor) by the bulk forms where counts() takes them, by
+    # counts() elsewhere (clipped, saturated or robust positives, b beyond B_MAX)
+    X, y, p = _case(5, 120, 3, (4,), 1.0, beta, n_pos=30)
+    p = _with_output(p, X, x_max)
+    pos = y == 1
+    kernel = EpochKernel(X[pos], y[pos], p.layer_sizes, method=method, metrics_on=metrics_on, need_grad=False)
+    theta = p.to_vector()
+    with np.errstate(over="raise", divide="raise", invalid="raise", under="ignore"):
+        fnr, counts = kernel.fnr(theta), kernel.counts(theta)
+    assert fnr == counts.fnr()
+
+
+@pytest.mark.parametrize("x_max, beta, bulk", [(3.0, 5.3963, True), (1e3, 5.3963, False), (1.0, 1e6, False),
+                                               (1.0, 1e151, False)])
+def test_fnr_takes_the_bulk_forms_only_where_counts_does(x_max, beta, bulk):
+    # the bulk forms: every positive with -600 <= t <= 700 and no saturated one; else counts()
+    X, y, p = _case(5, 120, 3, (4,), 1.0, beta, n_pos=30)
+    p = _with_output(p, X, x_max)
+    pos = y == 1
+    kernel = EpochKernel(X[pos], y[pos], p.layer_sizes, method="gmn-astra", need_grad=False)
+    with np.errstate(over="raise", divide="raise", invalid="raise", under="ignore"):
+        fn = kernel._astra_fn_bulk(nn.forward(p, X[pos])[0], p.beta)
+    assert (fn is not None) == bulk
+    if bulk:
+        assert fn == kernel.counts(p.to_vector())[2]

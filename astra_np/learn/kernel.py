@@ -23,9 +23,7 @@ sum of absolute terms, every registered method, several depths). What makes it f
   place of the last layer's slopes. Those slopes are stored divided by
   :math:`1 - 0.3` (one pass fewer), a factor folded into the output weights. The
   output weights' gradient needs no pass of its own:
-  :math:`\sum_n g_n a_{jn} = W_j \cdot \sum_n S_{jn} g_n [a_{prev}; 1]_n`. With a few
-  units and many rows (``ROWWISE_MAX_UNITS``, ``ROWWISE_MIN_ROWS``) that gradient is
-  one matrix-vector product per unit.
+  :math:`\sum_n g_n a_{jn} = W_j \cdot \sum_n S_{jn} g_n [a_{prev}; 1]_n`.
 * **Algebra of the head** (``derivations/kernel.md``, sections 2-4). With
   :math:`t = bx + \log b`, :math:`q = e^t`, :math:`s = \log(1+q)/b`,
   :math:`e = \operatorname{expm1}(s)`, :math:`c_0 = \tau/(1-\tau)`,
@@ -110,7 +108,20 @@ _Q_LOW = math.exp(-T_LOW)  # the z (sigma) of a clamped row, the largest it can 
 #: functions take a slow path there (their internal v*v underflows): such arguments are
 #: replaced by TINY_ARG and the identity is applied (same bits, several times faster).
 TINY_ARG = 2.0 ** -60
+#: Rows are *asymptotic* when every argument of their transcendental passes is below
+#: TINY_ARG (ASTra: t < log TINY_ARG + min(0, log c0); sigmoid: x < log TINY_ARG): there
+#: log1p and expm1 are the identity and 1 + q is 1 in float64. When at most
+#: SPARSE_MAX_FRACTION of at least SPARSE_MIN_ROWS rows are not asymptotic (late in
+#: training most negatives are far below the threshold), the transcendental passes run on
+#: those rows only (gathered) and the others take the identity: the same bits.
+SPARSE_MIN_ROWS = 1024
+SPARSE_MAX_FRACTION = 0.1
 _LOG_TINY = math.log(TINY_ARG)
+#: The library's slow path is taken for arguments whose square is subnormal (below about
+#: 1.5e-154); the tiny forms are used only when some argument may lie below SLOW_ARG
+#: (a margin over that bound), since elsewhere the library is fast and they cost passes.
+SLOW_ARG = 1e-140
+_LOG_SLOW = math.log(SLOW_ARG)
 #: Positive rows with t below -T_POS take the core's stable functions (e = expm1(s) could underflow).
 T_POS = 600.0
 #: Rows with s = softplus(t)/b above S_MAX + min(0, log c0) are saturated: e = expm1(s) and
@@ -124,11 +135,6 @@ B_MAX = 1e150
 #: gradient by k_neg (the positives' row terms scaled by k_pos/k_neg); beyond it the
 #: gradient is factored by k_pos (the negatives' row terms scaled by k_neg/k_pos).
 GMN_RATIO_MAX = 1e100
-#: Weight gradients of hidden layers with at most this many units, on at least
-#: ``ROWWISE_MIN_ROWS`` rows, are formed one unit at a time (matrix-vector products):
-#: a general matrix product with so few rows and columns is slower.
-ROWWISE_MAX_UNITS = 8
-ROWWISE_MIN_ROWS = 1024
 _LOG2 = math.log(2.0)
 _NO_ROWS = np.empty(0, dtype=np.intp)
 
@@ -224,7 +230,8 @@ class _Head(NamedTuple):
     robust: bool  # the positives take the core functions
     sat: np.ndarray  # saturated negative rows (indices into the negatives)
     clamped: bool  # some t was below -T_LOW
-    tiny: bool  # some q, s or e may be below TINY_ARG
+    tiny: bool  # some q, s or e/c0 may be below SLOW_ARG
+    rows: np.ndarray | None  # the rows that are not asymptotic, when they are few (else None)
 
 
 class _Rows(NamedTuple):
@@ -248,8 +255,9 @@ def _check_xy(X, y):
 
 
 
-def _exp_and_one_minus_sigmoid(x, q, w, m1):
-    r"""In place: ``q = e^x`` and ``w = 1/(1 + q) = 1 - sigma(x)``; returns ``(saturated rows, min x)``.
+def _exp_and_one_minus_sigmoid(x, q, w, m1, work=None):
+    r"""In place: ``q = e^x`` and ``w = 1/(1 + q) = 1 - sigma(x)``; returns
+    ``(saturated rows, min x, rows)``.
 
     Rows with ``x > T_CLIP`` (where ``e^x`` could overflow) are saturated: they get the
     exact ``w = e^{-x}`` and ``q = 0``, so they drop out of every product ``q w``;
@@ -257,26 +265,39 @@ def _exp_and_one_minus_sigmoid(x, q, w, m1):
     (the indices are returned, sorted). Negative rows (``[m1:]``) with ``x < -T_LOW`` take
     ``q = e^{-T_LOW}`` (clamped): no subnormal number enters the passes. The
     positive rows ``[:m1]`` keep the exact ``q`` (TP_apx, and the counts of a count-based
-    loss, need it to full relative precision).
+    loss, need it to full relative precision). With a workspace ``work``
+    (:class:`_SparseRows`), ``rows`` are the rows that are not asymptotic (``x`` above
+    ``log TINY_ARG``) when they are few: ``w`` is formed on them alone (``w = 1`` exactly
+    elsewhere); otherwise ``rows`` is None.
     """
-    x_min = float(_min(x))
-    hi, lo = float(_max(x)) > T_CLIP, x_min < -T_LOW
-    if hi or lo:
+    x_min, x_max = float(_min(x)), float(_max(x))
+    hi, lo = x_max > T_CLIP, x_min < -T_LOW
+    if hi and lo:
         np.clip(x, -T_LOW, T_CLIP, out=q)
-        np.exp(q, out=q)
-    else:
-        np.exp(x, out=q)
+    elif lo:
+        np.maximum(x, -T_LOW, out=q)
+    elif hi:
+        np.minimum(x, T_CLIP, out=q)
+    np.exp(q if hi or lo else x, out=q)
     if lo and m1:
         np.minimum(x[:m1], T_CLIP, out=q[:m1])
         np.exp(q[:m1], out=q[:m1])
-    np.add(q, 1.0, out=w)
-    np.reciprocal(w, out=w)
+    rows = None if work is None else work.select(x, x_min, x_max, _LOG_TINY)
+    if rows is None:
+        np.add(q, 1.0, out=w)
+        np.reciprocal(w, out=w)
+    else:  # 1 + q = 1 off the rows
+        w.fill(1.0)
+        a = work.gather(q, rows)
+        a += 1.0
+        np.reciprocal(a, out=a)
+        w[rows] = a
     if not hi:
-        return _NO_ROWS, x_min
+        return _NO_ROWS, x_min, rows
     sat = np.flatnonzero(x > T_CLIP)
     w[sat] = np.exp(-x[sat])
     q[sat] = 0.0
-    return sat, x_min
+    return sat, x_min, rows
 
 
 def _log1p_tiny(v, out):
@@ -288,17 +309,87 @@ def _log1p_tiny(v, out):
     np.minimum(out, v, out=out)
 
 
-def _expm1_tiny(v, out, mask, tmp):
+def _expm1_tiny(v, out, tmp):
     r"""``out = expm1(v)`` for ``v >= 0`` (``out``, ``tmp`` not ``v``), bit for bit, without
-    the slow path of tiny arguments: ``expm1(max(v, T))``, then ``v`` itself on the rows
-    below ``T = TINY_ARG`` (an exact blend: one of its two terms is 0)."""
-    np.less(v, TINY_ARG, out=mask)
+    the slow path of tiny arguments: :math:`\operatorname{expm1}(\max(v, T)) \cdot
+    \min(v / T, 1)`. Above ``T = TINY_ARG`` the factor is 1; below it
+    :math:`\operatorname{expm1}(T) = T` and :math:`T \cdot (v / T) = v` exactly (``T`` is a
+    power of two)."""
     np.maximum(v, TINY_ARG, out=out)
     np.expm1(out, out=out)
-    np.multiply(v, mask, out=tmp)
-    np.logical_not(mask, out=mask)
-    out *= mask
-    out += tmp
+    np.multiply(v, 1.0 / TINY_ARG, out=tmp)
+    np.minimum(tmp, 1.0, out=tmp)
+    out *= tmp
+
+
+class _SparseRows:
+    r"""Workspace of the row-selective forms (preallocated: an epoch allocates nothing).
+
+    :meth:`select` finds the rows that are not asymptotic when they are few;
+    :func:`_log1p_rows` and :func:`_expm1_rows` then evaluate the library function on
+    those rows alone (gathered into ``values``) and copy the identity elsewhere.
+    """
+
+    def __init__(self, n):
+        self.mask = np.empty(n, dtype=bool)
+        self.order = np.arange(n)
+        self.index = np.empty(n, dtype=np.intp)
+        self.values = (np.empty(n), np.empty(n), np.empty(n))
+
+    def select(self, v, v_min, v_max, bound):
+        r"""Sorted indices of the rows with ``v > bound`` when they are few, else None.
+
+        Few: at most ``SPARSE_MAX_FRACTION`` of at least ``SPARSE_MIN_ROWS`` rows (the
+        gathered forms cost more than the full passes beyond that).
+        """
+        n = v.size
+        if n < SPARSE_MIN_ROWS or v_min > bound:
+            return None
+        if v_max <= bound:
+            return self.index[:0]
+        np.greater(v, bound, out=self.mask)
+        k = int(np.count_nonzero(self.mask))
+        if k > SPARSE_MAX_FRACTION * n:
+            return None
+        return np.compress(self.mask, self.order, out=self.index[:k])
+
+    def gather(self, v, rows, slot=0):
+        r"""``v[rows]`` in the workspace's buffer ``slot`` (0, 1 or 2)."""
+        return np.take(v, rows, out=self.values[slot][:rows.size])
+
+
+def _log1p_rows(v, out, rows, tiny, work, start=0):
+    r"""``out[start:] = log1p(v[start:])`` for ``v >= 0`` (``out`` not ``v``).
+
+    With ``rows`` (sorted indices, all ``>= start``; every other ``v`` is below ``TINY_ARG``,
+    where ``log1p(v) = v``) the library runs on those rows alone; else on every row, without
+    the slow path of tiny arguments when ``tiny``. Same bits either way.
+    """
+    if rows is None:
+        if tiny:
+            _log1p_tiny(v[start:], out[start:])
+        else:
+            np.log1p(v[start:], out=out[start:])
+        return
+    np.copyto(out[start:], v[start:])
+    a = work.gather(v, rows)
+    np.log1p(a, out=a)
+    out[rows] = a
+
+
+def _expm1_rows(v, out, rows, tiny, work, tmp):
+    r"""``out = expm1(v)`` for ``v >= 0`` (``out``, ``tmp`` not ``v``); ``rows``, ``tiny`` and
+    ``work`` as in :func:`_log1p_rows` (``expm1(v) = v`` below ``TINY_ARG``)."""
+    if rows is None:
+        if tiny:
+            _expm1_tiny(v, out, tmp)
+        else:
+            np.expm1(v, out=out)
+        return
+    np.copyto(out, v)
+    a = work.gather(v, rows)
+    np.expm1(a, out=a)
+    out[rows] = a
 
 
 def _exact_sum_sigmoid(logit):
@@ -374,14 +465,11 @@ class EpochKernel:
             self.A.append(a)
         # backward of layer l < L - 1 (the last hidden layer's is formed in place of its slopes)
         self.P = [np.empty((h, n)) for h in hidden[:-1]] if self.need_grad else []
-        # weight gradients as one matrix-vector product per unit (a few units, many rows)
-        self.rowwise = n >= ROWWISE_MIN_ROWS and max(hidden, default=0) <= ROWWISE_MAX_UNITS
         self.x = np.empty((1, n))
         for name in ("t", "q", "sig", "s", "em", "r", "K", "w"):
             setattr(self, "_" + name, np.empty(n))
-        self._mask = np.empty(n, dtype=bool)
+        self._sparse = _SparseRows(n)
         self.g = np.empty((1, n))
-        self._U = self.g[0]  # U = sigma K is the BCE gradient of the negatives: built in place
         self._view_cache = [(None, None), (None, None)]
         self._w_tmp = np.empty(self.offsets[-2][2]) if hidden else None
         if hidden:  # output weights [(1 - 0.3) w | c] on the last hidden layer's scaled activations
@@ -475,14 +563,21 @@ class EpochKernel:
             np.maximum(t, -T_LOW, out=t)
         s_cap = S_MAX + min(0.0, math.log(c0))
         capped = t_max + _LOG2 > b * s_cap
-        tiny = t_min < _LOG_TINY + log_b + 1.0  # some q or s may be below TINY_ARG
-        sat = self._head_rows(b, c0, t_max > T_CLIP, s_cap if capped else None, light, tiny)
+        # some q, s = log1p(q)/b or e/c0 may be below SLOW_ARG (s ~ q/b and e/c0 ~ s/c0 there)
+        tiny = t_min < _LOG_SLOW + log_b - math.log(c0) + 1.0
+        # rows below this t are asymptotic: q, s = q/b, e = s and e/c0 are below TINY_ARG
+        rows = self._sparse.select(t, t_min, t_max, _LOG_TINY + min(0.0, math.log(c0)))
+        if rows is None:
+            sat = self._head_rows(b, c0, t_max > T_CLIP, s_cap if capped else None, light, tiny)
+        else:
+            sat = self._head_rows_sparse(b, c0, t_max > T_CLIP, s_cap if capped else None, light, rows)
         m1 = self.m1
         robust = m1 > 0 and (float(t[:m1].min()) < -T_POS or bool(sat.size and sat[0] < m1))
-        return _Head(b, log_b, c0, dl0, db, robust, sat[sat >= m1] - m1 if sat.size else sat, clamped, tiny)
+        return _Head(b, log_b, c0, dl0, db, robust, sat[sat >= m1] - m1 if sat.size else sat, clamped, tiny,
+                     rows)
 
     def _head_rows(self, b, c0, clip, s_cap, light, tiny=False):
-        r"""t -> q = e^t, sigma(t), s, e = expm1(s), r = 1/(c0 + e), K = (1 + e) r, U = sigma K.
+        r"""t -> q = e^t, sigma(t), s, e = expm1(s), r = 1/(c0 + e), K = (1 + e) r.
 
         ``light``: only q, s, e and r (what the approximated counts need).
         ``clip``: some t exceeds ``T_CLIP``; q is formed from ``min(t, T_CLIP)`` and the
@@ -490,10 +585,10 @@ class EpochKernel:
         ``s_cap``: some s may exceed it; ``e`` is formed from ``min(s, s_cap)`` and the
         rows beyond (returned, sorted) get ``e = r = 0``, hence ``K = U = 0``: they drop
         out of every bulk sum and are evaluated by :meth:`_saturated`.
-        ``tiny``: some q or s may lie below ``TINY_ARG``; ``log1p`` and ``expm1`` avoid their
+        ``tiny``: some q or s may lie below ``SLOW_ARG``; ``log1p`` and ``expm1`` avoid their
         slow path there (:func:`_log1p_tiny`, :func:`_expm1_tiny`; same bits).
         """
-        t, q, sig, s, em, r, K, U = self._t, self._q, self._sig, self._s, self._em, self._r, self._K, self._U
+        t, q, sig, s, em, r, K = self._t, self._q, self._sig, self._s, self._em, self._r, self._K
         if clip:
             tc = self._w
             np.minimum(t, T_CLIP, out=tc)
@@ -503,10 +598,7 @@ class EpochKernel:
         if not light:
             np.add(q, 1.0, out=sig)
             np.divide(q, sig, out=sig)
-        if tiny:
-            _log1p_tiny(q, s)
-        else:
-            np.log1p(q, out=s)
+        _log1p_rows(q, s, None, tiny, None)
         if clip:
             np.subtract(t, tc, out=tc)
             s += tc
@@ -517,10 +609,7 @@ class EpochKernel:
             v = r
             np.minimum(s, s_cap, out=v)
             sat = np.flatnonzero(s > s_cap)
-        if tiny:
-            _expm1_tiny(v, em, self._mask, K)
-        else:
-            np.expm1(v, out=em)
+        _expm1_rows(v, em, None, tiny, None, K)
         np.add(em, c0, out=r)
         np.reciprocal(r, out=r)
         if sat.size:
@@ -529,7 +618,58 @@ class EpochKernel:
         if not light:
             np.add(em, 1.0, out=K)
             K *= r
-            np.multiply(sig, K, out=U)
+        return sat
+
+    def _head_rows_sparse(self, b, c0, clip, s_cap, light, rows):
+        r"""The terms of :meth:`_head_rows` with the library functions on ``rows`` alone.
+
+        Every other row is asymptotic (:meth:`_SparseRows.select`: q, s, e and e/c0 below
+        ``TINY_ARG``), where ``log1p(q) = q``, ``expm1(s) = s`` and ``1 + q = 1 + e = 1``
+        in float64: :math:`\sigma = q`, :math:`s = q/b`, :math:`e = s` and :math:`K = r`,
+        the bits :meth:`_head_rows` computes for them. The rows are gathered, evaluated by
+        the same operations in the same order, and written back; ``q`` is formed in the
+        buffer of :math:`\sigma`, which it equals off the rows.
+        """
+        t, sig, s, em, r, K, work = self._t, self._sig, self._s, self._em, self._r, self._K, self._sparse
+        q = sig
+        if clip:
+            np.minimum(t, T_CLIP, out=q)
+            np.exp(q, out=q)
+        else:
+            np.exp(t, out=q)
+        np.multiply(q, 1.0 / b, out=s)
+        np.copyto(em, s)
+        q_a = work.gather(q, rows, 0)
+        s_a = np.log1p(q_a, out=work.values[1][:rows.size])
+        if clip:  # the softplus's excess over log1p(e^T_CLIP): t - min(t, T_CLIP)
+            excess = work.gather(t, rows, 2)
+            np.subtract(excess, T_CLIP, out=excess)
+            np.maximum(excess, 0.0, out=excess)
+            s_a += excess
+        s_a *= 1.0 / b
+        s[rows] = s_a
+        sat = _NO_ROWS
+        if s_cap is not None:
+            sat_a = np.flatnonzero(s_a > s_cap)
+            sat = rows[sat_a]
+            np.minimum(s_a, s_cap, out=s_a)
+        e_a = np.expm1(s_a, out=s_a)
+        em[rows] = e_a
+        np.add(em, c0, out=r)
+        np.reciprocal(r, out=r)
+        if sat.size:
+            em[sat] = 0.0
+            r[sat] = 0.0
+            e_a[sat_a] = 0.0
+        if not light:
+            np.copyto(K, r)
+            e_a += 1.0
+            K_a = work.gather(r, rows, 2)
+            K_a *= e_a
+            K[rows] = K_a
+            one_plus_q = np.add(q_a, 1.0, out=work.values[2][:rows.size])
+            np.divide(q_a, one_plus_q, out=q_a)
+            sig[rows] = q_a
         return sat
 
     def _positives(self, x, head, grad=True):
@@ -617,7 +757,7 @@ class EpochKernel:
             fn, fp = self._astra_fn_fp(x, head, P, S, float(np.dot(self._em[m1:], self._r[m1:])))
         else:
             q, w = self._q, self._w
-            sat, x_min = _exp_and_one_minus_sigmoid(x, q, w, m1)
+            sat, x_min, _ = _exp_and_one_minus_sigmoid(x, q, w, m1)
             fn = float(w[:m1].sum())
             fp = float(np.dot(q[m1:], w[m1:]))
             if sat.size:
@@ -631,13 +771,40 @@ class EpochKernel:
 
         Only the positive rows are evaluated (the validation monitor of Section 4.3).
         """
-        if self.astra or not self.m1:
-            return self.counts(theta).fnr()
         m1 = self.m1
+        if not m1:
+            return self.counts(theta).fnr()
         x = self._forward(theta)[:m1]
+        if self.astra:
+            fn = self._astra_fn_bulk(x, float(theta[-1]))
+            return (self.counts(theta)[2] if fn is None else fn) / m1
         q, w = self._q[:m1], self._w[:m1]
         _exp_and_one_minus_sigmoid(x, q, w, m1)  # 1 - sigma is exact on saturated rows too
         return float(_sum(w)) / m1
+
+    def _astra_fn_bulk(self, x, beta):
+        r""":math:`FN_{apx}` of the positive rows ``x`` by the bulk forms alone, as :meth:`counts`
+        forms it there (same operations, same bits); None where :meth:`counts` would take
+        another form (clipped, saturated or robust positives, a slope beyond ``B_MAX``)."""
+        b, log_b, c0 = head_constants(beta)[:3]
+        m1 = x.size
+        t, q, s, em, r = self._t[:m1], self._q[:m1], self._s[:m1], self._em[:m1], self._r[:m1]
+        np.multiply(x, b, out=t)
+        t += log_b
+        t_max = float(_max(t))
+        if not (b <= B_MAX and float(_min(t)) >= -T_POS and t_max <= T_CLIP
+                and t_max + _LOG2 <= b * (S_MAX + min(0.0, math.log(c0)))):
+            return None
+        np.exp(t, out=q)
+        np.log1p(q, out=s)
+        s *= 1.0 / b
+        np.expm1(s, out=em)
+        if not self.metrics_z:  # 1 - y-hat = 1/(1 + e)
+            np.add(em, 1.0, out=r)
+            return float((1.0 / r).sum())
+        np.add(em, c0, out=r)
+        np.reciprocal(r, out=r)
+        return float((c0 * r).sum())
 
     # -- loss and gradient --------------------------------------------------------
 
@@ -682,13 +849,19 @@ class EpochKernel:
         m1, n = self.m1, self.n
         b, c0, dl0 = head.b, head.c0, head.dl0
         gn, w = self.g[0][m1:], self._w[m1:]
-        # negatives: g_l = z/n, z dlogit/dx = U (already in gn), z dlogit/db = (U (x + 1/b) - s K)/b
-        np.multiply(self._em[m1:], 1.0 / c0, out=w)
-        if head.tiny:
-            _log1p_tiny(w, self._t[m1:])  # t is free once the head's passes are done
-            w = self._t[m1:]
-        else:
-            np.log1p(w, out=w)
+        # negatives: g_l = z/n, z dlogit/dx = U = sigma K, z dlogit/db = (U (x + 1/b) - s K)/b
+        np.multiply(self._sig[m1:], self._K[m1:], out=gn)
+        # log1p(e/c0) into t (free once the head's passes are done)
+        if head.rows is None:
+            np.multiply(self._em[m1:], 1.0 / c0, out=w)
+            _log1p_rows(w, self._t[m1:], None, head.tiny, None)
+        else:  # e/c0 is below TINY_ARG off the rows, where log1p is the identity
+            rows = head.rows[np.searchsorted(head.rows, m1):]
+            np.multiply(self._em[m1:], 1.0 / c0, out=self._t[m1:])
+            w_a = self._sparse.gather(self._em, rows)
+            w_a *= 1.0 / c0
+            self._t[rows] = np.log1p(w_a, out=w_a)
+        w = self._t[m1:]
         bce_n = float(w.sum()) if S is None else float(w.sum()) + S.bce
         loss = (bce_n + P.bce) / n
         scale = 1.0 / n
@@ -715,10 +888,10 @@ class EpochKernel:
         if terms is None:
             return None
         loss, kn, kp = terms
-        # negatives: g_l = kn z (1 - z) = kn c0 e r^2; g_x = kn c0 r U
+        # negatives: g_l = kn z (1 - z) = kn c0 e r^2; g_x = kn c0 r U = kn c0 sigma K r
         scale_n = kn * c0
-        np.multiply(self._U[m1:], r, out=gn)
         np.multiply(self._K[m1:], r, out=w)
+        np.multiply(self._sig[m1:], w, out=gn)
         wsum = float(np.dot(self._s[m1:], w))
         np.multiply(self._em[m1:], r, out=w)
         sum_gl_N = scale_n * float(np.dot(w, r))
@@ -743,8 +916,8 @@ class EpochKernel:
         Saturated rows (``x > T_CLIP``, :func:`_exp_and_one_minus_sigmoid`) have
         ``sigma = 1``, ``1 - sigma = e^{-x}`` and softplus ``x``, patched row by row.
         """
-        sat, x_min = _exp_and_one_minus_sigmoid(x, self._q, self._w, self.m1)
-        out = row_terms(self, x, sat, x_min < _LOG_TINY)
+        sat, x_min, rows = _exp_and_one_minus_sigmoid(x, self._q, self._w, self.m1, self._sparse)
+        out = row_terms(self, x, sat, x_min < _LOG_SLOW + 1.0, rows)
         if out is None:
             return None
         loss, scale, fn, fp = out
@@ -754,17 +927,14 @@ class EpochKernel:
         grad[-1] = 0.0
         return EpochTerms(loss, _log(fn), _log(fp))
 
-    def _sigmoid_cross_entropy(self, x, sat, tiny):
+    def _sigmoid_cross_entropy(self, x, sat, tiny, rows):
         r"""Mean BCE on sigma(x): row terms in ``g``; ``(loss, scale, FN, FP)``."""
         m1, n = self.m1, self.n
         g, q, w, sp = self.g[0], self._q, self._w, self._s
         np.multiply(q, w, out=g)  # sigma: the gradient of the negatives
         fn = float(_sum(w[:m1]))
         fp = float(np.dot(q[m1:], w[m1:]))
-        if tiny:
-            _log1p_tiny(q, sp)  # softplus(x)
-        else:
-            np.log1p(q, out=sp)
+        _log1p_rows(q, sp, rows, tiny, self._sparse)  # softplus(x)
         if sat.size:
             g[sat] = 1.0
             sp[sat] = x[sat]
@@ -773,7 +943,7 @@ class EpochKernel:
         np.negative(w[:m1], out=g[:m1])
         return loss, 1.0 / n, fn, fp
 
-    def _sigmoid_counts(self, x, sat, tiny):
+    def _sigmoid_counts(self, x, sat, tiny, rows):
         r"""A loss of the approximated counts on sigma(x): row terms ``sigma (1 - sigma)``
         in ``g``; ``(loss, scale, FN, FP)`` or None (the corner)."""
         m1, m0 = self.m1, self.m0
@@ -829,11 +999,7 @@ class EpochKernel:
             for l in range(L - 1, -1, -1):
                 a_prev = self.A[l - 1] if l else self.Xa
                 gW, Wl = g_views[l], W_views[l]
-                if self.rowwise:
-                    for j in range(gW.shape[0]):
-                        np.dot(a_prev, P[j], out=gW[j])
-                else:
-                    np.matmul(P, a_prev.T, out=gW)
+                np.matmul(P, a_prev.T, out=gW)
                 if l == L - 1:
                     # the output weights from the same product, without another pass over
                     # the rows: sum_n g a_jn = sum_n g S_jn (W_j a_prev)_n = W_j . (P_j a_prev^T)
