@@ -47,8 +47,12 @@ except the named corner:
   enters the bulk passes (a slow path of the processor); :math:`FP_{apx}` is then summed
   in log space when it is below ``FP_EXACT_BELOW``, so the e-ratio keeps its digits;
 * ``log1p`` and ``expm1`` of arguments below ``TINY_ARG`` (:math:`2^{-60}`, where both are
-  the identity in float64) skip the library's slow path for tiny arguments, with the
-  same bits (late in training most negative rows are there);
+  the identity in float64) skip the library's slow path for tiny arguments (squares
+  subnormal), with the same bits, whenever some argument may be below ``SLOW_ARG``;
+* **asymptotic rows** (every argument below ``TINY_ARG``; late in training most negatives)
+  have :math:`\sigma = q`, :math:`s = q/b`, :math:`e = s`, :math:`K = r` bit for bit: when
+  the other rows are few (``SPARSE_MAX_FRACTION``), the library functions run on those
+  alone (:meth:`EpochKernel._head_rows_sparse`, same bits);
 * rows with :math:`t > 700` (``T_CLIP``) take ``q`` from ``min(t, 700)`` and correct the
   softplus by the excess, exact to :math:`e^{-700}`;
 * positive rows with :math:`t < -600` (``T_POS``) or a saturated positive row (below)
@@ -326,8 +330,8 @@ class _SparseRows:
     r"""Workspace of the row-selective forms (preallocated: an epoch allocates nothing).
 
     :meth:`select` finds the rows that are not asymptotic when they are few;
-    :func:`_log1p_rows` and :func:`_expm1_rows` then evaluate the library function on
-    those rows alone (gathered into ``values``) and copy the identity elsewhere.
+    :meth:`EpochKernel._head_rows_sparse` and :meth:`log1p` then evaluate the library
+    functions on those rows alone (gathered into ``values``) and the identity elsewhere.
     """
 
     def __init__(self, n):
@@ -357,39 +361,31 @@ class _SparseRows:
         r"""``v[rows]`` in the workspace's buffer ``slot`` (0, 1 or 2)."""
         return np.take(v, rows, out=self.values[slot][:rows.size])
 
-
-def _log1p_rows(v, out, rows, tiny, work, start=0):
-    r"""``out[start:] = log1p(v[start:])`` for ``v >= 0`` (``out`` not ``v``).
-
-    With ``rows`` (sorted indices, all ``>= start``; every other ``v`` is below ``TINY_ARG``,
-    where ``log1p(v) = v``) the library runs on those rows alone; else on every row, without
-    the slow path of tiny arguments when ``tiny``. Same bits either way.
-    """
-    if rows is None:
-        if tiny:
-            _log1p_tiny(v[start:], out[start:])
-        else:
-            np.log1p(v[start:], out=out[start:])
-        return
-    np.copyto(out[start:], v[start:])
-    a = work.gather(v, rows)
-    np.log1p(a, out=a)
-    out[rows] = a
+    def log1p(self, v, out, rows):
+        r"""``out = log1p(v)`` (``out`` not ``v``) where every ``v`` off ``rows`` is below
+        ``TINY_ARG`` (``log1p(v) = v`` there): the library runs on ``rows`` alone, same bits."""
+        np.copyto(out, v)
+        a = self.gather(v, rows)
+        np.log1p(a, out=a)
+        out[rows] = a
 
 
-def _expm1_rows(v, out, rows, tiny, work, tmp):
-    r"""``out = expm1(v)`` for ``v >= 0`` (``out``, ``tmp`` not ``v``); ``rows``, ``tiny`` and
-    ``work`` as in :func:`_log1p_rows` (``expm1(v) = v`` below ``TINY_ARG``)."""
-    if rows is None:
-        if tiny:
-            _expm1_tiny(v, out, tmp)
-        else:
-            np.expm1(v, out=out)
-        return
-    np.copyto(out, v)
-    a = work.gather(v, rows)
-    np.expm1(a, out=a)
-    out[rows] = a
+def _log1p_any(v, out, tiny):
+    r"""``out = log1p(v)`` for ``v >= 0`` (``out`` not ``v``), by :func:`_log1p_tiny` when some
+    argument may be below ``SLOW_ARG`` (``tiny``; same bits)."""
+    if tiny:
+        _log1p_tiny(v, out)
+    else:
+        np.log1p(v, out=out)
+
+
+def _expm1_any(v, out, tiny, tmp):
+    r"""``out = expm1(v)`` for ``v >= 0`` (``out``, ``tmp`` not ``v``), by :func:`_expm1_tiny`
+    when some argument may be below ``SLOW_ARG`` (``tiny``; same bits)."""
+    if tiny:
+        _expm1_tiny(v, out, tmp)
+    else:
+        np.expm1(v, out=out)
 
 
 def _exact_sum_sigmoid(logit):
@@ -598,7 +594,7 @@ class EpochKernel:
         if not light:
             np.add(q, 1.0, out=sig)
             np.divide(q, sig, out=sig)
-        _log1p_rows(q, s, None, tiny, None)
+        _log1p_any(q, s, tiny)
         if clip:
             np.subtract(t, tc, out=tc)
             s += tc
@@ -609,7 +605,7 @@ class EpochKernel:
             v = r
             np.minimum(s, s_cap, out=v)
             sat = np.flatnonzero(s > s_cap)
-        _expm1_rows(v, em, None, tiny, None, K)
+        _expm1_any(v, em, tiny, K)
         np.add(em, c0, out=r)
         np.reciprocal(r, out=r)
         if sat.size:
@@ -854,7 +850,7 @@ class EpochKernel:
         # log1p(e/c0) into t (free once the head's passes are done)
         if head.rows is None:
             np.multiply(self._em[m1:], 1.0 / c0, out=w)
-            _log1p_rows(w, self._t[m1:], None, head.tiny, None)
+            _log1p_any(w, self._t[m1:], head.tiny)
         else:  # e/c0 is below TINY_ARG off the rows, where log1p is the identity
             rows = head.rows[np.searchsorted(head.rows, m1):]
             np.multiply(self._em[m1:], 1.0 / c0, out=self._t[m1:])
@@ -934,7 +930,10 @@ class EpochKernel:
         np.multiply(q, w, out=g)  # sigma: the gradient of the negatives
         fn = float(_sum(w[:m1]))
         fp = float(np.dot(q[m1:], w[m1:]))
-        _log1p_rows(q, sp, rows, tiny, self._sparse)  # softplus(x)
+        if rows is None:  # softplus(x)
+            _log1p_any(q, sp, tiny)
+        else:
+            self._sparse.log1p(q, sp, rows)
         if sat.size:
             g[sat] = 1.0
             sp[sat] = x[sat]
