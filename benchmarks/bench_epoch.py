@@ -21,9 +21,10 @@ Columns (milliseconds per epoch):
 * ``jax`` -- the same epoch jit-compiled by JAX in float64 (``jax.value_and_grad``, Adam
   by hand), a count-based loss through ``jax.pure_callback`` to the same counts function;
   skipped with a note when JAX is not installed;
-* ``floor`` -- the bare NumPy operations an epoch cannot avoid: the four matrix products
-  of forward and backward, the validation product and the transcendental passes of the
-  head, with ``out=`` into preallocated arrays.
+* ``floor`` -- bare NumPy operations of an epoch: the four matrix products of forward
+  and backward, the validation product and the transcendental passes of the head, with
+  ``out=`` into preallocated arrays (not the hidden layer's Leaky ReLU, nor the head's
+  other passes: a floor no implementation reaches).
 
 PyTorch, JAX and the floor do the same operations in every epoch (their cost does not
 depend on the state of training), so they are timed over ``--window`` epochs. Ratios
