@@ -131,10 +131,16 @@ def branches(monkeypatch):
     """Counts of the kernel's row-by-row branches taken (saturated rows, robust positives, reference)."""
     calls = {"saturated": 0, "robust": 0, "sigmoid_saturated": 0, "reference": 0}
     orig_rows, orig_pos, orig_ref = EpochKernel._head_rows, EpochKernel._positives, EpochKernel._reference
+    orig_sparse = EpochKernel._head_rows_sparse
     orig_sig = _fast._exp_and_one_minus_sigmoid
 
     def rows(self, *args):
         out = orig_rows(self, *args)
+        calls["saturated"] += bool(out.size)
+        return out
+
+    def sparse(self, *args):
+        out = orig_sparse(self, *args)
         calls["saturated"] += bool(out.size)
         return out
 
@@ -152,6 +158,7 @@ def branches(monkeypatch):
         return out
 
     monkeypatch.setattr(EpochKernel, "_head_rows", rows)
+    monkeypatch.setattr(EpochKernel, "_head_rows_sparse", sparse)
     monkeypatch.setattr(EpochKernel, "_positives", pos)
     monkeypatch.setattr(EpochKernel, "_reference", ref)
     monkeypatch.setattr(_fast, "_exp_and_one_minus_sigmoid", sig)
@@ -222,7 +229,7 @@ def test_kernel_regimes(branches, method, hidden, x_max, beta, branch, label):
         b, log_b, c0 = _fast.head_constants(beta)[:3]
         t = b * x + log_b
         s = np.logaddexp(0.0, t) / b
-        holds = {"robust": bool(np.min(t[y == 1]) < -_fast.T_POS),
+        holds = {"robust": bool(np.min(t[y == 1]) - log_b < -_fast.T_POS),
                  "saturated": bool(np.max(s) > _fast.S_MAX + min(0.0, math.log(c0)))}[branch]
         assert holds or hidden != DEPTHS[0], label  # the regime is real on the one-layer network
         assert (branches[branch] >= 1) == holds, label
@@ -332,23 +339,47 @@ def test_row_order_does_not_matter():
     _assert_same(a, b)
 
 
-@pytest.mark.parametrize("x_max, shift", [(3.0, 0.0), (1e3, 0.0), (3.0, -8.0), (3.0, -44.0)])
-def test_epoch_allocates_no_row_sized_arrays(x_max, shift):
-    # shifted: most rows asymptotic, the sparse forms (ASTra from shift -8, sigmoid at -44)
+def _shift_for_active_share(p, X, method, share):
+    """The output shift that leaves about ``share`` of the rows above the asymptotic bound."""
+    entry = registry.get_method(method)
+    b, log_b, c0 = _fast.head_constants(p.beta)[:3] if entry.astra else (1.0, 0.0, 1.0)
+    bound = math.log(_fast.TINY_ARG) + min(0.0, math.log(c0))
+    x, _ = nn.forward(p, X)
+    return (bound - log_b - np.quantile(b * x, 1.0 - share)) / b
+
+
+def _epoch_peak_bytes(kernel, theta):
+    grad = np.empty_like(theta)
+    kernel.loss_and_grad(theta, grad)  # warm up
+    tracemalloc.start()
+    kernel.loss_and_grad(theta, grad)
+    kernel.counts(theta)
+    _, peak = tracemalloc.get_traced_memory()
+    tracemalloc.stop()
+    return peak
+
+
+@pytest.mark.parametrize("x_max, active", [(3.0, None), (1e3, None), (3.0, 0.002), (3.0, 0.2)])
+def test_epoch_allocates_no_row_sized_arrays(selections, x_max, active):
+    # active: the share of rows above the asymptotic bound (the rest take the sparse forms);
+    # what the sparse forms allocate beyond the full passes is the index of the gathered
+    # rows, 8 bytes a row
     n = 20000  # one row-sized float64 array is 160 kB
-    X, y, p = _case(1, n, 8, (5,), 1.0, 5.4, n_pos=30)
-    p = _with_output(p, X, x_max, shift=shift)
+    X, y, p0 = _case(1, n, 8, (5,), 1.0, 5.4, n_pos=30)
     for method in METHOD_NAMES:
+        p = _with_output(p0, X, x_max)
+        if active is not None:
+            p = _with_output(p0, X, x_max, shift=_shift_for_active_share(p, X, method, active))
         kernel = EpochKernel(X, y, p.layer_sizes, method=method)
-        theta = p.to_vector()
-        grad = np.empty_like(theta)
-        kernel.loss_and_grad(theta, grad)  # warm up
-        tracemalloc.start()
-        kernel.loss_and_grad(theta, grad)
-        kernel.counts(theta)
-        _, peak = tracemalloc.get_traced_memory()
-        tracemalloc.stop()
-        assert peak < 40_000 + 48 * int(x_max > 700) * n // 10, (method, peak)
+        selections.clear()
+        peak = _epoch_peak_bytes(kernel, p.to_vector())
+        assert peak < 40_000 + 48 * int(x_max > 700) * n // 10 + 8 * n // 4, (method, peak)
+        gathered = max([k for k in selections if k is not None], default=0)
+        if active is not None:
+            assert gathered >= 0.5 * active * n, (method, selections)
+            with _Forms("full"):
+                full_peak = _epoch_peak_bytes(EpochKernel(X, y, p.layer_sizes, method=method), p.to_vector())
+            assert peak <= full_peak + 8 * gathered + 4096, (method, peak, full_peak, gathered)
 
 
 def test_head_constants_match_core():
@@ -460,7 +491,8 @@ class _Forms:
 
 
 def _epoch_bits(p, X, y, method, metrics_on="z"):
-    """Everything one kernel returns for ``p``: loss, logs of FN and FP, gradient, counts, FNR."""
+    """Everything one kernel returns for ``p``: the epoch terms (loss, logs of FN and FP),
+    the gradient and the counts."""
     kernel = EpochKernel(X, y, p.layer_sizes, method=method, metrics_on=metrics_on)
     theta = p.to_vector()
     grad = np.empty_like(theta)
@@ -509,10 +541,12 @@ def test_sparse_forms_give_the_same_bits_as_the_full_forms(seed, method, metrics
 
 @pytest.mark.parametrize("method", METHOD_NAMES)
 @pytest.mark.parametrize("x_max, beta, branch, label", REGIMES)
-def test_kernel_regimes_with_sparse_forms(method, x_max, beta, branch, label):
-    # every regime of test_kernel_regimes through the sparse forms, against the reference
+@pytest.mark.parametrize("shift", [0.0, -60.0])
+def test_kernel_regimes_with_sparse_forms(method, x_max, beta, branch, label, shift):
+    # every regime of test_kernel_regimes through the sparse forms (where some rows are
+    # asymptotic), as is and shifted down, against the reference
     X, y, p = _case(7, 200, 5, (6,), 1.0, beta, n_pos=12)
-    p = _with_output(p, X, x_max, shift=-60.0)
+    p = _with_output(p, X, x_max, shift=shift)
     with _Forms("sparse"):
         _check_fused(p, X, y, method, allow_corner=True)
 
@@ -564,3 +598,17 @@ def test_fnr_takes_the_bulk_forms_only_where_counts_does(x_max, beta, bulk):
     assert (fn is not None) == bulk
     if bulk:
         assert fn == kernel.counts(p.to_vector())[2]
+
+
+@pytest.mark.parametrize("method", [m.name for m in registry.methods() if m.astra])
+@pytest.mark.parametrize("beta", [1e60, 1e149])
+def test_positives_whose_e_underflows_take_the_core_functions(branches, method, beta):
+    # a positive at t = -500 with b ~ 1e149: t >= -600, but e ~ e^(b x) = e^(t - log b)
+    # underflows, and the bulk forms divide by e; such positives take the core functions
+    b, log_b = _fast.head_constants(beta)[:2]
+    t = np.array([-500.0, -20.0, 10.0, 20.0, 30.0, -40.0])
+    X = ((t - log_b) / b)[:, None]
+    y = np.array([1, 1, 0, 0, 0, 0])
+    p = nn.MLPParams((np.ones((1, 1)),), (np.zeros(1),), beta)
+    _check_fused(p, X, y, method, allow_corner=True)
+    assert branches["robust"] >= 1

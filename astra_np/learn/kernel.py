@@ -15,7 +15,8 @@ sum of absolute terms, every registered method, several depths). What makes it f
   output as ``[a_l^T; 1]``, and each layer's parameters as the augmented matrix
   ``[W | c]``: a layer is one matrix product, its weight-and-bias gradient another.
 * **Preallocated buffers and ``out=``.** Every array of the epoch is allocated once in
-  the constructor; an epoch allocates nothing sizeable. The buffers are workspace of
+  the constructor; an epoch allocates nothing sizeable (the sparse forms' row index
+  aside: 8 bytes per gathered row, at most a quarter of the rows). The buffers are workspace of
   one call: nothing a caller reads is left in them.
 * **Few passes over the rows in the hidden layers.** Pre-activations are written into
   the activation buffer and scaled there by the slopes ``S`` (built from the sign mask
@@ -55,7 +56,8 @@ except the named corner:
   alone (:meth:`EpochKernel._head_rows_sparse`, same bits);
 * rows with :math:`t > 700` (``T_CLIP``) take ``q`` from ``min(t, 700)`` and correct the
   softplus by the excess, exact to :math:`e^{-700}`;
-* positive rows with :math:`t < -600` (``T_POS``) or a saturated positive row (below)
+* positive rows with :math:`bx = t - \log b < -600` (``T_POS``: there :math:`e \approx e^{bx}`
+  could underflow) or a saturated positive row (below)
   are evaluated with the core's stable functions
   (:func:`~astra_np.core.activation.astra_logit`,
   :func:`~astra_np.core.activation.astra_logit_partials`);
@@ -128,7 +130,8 @@ _LOG_TINY = math.log(TINY_ARG)
 #: (a margin over that bound), since elsewhere the library is fast and they cost passes.
 SLOW_ARG = 1e-140
 _LOG_SLOW = math.log(SLOW_ARG)
-#: Positive rows with t below -T_POS take the core's stable functions (e = expm1(s) could underflow).
+#: Positive rows with b x = t - log b below -T_POS take the core's stable functions: there
+#: e = expm1(s) ~ s ~ e^(b x) could underflow (the bulk forms divide by e).
 T_POS = 600.0
 #: Rows with s = softplus(t)/b above S_MAX + min(0, log c0) are saturated: e = expm1(s) and
 #: e/c0 could overflow, so they take their exact row terms from the core functions.
@@ -329,7 +332,8 @@ def _expm1_tiny(v, out, tmp):
 
 
 class _SparseRows:
-    r"""Workspace of the row-selective forms (preallocated: an epoch allocates nothing).
+    r"""Workspace of the row-selective forms: preallocated, so that an epoch allocates only
+    the index of the gathered rows (8 bytes a row, at most ``SPARSE_MAX_FRACTION`` of them).
 
     :meth:`select` finds the rows that are not asymptotic when they are few;
     :meth:`EpochKernel._head_rows_sparse` and :meth:`log1p` then evaluate the library
@@ -338,8 +342,6 @@ class _SparseRows:
 
     def __init__(self, n):
         self.mask = np.empty(n, dtype=bool)
-        self.order = np.arange(n)
-        self.index = np.empty(n, dtype=np.intp)
         self.values = (np.empty(n), np.empty(n), np.empty(n))
 
     def select(self, v, v_min, v_max, bound):
@@ -352,16 +354,16 @@ class _SparseRows:
         if n < SPARSE_MIN_ROWS or v_min > bound:
             return None
         if v_max <= bound:
-            return self.index[:0]
+            return _NO_ROWS
         np.greater(v, bound, out=self.mask)
-        k = int(np.count_nonzero(self.mask))
-        if k > SPARSE_MAX_FRACTION * n:
+        if np.count_nonzero(self.mask) > SPARSE_MAX_FRACTION * n:
             return None
-        return np.compress(self.mask, self.order, out=self.index[:k])
+        return np.flatnonzero(self.mask)
 
     def gather(self, v, rows, slot=0):
-        r"""``v[rows]`` in the workspace's buffer ``slot`` (0, 1 or 2)."""
-        return np.take(v, rows, out=self.values[slot][:rows.size])
+        r"""``v[rows]`` in the workspace's buffer ``slot`` (0, 1 or 2); ``mode="clip"`` (the
+        rows are in range) writes straight into it, without a temporary."""
+        return np.take(v, rows, out=self.values[slot][:rows.size], mode="clip")
 
     def log1p(self, v, out, rows):
         r"""``out = log1p(v)`` (``out`` not ``v``) where every ``v`` off ``rows`` is below
@@ -570,7 +572,7 @@ class EpochKernel:
         else:
             sat = self._head_rows_sparse(b, c0, t_max > T_CLIP, s_cap if capped else None, light, rows)
         m1 = self.m1
-        robust = m1 > 0 and (float(t[:m1].min()) < -T_POS or bool(sat.size and sat[0] < m1))
+        robust = m1 > 0 and (float(t[:m1].min()) - log_b < -T_POS or bool(sat.size and sat[0] < m1))
         return _Head(b, log_b, c0, dl0, db, robust, sat[sat >= m1] - m1 if sat.size else sat, clamped, tiny,
                      rows)
 
@@ -581,7 +583,7 @@ class EpochKernel:
         ``clip``: some t exceeds ``T_CLIP``; q is formed from ``min(t, T_CLIP)`` and the
         softplus corrected by ``t - min(t, T_CLIP)`` (exact to ``e^-T_CLIP``).
         ``s_cap``: some s may exceed it; ``e`` is formed from ``min(s, s_cap)`` and the
-        rows beyond (returned, sorted) get ``e = r = 0``, hence ``K = U = 0``: they drop
+        rows beyond (returned, sorted) get ``e = r = 0``, hence ``K = 0``: they drop
         out of every bulk sum and are evaluated by :meth:`_saturated`.
         ``tiny``: some q or s may lie below ``SLOW_ARG``; ``log1p`` and ``expm1`` avoid their
         slow path there (:func:`_log1p_tiny`, :func:`_expm1_tiny`; same bits).
@@ -625,8 +627,9 @@ class EpochKernel:
         ``TINY_ARG``), where ``log1p(q) = q``, ``expm1(s) = s`` and ``1 + q = 1 + e = 1``
         in float64: :math:`\sigma = q`, :math:`s = q/b`, :math:`e = s` and :math:`K = r`,
         the bits :meth:`_head_rows` computes for them. The rows are gathered, evaluated by
-        the same operations in the same order, and written back; ``q`` is formed in the
-        buffer of :math:`\sigma`, which it equals off the rows.
+        operations that give :meth:`_head_rows`'s bits (its own, but for the clip excess
+        taken as ``max(t - T_CLIP, 0)`` and ``K`` as ``r (1 + e)``), and written back;
+        ``q`` is formed in the buffer of :math:`\sigma`, which it equals off the rows.
         """
         t, sig, s, em, r, K, work = self._t, self._sig, self._s, self._em, self._r, self._K, self._sparse
         q = sig
@@ -674,7 +677,7 @@ class EpochKernel:
         r"""Positive rows as :class:`_Rows` (``y_out`` = ``1 - y-hat``).
 
         The bulk forms divide by e = expm1(s); when ``head.robust`` (some positive with
-        ``t < -T_POS``, where e could underflow, or saturated) the core functions are
+        ``b x < -T_POS``, where e could underflow, or saturated) the core functions are
         used instead. Not needed (None): ``grad=False``, everything but ``1 - z`` and
         ``1 - y-hat``; ``1 - y-hat`` unless ``metrics_on="output"``; the BCE sum for a
         count-based loss.
@@ -790,7 +793,7 @@ class EpochKernel:
         np.multiply(x, b, out=t)
         t += log_b
         t_max = float(_max(t))
-        if not (b <= B_MAX and float(_min(t)) >= -T_POS and t_max <= T_CLIP
+        if not (b <= B_MAX and float(_min(t)) - log_b >= -T_POS and t_max <= T_CLIP
                 and t_max + _LOG2 <= b * (S_MAX + min(0.0, math.log(c0)))):
             return None
         np.exp(t, out=q)
