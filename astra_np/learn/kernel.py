@@ -729,19 +729,26 @@ class EpochKernel:
         negatives (``w`` is overwritten). A clamped FP below ``FP_EXACT_BELOW`` is summed in
         log space."""
         m1 = self.m1
+        fn = self._astra_fn(P)
         if self.metrics_z:
-            fn, fp = float(P.omz.sum()) if m1 else 0.0, fp_z
+            fp = fp_z
         else:
             em, w = self._em[m1:], self._w[m1:]
             np.add(em, 1.0, out=w)
             np.reciprocal(w, out=w)  # 1 - y-hat = 1/(1 + e)
-            fn, fp = float(P.y_out.sum()) if m1 else 0.0, float(np.dot(em, w))
+            fp = float(np.dot(em, w))
         if S is not None:
             fp += float((S.z if self.metrics_z else S.y_out).sum())
         if head.clamped and fp < FP_EXACT_BELOW:
             logit = astra_logit(x[m1:], head.b) - (math.log(head.c0) if self.metrics_z else 0.0)
             fp = _exact_sum_sigmoid(logit)
         return fn, fp
+
+    def _astra_fn(self, P):
+        r""":math:`FN_{apx}` of the positives :class:`_Rows` ``P`` in ``metrics_on`` space."""
+        if not self.m1:
+            return 0.0
+        return float((P.omz if self.metrics_z else P.y_out).sum())
 
     # -- counts (validation) ------------------------------------------------------
 
@@ -775,37 +782,16 @@ class EpochKernel:
         m1 = self.m1
         if not m1:
             return self.counts(theta).fnr()
+        if self.astra:  # counts() without the negatives' sums
+            x = self._forward(theta)
+            head = self._head_setup(x, float(theta[-1]), light=True)
+            if head is None:
+                return self._reference_path().counts(theta).fnr()
+            return self._astra_fn(self._positives(x, head, grad=False)) / m1
         x = self._forward(theta)[:m1]
-        if self.astra:
-            fn = self._astra_fn_bulk(x, float(theta[-1]))
-            return (self.counts(theta)[2] if fn is None else fn) / m1
         q, w = self._q[:m1], self._w[:m1]
         _exp_and_one_minus_sigmoid(x, q, w, m1)  # 1 - sigma is exact on saturated rows too
         return float(_sum(w)) / m1
-
-    def _astra_fn_bulk(self, x, beta):
-        r""":math:`FN_{apx}` of the positive rows ``x`` by the bulk forms alone, as :meth:`counts`
-        forms it there (same operations, same bits); None where :meth:`counts` would take
-        another form (clipped, saturated or robust positives, a slope beyond ``B_MAX``)."""
-        b, log_b, c0 = head_constants(beta)[:3]
-        m1 = x.size
-        t, q, s, em, r = self._t[:m1], self._q[:m1], self._s[:m1], self._em[:m1], self._r[:m1]
-        np.multiply(x, b, out=t)
-        t += log_b
-        t_max = float(_max(t))
-        if not (b <= B_MAX and float(_min(t)) - log_b >= -T_POS and t_max <= T_CLIP
-                and t_max + _LOG2 <= b * (S_MAX + min(0.0, math.log(c0)))):
-            return None
-        np.exp(t, out=q)
-        np.log1p(q, out=s)
-        s *= 1.0 / b
-        np.expm1(s, out=em)
-        if not self.metrics_z:  # 1 - y-hat = 1/(1 + e)
-            np.add(em, 1.0, out=r)
-            return float((1.0 / r).sum())
-        np.add(em, c0, out=r)
-        np.reciprocal(r, out=r)
-        return float((c0 * r).sum())
 
     # -- loss and gradient --------------------------------------------------------
 
