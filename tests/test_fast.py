@@ -408,6 +408,27 @@ def test_head_constants_beyond_b_squared_overflow():
         assert _fast.head_constants(beta)[3] == pytest.approx(float(exact), rel=1e-14, abs=0)
 
 
+def test_head_constants_kept_for_the_last_beta_are_those_of_that_beta():
+    # the kept constants must follow beta: alternating, repeated, signed zeros, NaN
+    betas = (0.3, 0.3, 5.25, 0.3, -0.0, 0.0, -7.5, 1e149, 1e160, -7.5, float("nan"), 0.3)
+    for beta in betas:
+        got = _fast._head_constants_and_log_c0(beta)
+        want = _fast.head_constants(beta)
+        want += (math.log(want[2]),)
+        assert got == want or (math.isnan(beta) and all(map(math.isnan, got[:3]))), (beta, got, want)
+    # a kernel after another at a different beta gives what it gives alone
+    X, y, p = _case(1, 40, 3, (2,), 1.0, 1.0)
+    theta = p.to_vector()
+    other = theta.copy()
+    other[-1] += 1.0
+    kernel = EpochKernel(X, y, p.layer_sizes, method="gmn-astra")
+    grad_alone, grad_after = np.empty_like(theta), np.empty_like(theta)
+    alone = kernel.loss_and_grad(theta, grad_alone)
+    kernel.loss_and_grad(other, np.empty_like(theta))
+    after = kernel.loss_and_grad(theta, grad_after)
+    assert alone == after and np.array_equal(grad_alone, grad_after)
+
+
 def test_kernel_validates_inputs():
     X, y, p = _case(0, 20, 3, (2,), 1.0, 1.0)
     with pytest.raises(ValueError, match="metrics_on"):

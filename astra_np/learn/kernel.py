@@ -186,6 +186,25 @@ def head_constants(beta):
     return b, log_b, c0, dl0, db
 
 
+_LAST_CONSTANTS = (None, None)  # (beta, head_constants(beta) + (log c0,)) of the last call
+
+
+def _head_constants_and_log_c0(beta):
+    r""":func:`head_constants` followed by :math:`\log c_0`, kept for the last ``beta``.
+
+    An epoch asks twice for the same ``beta``: the validation monitor after the update
+    and the next epoch's forward pass. One tuple is stored and read at once, so kernels
+    in other threads never see a half-written pair.
+    """
+    global _LAST_CONSTANTS
+    last_beta, constants = _LAST_CONSTANTS
+    if beta != last_beta:
+        constants = head_constants(beta)
+        constants += (math.log(constants[2]),)
+        _LAST_CONSTANTS = (beta, constants)
+    return constants
+
+
 def _log(v):
     return math.log(v) if v > 0 else -math.inf
 
@@ -551,28 +570,28 @@ class EpochKernel:
         :math:`\max t + \log 2 > b\,s_{cap}`, since :math:`s \le (\max(t, 0) + \log 2)/b`),
         and whether the positives need the core functions.
         """
-        b, log_b, c0, dl0, db = head_constants(beta)
+        b, log_b, c0, dl0, db, log_c0 = _head_constants_and_log_c0(beta)
         if not b <= B_MAX:
             return None
         t = self._t
         np.multiply(x, b, out=t)
         t += log_b
-        t_max, t_min = float(t.max()), float(_min(t))
+        t_max, t_min = float(_max(t)), float(_min(t))
         clamped = t_min < -T_LOW
         if clamped:
             np.maximum(t, -T_LOW, out=t)
-        s_cap = S_MAX + min(0.0, math.log(c0))
+        s_cap = S_MAX + min(0.0, log_c0)
         capped = t_max + _LOG2 > b * s_cap
         # some q, s = log1p(q)/b or e/c0 may be below SLOW_ARG (s ~ q/b and e/c0 ~ s/c0 there)
-        tiny = t_min < _LOG_SLOW + log_b - math.log(c0) + 1.0
+        tiny = t_min < _LOG_SLOW + log_b - log_c0 + 1.0
         # rows below this t are asymptotic: q, s = q/b, e = s and e/c0 are below TINY_ARG
-        rows = self._sparse.select(t, t_min, t_max, _LOG_TINY + min(0.0, math.log(c0)))
+        rows = self._sparse.select(t, t_min, t_max, _LOG_TINY + min(0.0, log_c0))
         if rows is None:
             sat = self._head_rows(b, c0, t_max > T_CLIP, s_cap if capped else None, light, tiny)
         else:
             sat = self._head_rows_sparse(b, c0, t_max > T_CLIP, s_cap if capped else None, light, rows)
         m1 = self.m1
-        robust = m1 > 0 and (float(t[:m1].min()) - log_b < -T_POS or bool(sat.size and sat[0] < m1))
+        robust = m1 > 0 and (float(_min(t[:m1])) - log_b < -T_POS or bool(sat.size and sat[0] < m1))
         return _Head(b, log_b, c0, dl0, db, robust, sat[sat >= m1] - m1 if sat.size else sat, clamped, tiny,
                      rows)
 
@@ -697,7 +716,7 @@ class EpochKernel:
                 dldx = sig * k
                 dldb = k * (sig * (x[:m1] + 1.0 / b) - s) / b
                 if self.loss.fused == "cross-entropy":
-                    bce = float(np.log1p(c0 / em).sum())
+                    bce = float(_sum(np.log1p(c0 / em)))
             return _Rows(z, omz, dldx, dldb, omy, bce)
         logit = astra_logit(x[:m1], b) - math.log(c0)
         z, omz = expit(logit), expit(-logit)
@@ -738,7 +757,7 @@ class EpochKernel:
             np.reciprocal(w, out=w)  # 1 - y-hat = 1/(1 + e)
             fp = float(np.dot(em, w))
         if S is not None:
-            fp += float((S.z if self.metrics_z else S.y_out).sum())
+            fp += float(_sum(S.z if self.metrics_z else S.y_out))
         if head.clamped and fp < FP_EXACT_BELOW:
             logit = astra_logit(x[m1:], head.b) - (math.log(head.c0) if self.metrics_z else 0.0)
             fp = _exact_sum_sigmoid(logit)
@@ -748,7 +767,7 @@ class EpochKernel:
         r""":math:`FN_{apx}` of the positives :class:`_Rows` ``P`` in ``metrics_on`` space."""
         if not self.m1:
             return 0.0
-        return float((P.omz if self.metrics_z else P.y_out).sum())
+        return float(_sum(P.omz if self.metrics_z else P.y_out))
 
     # -- counts (validation) ------------------------------------------------------
 
@@ -766,7 +785,7 @@ class EpochKernel:
         else:
             q, w = self._q, self._w
             sat, x_min, _ = _exp_and_one_minus_sigmoid(x, q, w, m1)
-            fn = float(w[:m1].sum())
+            fn = float(_sum(w[:m1]))
             fp = float(np.dot(q[m1:], w[m1:]))
             if sat.size:
                 fp += float(sat.size - np.searchsorted(sat, m1))
@@ -849,17 +868,17 @@ class EpochKernel:
             w_a *= 1.0 / c0
             self._t[rows] = np.log1p(w_a, out=w_a)
         w = self._t[m1:]
-        bce_n = float(w.sum()) if S is None else float(w.sum()) + S.bce
+        bce_n = float(_sum(w)) if S is None else float(_sum(w)) + S.bce
         loss = (bce_n + P.bce) / n
         scale = 1.0 / n
         wsum = float(np.dot(self._s[m1:], self._K[m1:]))
-        sum_gN = float(gn.sum())
+        sum_gN = float(_sum(gn))
         beta = scale * (float(np.dot(gn, x[m1:])) + sum_gN / b - wsum) / b - dl0 * (fp_z * scale)
         if S is not None:
             beta += self._saturated_grad(head.sat, S, S.z * scale, scale, dl0)
         gl_P = -P.omz * scale
         self.g[0][:m1] = gl_P * P.dldx / scale
-        beta += float(np.dot(gl_P, P.dldb)) - dl0 * float(gl_P.sum())
+        beta += float(np.dot(gl_P, P.dldb)) - dl0 * float(_sum(gl_P))
         return loss, scale, beta
 
     def _astra_counts(self, x, head, P, S, fp_z):
@@ -868,10 +887,10 @@ class EpochKernel:
         m1, m0 = self.m1, self.m0
         b, c0, dl0 = head.b, head.c0, head.dl0
         r, w, gn = self._r[m1:], self._w[m1:], self.g[0][m1:]
-        tn, fp, tp = c0 * float(r.sum()), fp_z, float(P.z.sum())
+        tn, fp, tp = c0 * float(_sum(r)), fp_z, float(_sum(P.z))
         if S is not None:
-            tn, fp = tn + float(S.omz.sum()), fp + float(S.z.sum())
-        terms = _count_terms(self.loss, tn, fp, float(P.omz.sum()), tp, m0, m1, head.clamped)
+            tn, fp = tn + float(_sum(S.omz)), fp + float(_sum(S.z))
+        terms = _count_terms(self.loss, tn, fp, float(_sum(P.omz)), tp, m0, m1, head.clamped)
         if terms is None:
             return None
         loss, kn, kp = terms
@@ -882,20 +901,20 @@ class EpochKernel:
         wsum = float(np.dot(self._s[m1:], w))
         np.multiply(self._em[m1:], r, out=w)
         sum_gl_N = scale_n * float(np.dot(w, r))
-        sum_gN = float(gn.sum())
+        sum_gN = float(_sum(gn))
         beta = scale_n * (float(np.dot(gn, x[m1:])) + sum_gN / b - wsum) / b - dl0 * sum_gl_N
         scale, _ = _factor(gn, scale_n, kp)
         if S is not None:
             beta += self._saturated_grad(head.sat, S, kn * S.z * S.omz, scale, dl0)
         gl_P = kp * P.z * P.omz
         self.g[0][:m1] = gl_P * P.dldx / scale
-        beta += float(np.dot(gl_P, P.dldb)) - dl0 * float(gl_P.sum())
+        beta += float(np.dot(gl_P, P.dldb)) - dl0 * float(_sum(gl_P))
         return loss, scale, beta
 
     def _saturated_grad(self, sat, S, gl, scale, dl0):
         r"""Saturated negatives ``sat``: row terms ``gl dlogit/dx / scale`` into ``g``; return their dJ/db."""
         self.g[0][self.m1:][sat] = gl * S.dldx / scale
-        return float(np.dot(gl, S.dldb)) - dl0 * float(gl.sum())
+        return float(np.dot(gl, S.dldb)) - dl0 * float(_sum(gl))
 
     def _sigmoid(self, theta, grad, x, row_terms):
         r"""Plain sigmoid: ``q = e^x``, ``w = 1 - sigma``, the family's row terms, backward.
