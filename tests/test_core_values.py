@@ -507,6 +507,31 @@ def test_live_astra_near_zero(b, x):
     check_astra_point(x, b)
 
 
+#: Absolute floor of the huge-slope comparison: a few spacings of the subnormal numbers,
+#: where results below the normal range (b near 1.8e308) are rounded.
+SUBNORMAL_ATOL = 4 * 5e-324
+
+
+@settings(max_examples=N_LIVE)
+@given(e=st.floats(min_value=150.0, max_value=308.2), t=st.floats(min_value=-40.0, max_value=40.0))
+def test_live_logit_partials_at_huge_slopes(e, t):
+    """Slopes 1e150 to 1.6e308 (tau down to 4e-306) near the threshold, x = t / b. The
+    beta partial is tiny there (about -log(b)/(b^2 tau) ~ -1/b at x = 0) but a float64
+    number, normal down to b ~ 1e308: it must keep its relative accuracy (1e-12) instead
+    of underflowing through b^2 (``TINY`` of the other comparisons would hide that)."""
+    b = 10.0 ** e
+    x = t / b
+    ref = _reference().astra_all(x, b, dps=40)
+    dl_dx, dl_db = A.astra_logit_partials(x, b)
+    hi, lo = _hilo_mp(ref["dl_dx"])
+    G.assert_within("dl_dx", dl_dx, hi, lo, RTOL_GRAD * abs(hi[0]) + SUBNORMAL_ATOL, {"x": x, "b": b})
+    hi, lo = _hilo_mp(ref["dl_db"])
+    scale = _hilo_mp(ref["dl_db_scale"])[0]
+    # the bound of G.sign_change_bound with the subnormal floor in place of TINY
+    allowed = RTOL_GRAD * np.maximum(np.abs(hi), G.SIGN_CHANGE_FRACTION * np.abs(scale)) + SUBNORMAL_ATOL
+    G.assert_within("dl_db", dl_db, hi, lo, allowed, {"x": x, "b": b})
+
+
 @settings(max_examples=N_LIVE)
 @given(b=slopes, e=st.floats(min_value=-8.0, max_value=4.0), sign=st.sampled_from([-1.0, 1.0]))
 def test_live_astra_logspaced_x(b, e, sign):

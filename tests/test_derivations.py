@@ -742,6 +742,17 @@ def test_threshold_code_matches_doc(mp60):
         assert relerr(act.threshold_grad(b), dtau) < 1e-12
         assert relerr(act.threshold_logit(b), mpmath.log(tau / (1 - tau))) < 1e-14
         assert relerr(act.threshold_logit_grad(b), -g / (bm ** 2 * tau)) < 1e-12
+    # huge slopes: dtau/db ~ -log(b)/b^2 leaves the float64 range (subnormal, then 0:
+    # rounded, so an absolute floor of a few subnormal spacings), while dlogit(tau)/db
+    # ~ -1/b stays a normal number up to b ~ 1e308 and keeps its 1e-12
+    subnormal = 4 * 5e-324
+    for b in [1e154, 1e160, 1e200, 1e300, 1.7e308]:
+        bm, tau, g = mpmath.mpf(b), m_tau(b), m_g_logb(b)
+        assert relerr(act.threshold(b), tau) < 1e-15
+        dtau = -(1 - tau) * g / bm ** 2
+        assert abs(act.threshold_grad(b) - dtau) <= 1e-12 * abs(dtau) + subnormal
+        dlogit = -g / (bm ** 2 * tau)
+        assert abs(act.threshold_logit_grad(b) - dlogit) <= 1e-12 * abs(dlogit) + subnormal, b
 
 
 def test_threshold_inverse(mp60):

@@ -194,9 +194,13 @@ def _partials_core(x, b, bx, t, s):
     bb = np.where(small_v, 1.0, b)
     # Division by b^2 overflows only where the exact derivative exceeds the float64
     # range (b < ~1e-150 with huge |x|); the correctly rounded +-inf is returned then.
+    # dl/db divides by y before the second b: for b > ~1e154, N/b^2 alone underflows
+    # while N/(b^2 y) (y ~ log(b)/b near x = 0) is a normal number. Neither order
+    # overflows where the result does not: for b < 1 every division enlarges, and
+    # for b >= 1, |N/(b y)| stays below about |b x| / log b.
     with np.errstate(over="ignore"):
         dy_db_big = ((np.where(small_v, 0.0, comp) * n_big) / bb) / bb
-        dl_db_big = ((n_big / bb) / bb) / y_safe
+        dl_db_big = ((n_big / bb) / y_safe) / bb
 
     dy_db = np.where(small_v, comp * n_over_b2_small, dy_db_big)
     dl_db = np.where(small_v, dl_db_small, dl_db_big)
