@@ -273,6 +273,24 @@ def test_cli_user_csv_undersampled(tmp_path, capsys):
     assert main(["--combine", str(tmp_path / "o"), str(tmp_path / "o"), "--out", str(tmp_path / "u")]) == 2
 
 
+def test_cli_refuses_a_malformed_splits_file_in_one_line(tmp_path, capsys):
+    from astra_np.study.splits import make_splits
+
+    labels = [int(i % 4 == 0) for i in range(40)]
+    data = tmp_path / "d.csv"
+    data.write_text("a,y\n" + "".join(f"{i},{v}\n" for i, v in enumerate(labels)))
+    doc = make_splits(np.array(labels), n_repeats=1, n_folds=5, seed=0).to_dict()
+    doc["repeats"][0]["folds"][1][0] = 1.5  # not a row index: refused, not rounded
+    splits = tmp_path / "s.json"
+    splits.write_text(json.dumps(doc))
+    code = main(["--data", str(data), "--splits", str(splits), "--epochs", "10", "--workers", "1",
+                 "--no-progress", "--out", str(tmp_path / "o")])
+    err = capsys.readouterr().err
+    assert code == 2 and err.count("\n") == 1, err
+    assert "--splits" in err and "repeat 0, fold 1 must be a list of integer row indices" in err, err
+    assert not (tmp_path / "o").exists()
+
+
 def test_cli_errors_and_quick_builtin(tmp_path, capsys):
     bad = tmp_path / "bad.csv"
     bad.write_text("a,b,y\n1,2,0\n1,nan,1\n2,2,0\n")

@@ -113,3 +113,75 @@ def test_bad_arguments():
         make_splits(np.array([0, 1, 2, 1, 0]))
     with pytest.raises(ValueError, match="empty"):
         CVSplits(np.zeros((1, 6), dtype=int), 3)
+
+
+def _valid_splits_doc():
+    y = _labels(6, 24)  # 30 rows
+    return make_splits(y, n_repeats=2, n_folds=3, seed=4).to_dict()
+
+
+def _with(**changes):
+    doc = _valid_splits_doc()
+    doc.update(changes)
+    return doc
+
+
+def _with_fold(fold):
+    doc = _valid_splits_doc()
+    doc["repeats"][1]["folds"][2] = fold
+    return doc
+
+
+def _without(key):
+    doc = _valid_splits_doc()
+    del doc[key]
+    return doc
+
+
+MALFORMED_SPLITS = [
+    ("[1, 2]", "the JSON must be an object, got list"),
+    (42, "source must be a file path, JSON text or a mapping, got int"),
+    (_without("n_samples"), "missing field 'n_samples'"),
+    (_without("repeats"), "missing field 'repeats'"),
+    (_with(n_samples="30"), "n_samples must be an integer >= 1, got '30'"),
+    (_with(n_samples=True), "n_samples must be an integer >= 1, got True"),
+    (_with(n_samples=30.0), "n_samples must be an integer >= 1, got 30.0"),
+    (_with(n_folds=2), r"n_folds must be an integer >= 3 \(train, validation, test\), got 2"),
+    (_with(repeats={}), "repeats must be a non-empty list of repeats, got {}"),
+    (_with(repeats=[]), "repeats must be a non-empty list of repeats, got \\[\\]"),
+    (_with(repeats=[[0, 1, 2]]), "repeat 0 must be an object with a list 'folds'"),
+    (_with(repeats=[{"repeat": 0}]), "repeat 0 must be an object with a list 'folds'"),
+    (_with(seed="abc"), "seed must be an integer or null, got 'abc'"),
+    (_with(positives=0), "positives must be an integer >= 1 or null, got 0"),
+    (_with(labels_sha256=123), "labels_sha256 must be a hex digest or null, got 123"),
+    (_with_fold([0, 1.5]), r"repeat 1, fold 2 must be a list of integer row indices, got \[0, 1.5\]"),
+    (_with_fold([0, True]), r"repeat 1, fold 2 must be a list of integer row indices, got \[0, True\]"),
+    (_with_fold(["3"]), r"repeat 1, fold 2 must be a list of integer row indices, got \['3'\]"),
+    (_with_fold([[0, 1]]), r"repeat 1, fold 2 must be a list of integer row indices, got \[\[0, 1\]\]"),
+    (_with_fold(7), "repeat 1, fold 2 must be a list of integer row indices, got 7"),
+    (_with_fold([-1]), r"repeat 1, fold 2: row index -1 out of range \[0, 30\)"),
+    (_with_fold([30]), r"repeat 1, fold 2: row index 30 out of range \[0, 30\)"),
+    (_with_fold([5, 5]), "repeat 1, fold 2: a row index appears twice"),
+]
+
+
+@pytest.mark.parametrize("source,message", MALFORMED_SPLITS)
+def test_malformed_splits_get_one_value_error_naming_the_field(source, message):
+    # one ValueError naming the field and the value, never a KeyError or TypeError,
+    # and nothing rounded or dropped (1.5, True and "3" are not row indices)
+    with pytest.raises(ValueError, match=message):
+        load_splits(source)
+
+
+def test_splits_load_from_any_mapping_path_or_text(tmp_path):
+    import types
+
+    doc = _valid_splits_doc()
+    want = load_splits(doc)
+    path = tmp_path / "s.json"
+    path.write_text(json.dumps(doc))
+    assert load_splits(types.MappingProxyType(doc)) == want
+    assert load_splits(path) == want and load_splits(str(path)) == want
+    assert load_splits(json.dumps(doc)) == want
+    with pytest.raises(FileNotFoundError):
+        load_splits(tmp_path / "missing.json")

@@ -32,6 +32,7 @@ the 0-based row indices of each fold.
 import hashlib
 import json
 import os
+from collections.abc import Mapping
 
 import numpy as np
 
@@ -219,47 +220,105 @@ def make_splits(y, n_repeats=10, n_folds=5, seed=0, positives=None):
     )
 
 
+def _is_int(v):
+    r"""A JSON integer (Python or NumPy integer; ``bool`` is not one)."""
+    return isinstance(v, (int, np.integer)) and not isinstance(v, (bool, np.bool_))
+
+
+def _preview(v, limit=60):
+    text = repr(v)
+    return text if len(text) <= limit else text[:limit] + "..."
+
+
+def _field(doc, key, ok, want, optional=False):
+    r"""``doc[key]`` when ``ok`` holds for it; otherwise one ValueError naming the field."""
+    if key not in doc:
+        if optional:
+            return None
+        raise ValueError(f"splits: missing field {key!r}")
+    value = doc[key]
+    if (value is None and optional) or ok(value):
+        return value
+    raise ValueError(f"splits: {key} must be {want}, got {_preview(value)}")
+
+
+def _fold_rows(idx, r, k, n):
+    r"""The row indices of fold ``k`` of repeat ``r`` as int64, or one ValueError."""
+    where = f"splits: repeat {r}, fold {k}"
+    if not isinstance(idx, (list, tuple, np.ndarray)) or not all(_is_int(i) for i in idx):
+        raise ValueError(f"{where} must be a list of integer row indices, got {_preview(idx)}")
+    rows = np.asarray(idx, dtype=object).astype(np.int64) if len(idx) else np.empty(0, dtype=np.int64)
+    if rows.ndim != 1:
+        raise ValueError(f"{where} must be a flat list of row indices, got {_preview(idx)}")
+    bad = rows[(rows < 0) | (rows >= n)]
+    if bad.size:
+        raise ValueError(f"{where}: row index {int(bad[0])} out of range [0, {n})")
+    if np.unique(rows).size != rows.size:
+        raise ValueError(f"{where}: a row index appears twice")
+    return rows
+
+
+def _splits_document(source):
+    r"""The mapping of ``source``: itself, or the JSON object of a file path or JSON text."""
+    if isinstance(source, Mapping):
+        return source
+    if not isinstance(source, (str, bytes, os.PathLike)):
+        raise ValueError(f"splits: source must be a file path, JSON text or a mapping, got {type(source).__name__}")
+    text = os.fsdecode(source) if isinstance(source, (bytes, os.PathLike)) else source
+    if not text.lstrip().startswith(("{", "[")):  # JSON text starts so; a path does not
+        with open(text, encoding="utf-8") as fh:
+            text = fh.read()
+    try:
+        doc = json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise ValueError(f"splits: not valid JSON ({exc})") from None
+    if not isinstance(doc, dict):
+        raise ValueError(f"splits: the JSON must be an object, got {type(doc).__name__}")
+    return doc
+
+
 def load_splits(source, y=None):
     r"""Import splits from a JSON file path, JSON text or a mapping (:meth:`CVSplits.to_dict`).
 
+    Every field is checked before any is used, and a malformed document raises one
+    ``ValueError`` naming the field (or the repeat and fold) and the value found: the
+    format and version, ``n_samples`` (an integer >= 1), ``n_folds`` (an integer >= 3),
+    ``repeats`` (a non-empty list of objects with ``folds``: ``n_folds`` lists of integer
+    row indices in ``[0, n_samples)``, no index twice, folds disjoint), and the optional
+    ``seed``, ``positives`` (integers) and ``labels_sha256`` (text). Nothing is rounded,
+    dropped or relabelled: a fractional or boolean index is an error.
+
     With ``y`` given, the stored label fingerprint (when present) must match it, so
-    splits made for other data are refused. Folds must be disjoint and in range.
+    splits made for other data are refused.
     """
-    if isinstance(source, dict):
-        doc = source
-    else:
-        text = os.fspath(source)
-        if not text.lstrip().startswith("{"):
-            with open(text, encoding="utf-8") as fh:
-                text = fh.read()
-        try:
-            doc = json.loads(text)
-        except json.JSONDecodeError as exc:
-            raise ValueError(f"splits: not valid JSON ({exc})") from None
+    doc = _splits_document(source)
     if doc.get("format") != FORMAT:
-        raise ValueError(f"splits: format must be {FORMAT!r}, got {doc.get('format')!r}")
+        raise ValueError(f"splits: format must be {FORMAT!r}, got {_preview(doc.get('format'))}")
     if doc.get("version") != VERSION:
-        raise ValueError(f"splits: unsupported version {doc.get('version')!r} (expected {VERSION})")
-    n, K = doc["n_samples"], doc["n_folds"]
-    reps = doc["repeats"]
+        raise ValueError(f"splits: unsupported version {_preview(doc.get('version'))} (expected {VERSION})")
+    n = _field(doc, "n_samples", lambda v: _is_int(v) and v >= 1, "an integer >= 1")
+    K = _field(doc, "n_folds", lambda v: _is_int(v) and v >= 3, "an integer >= 3 (train, validation, test)")
+    reps = _field(doc, "repeats", lambda v: isinstance(v, list) and len(v) > 0, "a non-empty list of repeats")
+    seed = _field(doc, "seed", _is_int, "an integer or null", optional=True)
+    positives = _field(doc, "positives", lambda v: _is_int(v) and v >= 1, "an integer >= 1 or null", optional=True)
+    sha = _field(doc, "labels_sha256", lambda v: isinstance(v, str), "a hex digest or null", optional=True)
     a = np.full((len(reps), n), -1, dtype=np.int64)
     for r, rep in enumerate(reps):
+        if not isinstance(rep, Mapping) or not isinstance(rep.get("folds"), list):
+            raise ValueError(f"splits: repeat {r} must be an object with a list 'folds', got {_preview(rep)}")
         folds = rep["folds"]
         if len(folds) != K:
             raise ValueError(f"splits: repeat {r} has {len(folds)} folds, expected {K}")
         for k, idx in enumerate(folds):
-            idx = np.asarray(idx, dtype=np.int64)
-            if idx.size and (idx.min() < 0 or idx.max() >= n):
-                raise ValueError(f"splits: repeat {r}, fold {k}: row index out of range [0, {n})")
-            if np.any(a[r, idx] >= 0):
+            rows = _fold_rows(idx, r, k, n)
+            if np.any(a[r, rows] >= 0):
                 raise ValueError(f"splits: repeat {r}, fold {k}: a row appears in two folds")
-            a[r, idx] = k
+            a[r, rows] = k
     if y is not None:
         y = _check_labels(y)
         if y.size != n:
             raise ValueError(f"splits: made for {n} rows, but y has {y.size}")
-        stored = doc.get("labels_sha256")
-        if stored is not None and stored != labels_fingerprint(y):
+        if sha is not None and sha != labels_fingerprint(y):
             raise ValueError("splits: the label fingerprint does not match y (splits made for other data)")
-    return CVSplits(a, K, seed=doc.get("seed"), positives=doc.get("positives"),
-                    labels_sha256=doc.get("labels_sha256"))
+    return CVSplits(a, int(K), seed=None if seed is None else int(seed),
+                    positives=None if positives is None else int(positives), labels_sha256=sha)
