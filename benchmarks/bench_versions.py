@@ -14,8 +14,10 @@ and its total over the rounds divided by the first entry's (``ratio``). A full s
 Example (the kernel of 28 Nov 2026, whose full Gaussian study took 5 min 2 s that day,
 against this checkout on heavy-tailed and Gaussian data)::
 
-    git worktree add /tmp/astra_old 8b5b27e
-    python benchmarks/bench_versions.py --run /tmp/astra_old:0 --run .:0.02 --run .:0
+    git worktree add /tmp/w/old 8b5b27e
+    python benchmarks/bench_versions.py --run /tmp/w/old:0 --run .:0.02 --run .:0
+
+Checkouts are printed as absolute paths.
 """
 import argparse
 import os

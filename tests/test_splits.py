@@ -162,6 +162,15 @@ MALFORMED_SPLITS = [
     (_with_fold([-1]), r"repeat 1, fold 2: row index -1 out of range \[0, 30\)"),
     (_with_fold([30]), r"repeat 1, fold 2: row index 30 out of range \[0, 30\)"),
     (_with_fold([5, 5]), "repeat 1, fold 2: a row index appears twice"),
+    (_with_fold([2 ** 63]), r"repeat 1, fold 2: row index 9223372036854775808 out of range \[0, 30\)"),
+    (_with_fold([-2 ** 70]), r"repeat 1, fold 2: row index -1180591620717411303424 out of range"),
+    (_with_fold(np.array(5)), "repeat 1, fold 2 must be a list of integer row indices, got array"),
+    (_with_fold(np.array([0.0, 1.0])), "repeat 1, fold 2 must be a list of integer row indices"),
+    (_with_fold(np.array([2 ** 64 - 1], dtype=np.uint64)), "row index 18446744073709551615 out of range"),
+    (_with(version=True), "unsupported version True"),
+    (_with(version=1.0), "unsupported version 1.0"),
+    (_with(n_samples=2 ** 40), "2 repeats x 1099511627776 rows exceed the 134217728 fold assignments"),
+    ("[" * 100000 + "]" * 100000, "not valid JSON \\(nested too deeply\\)"),
 ]
 
 
@@ -185,3 +194,30 @@ def test_splits_load_from_any_mapping_path_or_text(tmp_path):
     assert load_splits(json.dumps(doc)) == want
     with pytest.raises(FileNotFoundError):
         load_splits(tmp_path / "missing.json")
+
+
+def test_splits_files_are_read_as_files(tmp_path):
+    # a directory whose name starts with "[" is a path, not JSON text; a UTF-8 BOM is allowed
+    doc = _valid_splits_doc()
+    want = load_splits(doc)
+    where = tmp_path / "[runs]"
+    where.mkdir()
+    (where / "s.json").write_text(json.dumps(doc))
+    (where / "bom.json").write_bytes(b"\xef\xbb\xbf" + json.dumps(doc).encode())
+    assert load_splits(str(where / "s.json")) == want and load_splits(where / "s.json") == want
+    assert load_splits(where / "bom.json") == want
+    (where / "latin1.json").write_bytes(json.dumps(dict(doc, seed=None)).encode().replace(b"null", b"\xe9"))
+    with pytest.raises(ValueError, match="not UTF-8 text"):
+        load_splits(where / "latin1.json")
+
+
+def test_splits_y_of_another_length_is_refused_before_the_table_is_built(monkeypatch):
+    from astra_np.study import splits as S
+
+    def no_table(*a, **k):
+        raise AssertionError("the fold table was allocated before y was checked")
+
+    doc = _valid_splits_doc()
+    monkeypatch.setattr(S.np, "full", no_table)
+    with pytest.raises(ValueError, match="made for 30 rows, but y has 31"):
+        load_splits(doc, np.r_[np.zeros(25), np.ones(6)])

@@ -196,8 +196,9 @@ def _partials_core(x, b, bx, t, s):
     # range (b < ~1e-150 with huge |x|); the correctly rounded +-inf is returned then.
     # dl/db divides by y before the second b: for b > ~1e154, N/b^2 alone underflows
     # while N/(b^2 y) (y ~ log(b)/b near x = 0) is a normal number. Neither order
-    # overflows where the result does not: for b < 1 every division enlarges, and
-    # for b >= 1, |N/(b y)| stays below about |b x| / log b.
+    # overflows where the result does not: for b < 1 every division enlarges, and for
+    # b >= 1, N/(b y) = b dl/db stays of the order of log b + |b x| on this branch
+    # (b x >= -log(3 b); b dl/db is about -1 at x = 0 and tends to (1 - log b)/b).
     with np.errstate(over="ignore"):
         dy_db_big = ((np.where(small_v, 0.0, comp) * n_big) / bb) / bb
         dl_db_big = ((n_big / bb) / y_safe) / bb

@@ -197,6 +197,7 @@ def _head_constants_and_log_c0(beta):
     in other threads never see a half-written pair.
     """
     global _LAST_CONSTANTS
+    beta = float(beta)  # one key per value: a float32 beta is not its float64 neighbour
     last_beta, constants = _LAST_CONSTANTS
     if beta != last_beta:
         constants = head_constants(beta)

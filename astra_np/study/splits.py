@@ -32,11 +32,12 @@ the 0-based row indices of each fold.
 import hashlib
 import json
 import os
+import reprlib
 from collections.abc import Mapping
 
 import numpy as np
 
-from .data import undersample_minority
+from .data import MAX_DENSE_ENTRIES, undersample_minority
 
 __all__ = ["CVSplits", "make_splits", "load_splits", "rotation", "labels_fingerprint"]
 
@@ -220,14 +221,24 @@ def make_splits(y, n_repeats=10, n_folds=5, seed=0, positives=None):
     )
 
 
+#: Largest fold-assignment table (repeats x rows) a splits document may describe: the
+#: bound on the dense matrices of data files (:data:`astra_np.study.data.MAX_DENSE_ENTRIES`,
+#: 1 GiB), checked before the table is allocated.
+MAX_SPLIT_ENTRIES = MAX_DENSE_ENTRIES
+
+_SHORT = reprlib.Repr()
+_SHORT.maxstring = _SHORT.maxother = 60
+_SHORT.maxlist = _SHORT.maxtuple = _SHORT.maxdict = 8
+
+
 def _is_int(v):
     r"""A JSON integer (Python or NumPy integer; ``bool`` is not one)."""
     return isinstance(v, (int, np.integer)) and not isinstance(v, (bool, np.bool_))
 
 
-def _preview(v, limit=60):
-    text = repr(v)
-    return text if len(text) <= limit else text[:limit] + "..."
+def _preview(v):
+    r"""A short ``repr`` of ``v``, bounded in length and depth."""
+    return _SHORT.repr(v)
 
 
 def _field(doc, key, ok, want, optional=False):
@@ -243,35 +254,55 @@ def _field(doc, key, ok, want, optional=False):
 
 
 def _fold_rows(idx, r, k, n):
-    r"""The row indices of fold ``k`` of repeat ``r`` as int64, or one ValueError."""
+    r"""The row indices of fold ``k`` of repeat ``r`` as int64, or one ValueError.
+
+    Integers only (a list, a tuple or a 1-D integer array); each is checked against
+    ``[0, n)`` as a Python integer, before any conversion that could overflow.
+    """
     where = f"splits: repeat {r}, fold {k}"
-    if not isinstance(idx, (list, tuple, np.ndarray)) or not all(_is_int(i) for i in idx):
+    if isinstance(idx, np.ndarray) and idx.ndim == 1 and (idx.size == 0 or idx.dtype.kind in "iu"):
+        values = idx.tolist()
+    elif isinstance(idx, (list, tuple)) and all(_is_int(i) for i in idx):
+        values = [int(i) for i in idx]
+    else:
         raise ValueError(f"{where} must be a list of integer row indices, got {_preview(idx)}")
-    rows = np.asarray(idx, dtype=object).astype(np.int64) if len(idx) else np.empty(0, dtype=np.int64)
-    if rows.ndim != 1:
-        raise ValueError(f"{where} must be a flat list of row indices, got {_preview(idx)}")
-    bad = rows[(rows < 0) | (rows >= n)]
-    if bad.size:
-        raise ValueError(f"{where}: row index {int(bad[0])} out of range [0, {n})")
+    bad = next((i for i in values if not 0 <= i < n), None)
+    if bad is not None:
+        raise ValueError(f"{where}: row index {bad} out of range [0, {n})")
+    rows = np.array(values, dtype=np.int64)
     if np.unique(rows).size != rows.size:
         raise ValueError(f"{where}: a row index appears twice")
     return rows
 
 
+def _read_text(path):
+    try:
+        with open(path, encoding="utf-8-sig") as fh:
+            return fh.read()
+    except UnicodeDecodeError as exc:
+        raise ValueError(f"splits: {os.fsdecode(path)}: not UTF-8 text ({exc})") from None
+
+
 def _splits_document(source):
-    r"""The mapping of ``source``: itself, or the JSON object of a file path or JSON text."""
+    r"""The mapping of ``source``: itself, or the JSON object of a file or of JSON text.
+
+    A path-like or bytes ``source`` is a file. A string is JSON text when it starts with
+    ``{`` or ``[`` and names no existing file, else a file path.
+    """
     if isinstance(source, Mapping):
         return source
-    if not isinstance(source, (str, bytes, os.PathLike)):
+    if isinstance(source, (bytes, os.PathLike)):
+        text = _read_text(source)
+    elif isinstance(source, str):
+        is_text = source.lstrip().startswith(("{", "[")) and not os.path.isfile(source)
+        text = source if is_text else _read_text(source)
+    else:
         raise ValueError(f"splits: source must be a file path, JSON text or a mapping, got {type(source).__name__}")
-    text = os.fsdecode(source) if isinstance(source, (bytes, os.PathLike)) else source
-    if not text.lstrip().startswith(("{", "[")):  # JSON text starts so; a path does not
-        with open(text, encoding="utf-8") as fh:
-            text = fh.read()
     try:
         doc = json.loads(text)
-    except json.JSONDecodeError as exc:
-        raise ValueError(f"splits: not valid JSON ({exc})") from None
+    except (json.JSONDecodeError, RecursionError) as exc:
+        reason = exc if isinstance(exc, json.JSONDecodeError) else "nested too deeply"
+        raise ValueError(f"splits: not valid JSON ({reason})") from None
     if not isinstance(doc, dict):
         raise ValueError(f"splits: the JSON must be an object, got {type(doc).__name__}")
     return doc
@@ -280,45 +311,54 @@ def _splits_document(source):
 def load_splits(source, y=None):
     r"""Import splits from a JSON file path, JSON text or a mapping (:meth:`CVSplits.to_dict`).
 
-    Every field is checked before any is used, and a malformed document raises one
-    ``ValueError`` naming the field (or the repeat and fold) and the value found: the
-    format and version, ``n_samples`` (an integer >= 1), ``n_folds`` (an integer >= 3),
-    ``repeats`` (a non-empty list of objects with ``folds``: ``n_folds`` lists of integer
-    row indices in ``[0, n_samples)``, no index twice, folds disjoint), and the optional
-    ``seed``, ``positives`` (integers) and ``labels_sha256`` (text). Nothing is rounded,
-    dropped or relabelled: a fractional or boolean index is an error.
+    Every field is checked before the fold table is built, and a malformed document
+    raises one ``ValueError`` naming the field (or the repeat and fold) and the value
+    found: the format and version, ``n_samples`` (an integer >= 1), ``n_folds`` (an
+    integer >= 3), ``repeats`` (a non-empty list of objects with ``folds``: ``n_folds``
+    lists of integer row indices in ``[0, n_samples)``, no index twice, folds disjoint),
+    and the optional ``seed``, ``positives`` (integers) and ``labels_sha256`` (text). A
+    table of more than :data:`MAX_SPLIT_ENTRIES` repeats x rows is refused before it is
+    allocated. Nothing is rounded, dropped or relabelled: a fractional or boolean index
+    is an error.
 
-    With ``y`` given, the stored label fingerprint (when present) must match it, so
-    splits made for other data are refused.
+    With ``y`` given, its length must be ``n_samples`` and the stored label fingerprint
+    (when present) must match it, so splits made for other data are refused.
     """
     doc = _splits_document(source)
-    if doc.get("format") != FORMAT:
-        raise ValueError(f"splits: format must be {FORMAT!r}, got {_preview(doc.get('format'))}")
-    if doc.get("version") != VERSION:
-        raise ValueError(f"splits: unsupported version {_preview(doc.get('version'))} (expected {VERSION})")
-    n = _field(doc, "n_samples", lambda v: _is_int(v) and v >= 1, "an integer >= 1")
-    K = _field(doc, "n_folds", lambda v: _is_int(v) and v >= 3, "an integer >= 3 (train, validation, test)")
-    reps = _field(doc, "repeats", lambda v: isinstance(v, list) and len(v) > 0, "a non-empty list of repeats")
+    fmt, version = doc.get("format"), doc.get("version")
+    if not (isinstance(fmt, str) and fmt == FORMAT):
+        raise ValueError(f"splits: format must be {FORMAT!r}, got {_preview(fmt)}")
+    if not (_is_int(version) and version == VERSION):
+        raise ValueError(f"splits: unsupported version {_preview(version)} (expected {VERSION})")
+    n = int(_field(doc, "n_samples", lambda v: _is_int(v) and v >= 1, "an integer >= 1"))
+    K = int(_field(doc, "n_folds", lambda v: _is_int(v) and v >= 3, "an integer >= 3 (train, validation, test)"))
+    reps = _field(doc, "repeats", lambda v: isinstance(v, (list, tuple)) and len(v) > 0,
+                  "a non-empty list of repeats")
     seed = _field(doc, "seed", _is_int, "an integer or null", optional=True)
     positives = _field(doc, "positives", lambda v: _is_int(v) and v >= 1, "an integer >= 1 or null", optional=True)
     sha = _field(doc, "labels_sha256", lambda v: isinstance(v, str), "a hex digest or null", optional=True)
-    a = np.full((len(reps), n), -1, dtype=np.int64)
-    for r, rep in enumerate(reps):
-        if not isinstance(rep, Mapping) or not isinstance(rep.get("folds"), list):
-            raise ValueError(f"splits: repeat {r} must be an object with a list 'folds', got {_preview(rep)}")
-        folds = rep["folds"]
-        if len(folds) != K:
-            raise ValueError(f"splits: repeat {r} has {len(folds)} folds, expected {K}")
-        for k, idx in enumerate(folds):
-            rows = _fold_rows(idx, r, k, n)
-            if np.any(a[r, rows] >= 0):
-                raise ValueError(f"splits: repeat {r}, fold {k}: a row appears in two folds")
-            a[r, rows] = k
+    if len(reps) * n > MAX_SPLIT_ENTRIES:
+        raise ValueError(f"splits: {len(reps)} repeats x {n} rows exceed the {MAX_SPLIT_ENTRIES} fold "
+                         "assignments a splits file may hold (MAX_SPLIT_ENTRIES)")
     if y is not None:
         y = _check_labels(y)
         if y.size != n:
             raise ValueError(f"splits: made for {n} rows, but y has {y.size}")
         if sha is not None and sha != labels_fingerprint(y):
             raise ValueError("splits: the label fingerprint does not match y (splits made for other data)")
-    return CVSplits(a, int(K), seed=None if seed is None else int(seed),
+    folds_of = []
+    for r, rep in enumerate(reps):
+        folds = rep.get("folds") if isinstance(rep, Mapping) else None
+        if not isinstance(folds, (list, tuple)):
+            raise ValueError(f"splits: repeat {r} must be an object with a list 'folds', got {_preview(rep)}")
+        if len(folds) != K:
+            raise ValueError(f"splits: repeat {r} has {len(folds)} folds, expected {K}")
+        folds_of.append([_fold_rows(idx, r, k, n) for k, idx in enumerate(folds)])
+    a = np.full((len(reps), n), -1, dtype=np.int64)
+    for r, folds in enumerate(folds_of):
+        for k, rows in enumerate(folds):
+            if np.any(a[r, rows] >= 0):
+                raise ValueError(f"splits: repeat {r}, fold {k}: a row appears in two folds")
+            a[r, rows] = k
+    return CVSplits(a, K, seed=None if seed is None else int(seed),
                     positives=None if positives is None else int(positives), labels_sha256=sha)
