@@ -9,6 +9,7 @@ Profiles
 ``dev``       randomized, 60 examples, for quick local iteration.
 """
 import os
+import signal
 
 import numpy as np
 import pytest
@@ -31,6 +32,14 @@ settings.register_profile(
 )
 settings.register_profile("dev", deadline=None, max_examples=60, print_blob=True)
 settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "ci"))
+
+# A test run started in the background of a non-interactive shell ignores Ctrl-C, and the
+# commands the tests start would inherit that (Python installs no KeyboardInterrupt handler
+# for a signal ignored at startup). The interrupt tests send SIGINT as a terminal does, so
+# the run takes Python's default handler back: a handled signal is reset to the default
+# in the children it starts, where an ignored one would stay ignored.
+if signal.getsignal(signal.SIGINT) is signal.SIG_IGN:
+    signal.signal(signal.SIGINT, signal.default_int_handler)
 
 
 @pytest.fixture(autouse=True)
