@@ -10,6 +10,7 @@ Profiles
 """
 import os
 import signal
+import subprocess
 
 import numpy as np
 import pytest
@@ -62,3 +63,23 @@ def vectors_file(tmp_path_factory):
         path.write_text(vectors.dumps(vectors.generate("all", check=False)), encoding="ascii")
     return str(path)
 
+
+
+@pytest.fixture
+def spawn():
+    """``subprocess.Popen`` in a session of its own; at teardown every such session is
+    killed, so that a failing test does not leave a command or its workers running."""
+    started = []
+
+    def popen(*args, **kwargs):
+        proc = subprocess.Popen(*args, start_new_session=True, **kwargs)
+        started.append(proc)
+        return proc
+
+    yield popen
+    for proc in started:
+        try:
+            os.killpg(proc.pid, signal.SIGKILL)
+        except ProcessLookupError:  # the session has ended
+            pass
+        proc.communicate()

@@ -79,14 +79,14 @@ def _alive(pid):
         return False
 
 
-def test_sigint_stops_at_once_and_resume_is_identical(tmp_path):
+def test_sigint_stops_at_once_and_resume_is_identical(tmp_path, spawn):
     script = tmp_path / "run.py"
     script.write_text(SCRIPT)
     mark = tmp_path / "slow"
     mark.write_text("")
     out = tmp_path / "run"
-    p = subprocess.Popen([sys.executable, str(script), str(out), str(mark)], env=_env(),
-                         stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    p = spawn([sys.executable, str(script), str(out), str(mark)], env=_env(),
+              stdout=subprocess.PIPE, stderr=subprocess.PIPE)
     # both workers blocked in a two-minute fold
     assert _wait_for(lambda: len(list(tmp_path.glob("busy-*"))) == 2, p), p.communicate()
     busy = [int(f.name.split("-")[1]) for f in tmp_path.glob("busy-*")]
@@ -109,16 +109,15 @@ def test_sigint_stops_at_once_and_resume_is_identical(tmp_path):
     assert (out / "folds.jsonl").read_bytes() == (tmp_path / "clean" / "folds.jsonl").read_bytes()
 
 
-def test_cli_sigint_prints_one_line_and_exits_130(tmp_path):
+def test_cli_sigint_prints_one_line_and_exits_130(tmp_path, spawn):
     X, y = make_imbalanced(n_samples=3000, n_positives=10, random_state=4)
     data = tmp_path / "d.csv"
     np.savetxt(data, np.column_stack([X, y]), delimiter=",", fmt="%.17g")
     out = tmp_path / "run"
     # 10**7 epochs: every fold would run for many minutes
-    p = subprocess.Popen([sys.executable, "-m", "astra_np", "experiment", "--data", str(data),
-                          "--repeats", "1", "--epochs", "10000000", "--workers", "2", "--no-progress",
-                          "--out", str(out)], cwd=ROOT, env=_env(),
-                         stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    p = spawn([sys.executable, "-m", "astra_np", "experiment", "--data", str(data),
+               "--repeats", "1", "--epochs", "10000000", "--workers", "2", "--no-progress",
+               "--out", str(out)], cwd=ROOT, env=_env(), stdout=subprocess.PIPE, stderr=subprocess.PIPE)
 
     def workers_busy():
         kids = Path(f"/proc/{p.pid}/task/{p.pid}/children")

@@ -165,11 +165,11 @@ def test_progress_display(tmp_path):
     assert "elapsed 0:00:" in text and "ETA" in text
 
 
-def _cli(args, **kw):
+def _cli(spawn, args, **kw):
     env = dict(os.environ)
     env["PYTHONPATH"] = os.pathsep.join([ROOT] + ([env["PYTHONPATH"]] if env.get("PYTHONPATH") else []))
-    return subprocess.Popen([sys.executable, "-m", "astra_np", "experiment", *args], cwd=ROOT,
-                            env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, **kw)
+    return spawn([sys.executable, "-m", "astra_np", "experiment", *args], cwd=ROOT,
+                 env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, **kw)
 
 
 def _children(pid):
@@ -190,7 +190,7 @@ def _wait_for_records(out, n, proc, timeout=60):
 
 
 @pytest.mark.skipif(not sys.platform.startswith("linux"), reason="uses /proc to find worker pids")
-def test_resume_after_sigint_and_kills(tmp_path):
+def test_resume_after_sigint_and_kills(tmp_path, spawn):
     X, y = make_imbalanced(n_samples=3000, n_positives=10, random_state=4)
     data = tmp_path / "d.csv"
     np.savetxt(data, np.column_stack([X, y]), delimiter=",", fmt="%.17g")
@@ -199,7 +199,7 @@ def test_resume_after_sigint_and_kills(tmp_path):
             "--workers", "2", "--no-progress"]
     out = tmp_path / "run"
     # 1. Ctrl-C (SIGINT to the main process) mid-run: clean stop, finished folds kept.
-    p = _cli(args + ["--out", str(out)])
+    p = _cli(spawn, args + ["--out", str(out)])
     assert _wait_for_records(out, 2, p), p.communicate()
     p.send_signal(signal.SIGINT)
     _, err = p.communicate(timeout=60)
@@ -207,7 +207,7 @@ def test_resume_after_sigint_and_kills(tmp_path):
     assert p.returncode == 130 and b"rerun the same command to resume" in err, err
     assert 2 <= kept < 40
     # 2. Resume, then kill -9 a worker process mid-run: the run fails, nothing is corrupted.
-    p = _cli(args + ["--out", str(out)])
+    p = _cli(spawn, args + ["--out", str(out)])
     assert _wait_for_records(out, kept + 1, p), p.communicate()
     workers = _children(p.pid)
     assert workers
@@ -216,16 +216,16 @@ def test_resume_after_sigint_and_kills(tmp_path):
     assert p.returncode == 2 and b"a worker process died" in err, err
     kept = _read(out).count(b"\n")
     # 3. Resume, then kill -9 the main process mid-run (its workers exit by themselves).
-    p = _cli(args + ["--out", str(out)])
+    p = _cli(spawn, args + ["--out", str(out)])
     assert _wait_for_records(out, kept + 1, p), p.communicate()
     p.kill()
     p.communicate(timeout=60)
     assert _read(out).count(b"\n") < 40
     # 4. Resume to completion and compare with an uninterrupted run.
-    p = _cli(args + ["--out", str(out)])
+    p = _cli(spawn, args + ["--out", str(out)])
     _, err = p.communicate(timeout=120)
     assert p.returncode == 0, err
-    q = _cli(args + ["--out", str(tmp_path / "clean")])
+    q = _cli(spawn, args + ["--out", str(tmp_path / "clean")])
     _, err = q.communicate(timeout=120)
     assert q.returncode == 0, err
     assert _read(out) == _read(tmp_path / "clean")  # identical records, no duplicates
