@@ -57,6 +57,11 @@ def _refuse_bool(name, value):
         raise ValueError(f"{name} must be a real number, not a boolean, got {_show(value)}")
 
 
+def is_integer(value):
+    r"""An integer, Python or NumPy; a ``bool`` is not one (though Python counts it as ``int``)."""
+    return isinstance(value, (int, np.integer)) and not isinstance(value, bool)
+
+
 def check_finite(name, value):
     r"""Return ``value`` as float64, raising ``ValueError`` if any entry is NaN or inf."""
     arr = as_float_array(name, value)

@@ -33,7 +33,7 @@ from typing import NamedTuple, Protocol
 import numpy as np
 
 from ..core._stable import log_expit, logsumexp
-from ..core._validation import check_features
+from ..core._validation import check_features, is_integer
 from ..core.activation import beta_from_slope, slope_for_threshold
 from ..core.losses import head_logits, head_loss
 from ..core.registry import DEFAULT_METHOD, get_method
@@ -197,7 +197,7 @@ def initial_beta(tau_init=0.25):
 def _check_sizes(hidden_layer_sizes, n_features):
     if hidden_layer_sizes is None:
         return default_hidden_sizes(n_features)
-    if isinstance(hidden_layer_sizes, (int, np.integer)) and not isinstance(hidden_layer_sizes, bool):
+    if is_integer(hidden_layer_sizes):
         hidden_layer_sizes = (hidden_layer_sizes,)
     try:
         sizes = tuple(hidden_layer_sizes)
@@ -206,7 +206,7 @@ def _check_sizes(hidden_layer_sizes, n_features):
             f"hidden_layer_sizes must be None, an int or a sequence of ints, got {hidden_layer_sizes!r}"
         ) from None
     if len(sizes) == 0 or any(
-        isinstance(s, bool) or not isinstance(s, (int, np.integer)) or s < 1 for s in sizes
+        not is_integer(s) or s < 1 for s in sizes
     ):
         raise ValueError(f"hidden_layer_sizes must be positive integers, got {hidden_layer_sizes!r}")
     return tuple(int(s) for s in sizes)

@@ -46,7 +46,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from ..core._stable import logsumexp
-from ..core._validation import check_features_and_labels
+from ..core._validation import check_features_and_labels, is_integer
 from ..core.activation import slope_from_beta, threshold
 from ..core.losses import head_logits
 from ..core.registry import DEFAULT_METHOD, get_method
@@ -133,7 +133,7 @@ def _check_data(X, y, name_X, name_y):
 
 
 def _positive_int(name, value):
-    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 1:
+    if not is_integer(value) or value < 1:
         raise ValueError(f"{name} must be a positive integer, got {value!r}")
     return int(value)
 

@@ -37,6 +37,8 @@ import re
 
 import numpy as np
 
+from ..core._validation import is_integer
+
 __all__ = [
     "load_dataset",
     "undersample_minority",
@@ -460,7 +462,7 @@ def undersample_minority(y, k, rng):
     """
     y = np.asarray(y)
     pos = np.flatnonzero(y == 1)
-    if isinstance(k, bool) or not isinstance(k, (int, np.integer)):
+    if not is_integer(k):
         raise ValueError(f"k must be an integer, got {k!r}")
     if not 1 <= k <= pos.size:
         raise ValueError(f"k must be in [1, {pos.size}] (the number of positives), got {k!r}")

@@ -9,7 +9,7 @@ import numbers
 
 import numpy as np
 
-from ..core._validation import check_random_state
+from ..core._validation import check_random_state, is_integer
 
 __all__ = ["make_imbalanced"]
 
@@ -66,7 +66,7 @@ def make_imbalanced(n_samples=20000, n_features=9, n_positives=34, random_state=
     ((20000, 9), 34, 587.2)
     """
     for name, value, low in (("n_samples", n_samples, 2), ("n_features", n_features, 3), ("n_positives", n_positives, 1)):
-        if not isinstance(value, (int, np.integer)) or isinstance(value, bool) or value < low:
+        if not is_integer(value) or value < low:
             raise ValueError(f"{name} must be an integer >= {low}, got {value!r}")
     if n_positives >= n_samples:
         raise ValueError(f"n_positives must be < n_samples={n_samples}, got {n_positives!r}")

@@ -36,6 +36,7 @@ from pathlib import Path
 import numpy as np
 
 from ..core._stable import softplus
+from ..core._validation import is_integer
 from ..core.activation import astra, astra_logit, astra_partials, slope_for_threshold, threshold_logit
 from ..core.registry import get_method, losses, paper_method_names
 from ..core.registry import methods as registered_methods
@@ -725,7 +726,7 @@ def builtin_histories(epochs=DEFAULT_EPOCHS, n_folds=DEFAULT_FOLDS, methods=PAPE
     from .datasets import make_imbalanced
     from .splits import make_splits
 
-    if isinstance(epochs, bool) or not isinstance(epochs, (int, np.integer)) or epochs < 1:
+    if not is_integer(epochs) or epochs < 1:
         raise ValueError(f"epochs must be an integer >= 1, got {epochs!r}")
     data = dict(BUILTIN_DATA if data is None else data)
     X, y = make_imbalanced(**data)

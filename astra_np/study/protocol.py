@@ -94,7 +94,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from .. import __version__
-from ..core._validation import check_features_and_labels
+from ..core._validation import check_features_and_labels, is_integer
 from ..core.losses import METHODS
 from ..core.registry import paper_method_names
 from .data import check_cv_feasible, dataset_fingerprint, imbalance_ratio
@@ -444,7 +444,7 @@ def _check_inputs(X, y, methods, epochs, history_points, workers):
     for name, v in (("epochs", epochs), ("history_points", history_points), ("workers", workers)):
         if v is None and name == "workers":
             continue
-        if isinstance(v, bool) or not isinstance(v, (int, np.integer)) or v < 1:
+        if not is_integer(v) or v < 1:
             raise ValueError(f"{name} must be a positive integer, got {v!r}")
     return X, y, methods
 

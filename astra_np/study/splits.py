@@ -37,6 +37,7 @@ from collections.abc import Mapping
 
 import numpy as np
 
+from ..core._validation import is_integer
 from .data import MAX_DENSE_ENTRIES, undersample_minority
 
 __all__ = ["CVSplits", "make_splits", "load_splits", "rotation", "labels_fingerprint"]
@@ -191,15 +192,14 @@ def make_splits(y, n_repeats=10, n_folds=5, seed=0, positives=None):
     """
     y = _check_labels(y)
     for name, v, lo in (("n_repeats", n_repeats, 1), ("n_folds", n_folds, 3)):
-        if isinstance(v, bool) or not isinstance(v, (int, np.integer)) or v < lo:
+        if not is_integer(v) or v < lo:
             raise ValueError(f"{name} must be an integer >= {lo}, got {v!r}")
-    if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or seed < 0:
+    if not is_integer(seed) or seed < 0:
         raise ValueError(f"seed must be a non-negative integer, got {seed!r}")
     m1 = int(y.sum())
     m0 = y.size - m1
     k1 = m1 if positives is None else positives
-    if positives is not None and (isinstance(positives, bool) or not isinstance(positives, (int, np.integer))
-                                  or not 1 <= positives <= m1):
+    if positives is not None and (not is_integer(positives) or not 1 <= positives <= m1):
         raise ValueError(
             f"positives must be an integer in [1, {m1}] (the number of positives), got {positives!r}"
         )
@@ -231,11 +231,6 @@ _SHORT.maxstring = _SHORT.maxother = 60
 _SHORT.maxlist = _SHORT.maxtuple = _SHORT.maxdict = 8
 
 
-def _is_int(v):
-    r"""A JSON integer (Python or NumPy integer; ``bool`` is not one)."""
-    return isinstance(v, (int, np.integer)) and not isinstance(v, (bool, np.bool_))
-
-
 def _preview(v):
     r"""A short ``repr`` of ``v``, bounded in length and depth."""
     return _SHORT.repr(v)
@@ -262,7 +257,7 @@ def _fold_rows(idx, r, k, n):
     where = f"splits: repeat {r}, fold {k}"
     if isinstance(idx, np.ndarray) and idx.ndim == 1 and (idx.size == 0 or idx.dtype.kind in "iu"):
         values = idx.tolist()
-    elif isinstance(idx, (list, tuple)) and all(_is_int(i) for i in idx):
+    elif isinstance(idx, (list, tuple)) and all(is_integer(i) for i in idx):
         values = [int(i) for i in idx]
     else:
         raise ValueError(f"{where} must be a list of integer row indices, got {_preview(idx)}")
@@ -328,14 +323,14 @@ def load_splits(source, y=None):
     fmt, version = doc.get("format"), doc.get("version")
     if not (isinstance(fmt, str) and fmt == FORMAT):
         raise ValueError(f"splits: format must be {FORMAT!r}, got {_preview(fmt)}")
-    if not (_is_int(version) and version == VERSION):
+    if not (is_integer(version) and version == VERSION):
         raise ValueError(f"splits: unsupported version {_preview(version)} (expected {VERSION})")
-    n = int(_field(doc, "n_samples", lambda v: _is_int(v) and v >= 1, "an integer >= 1"))
-    K = int(_field(doc, "n_folds", lambda v: _is_int(v) and v >= 3, "an integer >= 3 (train, validation, test)"))
+    n = int(_field(doc, "n_samples", lambda v: is_integer(v) and v >= 1, "an integer >= 1"))
+    K = int(_field(doc, "n_folds", lambda v: is_integer(v) and v >= 3, "an integer >= 3 (train, validation, test)"))
     reps = _field(doc, "repeats", lambda v: isinstance(v, (list, tuple)) and len(v) > 0,
                   "a non-empty list of repeats")
-    seed = _field(doc, "seed", _is_int, "an integer or null", optional=True)
-    positives = _field(doc, "positives", lambda v: _is_int(v) and v >= 1, "an integer >= 1 or null", optional=True)
+    seed = _field(doc, "seed", is_integer, "an integer or null", optional=True)
+    positives = _field(doc, "positives", lambda v: is_integer(v) and v >= 1, "an integer >= 1 or null", optional=True)
     sha = _field(doc, "labels_sha256", lambda v: isinstance(v, str), "a hex digest or null", optional=True)
     if len(reps) * n > MAX_SPLIT_ENTRIES:
         raise ValueError(f"splits: {len(reps)} repeats x {n} rows exceed the {MAX_SPLIT_ENTRIES} fold "
