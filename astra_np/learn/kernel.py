@@ -254,6 +254,7 @@ class _Head(NamedTuple):
     b: float
     log_b: float
     c0: float
+    log_c0: float
     dl0: float
     db: float
     robust: bool  # the positives take the core functions
@@ -385,11 +386,17 @@ class _SparseRows:
         rows are in range) writes straight into it, without a temporary."""
         return np.take(v, rows, out=self.values[slot][:rows.size], mode="clip")
 
-    def log1p(self, v, out, rows):
-        r"""``out = log1p(v)`` (``out`` not ``v``) where every ``v`` off ``rows`` is below
-        ``TINY_ARG`` (``log1p(v) = v`` there): the library runs on ``rows`` alone, same bits."""
-        np.copyto(out, v)
+    def log1p(self, v, out, rows, scale=None):
+        r"""``out = log1p(u)`` with ``u = v`` or ``u = v * scale`` (``out`` not ``v``), where
+        every ``u`` off ``rows`` is below ``TINY_ARG`` (``log1p(u) = u`` there): ``u`` is
+        formed in ``out`` and the library runs on ``rows`` alone, same bits."""
+        if scale is None:
+            np.copyto(out, v)
+        else:
+            np.multiply(v, scale, out=out)
         a = self.gather(v, rows)
+        if scale is not None:
+            a *= scale
         np.log1p(a, out=a)
         out[rows] = a
 
@@ -593,7 +600,7 @@ class EpochKernel:
             sat = self._head_rows_sparse(b, c0, t_max > T_CLIP, s_cap if capped else None, light, rows)
         m1 = self.m1
         robust = m1 > 0 and (float(_min(t[:m1])) - log_b < -T_POS or bool(sat.size and sat[0] < m1))
-        return _Head(b, log_b, c0, dl0, db, robust, sat[sat >= m1] - m1 if sat.size else sat, clamped, tiny,
+        return _Head(b, log_b, c0, log_c0, dl0, db, robust, sat[sat >= m1] - m1 if sat.size else sat, clamped, tiny,
                      rows)
 
     def _head_rows(self, b, c0, clip, s_cap, light, tiny=False):
@@ -719,7 +726,7 @@ class EpochKernel:
                 if self.loss.fused == "cross-entropy":
                     bce = float(_sum(np.log1p(c0 / em)))
             return _Rows(z, omz, dldx, dldb, omy, bce)
-        logit = astra_logit(x[:m1], b) - math.log(c0)
+        logit = astra_logit(x[:m1], b) - head.log_c0
         z, omz = expit(logit), expit(-logit)
         if not self.metrics_z:
             omy = np.exp(-self._s[:m1])
@@ -739,7 +746,7 @@ class EpochKernel:
             return None
         xs = x[self.m1:][head.sat]
         logit_y = astra_logit(xs, head.b)
-        logit = logit_y - math.log(head.c0)
+        logit = logit_y - head.log_c0
         dldx, dldb = astra_logit_partials(xs, head.b) if grad else (None, None)
         bce = float(softplus(logit).sum()) if grad else None
         return _Rows(expit(logit), expit(-logit), dldx, dldb, expit(logit_y), bce)
@@ -760,7 +767,7 @@ class EpochKernel:
         if S is not None:
             fp += float(_sum(S.z if self.metrics_z else S.y_out))
         if head.clamped and fp < FP_EXACT_BELOW:
-            logit = astra_logit(x[m1:], head.b) - (math.log(head.c0) if self.metrics_z else 0.0)
+            logit = astra_logit(x[m1:], head.b) - (head.log_c0 if self.metrics_z else 0.0)
             fp = _exact_sum_sigmoid(logit)
         return fn, fp
 
@@ -863,11 +870,7 @@ class EpochKernel:
             np.multiply(self._em[m1:], 1.0 / c0, out=w)
             _log1p_any(w, self._t[m1:], head.tiny)
         else:  # e/c0 is below TINY_ARG off the rows, where log1p is the identity
-            rows = head.rows[np.searchsorted(head.rows, m1):]
-            np.multiply(self._em[m1:], 1.0 / c0, out=self._t[m1:])
-            w_a = self._sparse.gather(self._em, rows)
-            w_a *= 1.0 / c0
-            self._t[rows] = np.log1p(w_a, out=w_a)
+            self._sparse.log1p(self._em, self._t, head.rows, scale=1.0 / c0)
         w = self._t[m1:]
         bce_n = float(_sum(w)) if S is None else float(_sum(w)) + S.bce
         loss = (bce_n + P.bce) / n
