@@ -24,6 +24,8 @@ import os
 import subprocess
 import sys
 
+from astra_np.cli._args import fraction, positive_int
+
 _ONE_REPEAT = r"""
 import os, resource, shutil, sys, tempfile, time
 checkout, heavy, epochs, workers = sys.argv[1], float(sys.argv[2]), int(sys.argv[3]), int(sys.argv[4])
@@ -64,19 +66,10 @@ def _entry(text):
     if not os.path.isdir(os.path.join(checkout, "astra_np")):
         raise argparse.ArgumentTypeError(f"{checkout!r} is not a checkout of astra_np (no astra_np/ in it)")
     try:
-        value = float(heavy)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"HEAVY_TAILS must be a number, got {heavy!r}") from None
-    if not 0.0 <= value < 1.0:
-        raise argparse.ArgumentTypeError(f"HEAVY_TAILS must be in [0, 1), got {heavy!r}")
+        value = fraction(heavy)
+    except argparse.ArgumentTypeError as exc:
+        raise argparse.ArgumentTypeError(f"HEAVY_TAILS: {exc}") from None
     return os.path.abspath(checkout), value
-
-
-def _positive(text):
-    value = int(text)
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"must be >= 1, got {text!r}")
-    return value
 
 
 def one_repeat(checkout, heavy, epochs, workers):
@@ -93,9 +86,9 @@ def main(argv=None):
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--run", type=_entry, action="append", required=True, metavar="CHECKOUT:HEAVY_TAILS",
                    help="a checkout of astra_np and the heavy_tails of its data (repeatable; the first is the baseline)")
-    p.add_argument("--rounds", type=_positive, default=3, help="times each entry runs, interleaved (default 3)")
-    p.add_argument("--epochs", type=_positive, default=10000, help="epochs of every fit (default 10,000)")
-    p.add_argument("--workers", type=_positive, default=2)
+    p.add_argument("--rounds", type=positive_int, default=3, help="times each entry runs, interleaved (default 3)")
+    p.add_argument("--epochs", type=positive_int, default=10000, help="epochs of every fit (default 10,000)")
+    p.add_argument("--workers", type=positive_int, default=2)
     args = p.parse_args(argv)
     walls = [[] for _ in args.run]
     for rnd in range(args.rounds):

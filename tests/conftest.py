@@ -64,7 +64,6 @@ def vectors_file(tmp_path_factory):
     return str(path)
 
 
-
 @pytest.fixture
 def spawn():
     """``subprocess.Popen`` in a session of its own; at teardown every such session is

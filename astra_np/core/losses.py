@@ -117,10 +117,6 @@ def bce_grad(p, y):
     return g
 
 
-def _logit_pair(logit, y):
-    return check_logits_and_labels(logit, y)
-
-
 def bce_with_logits(logit, y):
     r"""Mean BCE from logits: :math:`\frac1n\sum_i y_i\,\mathrm{sp}(-\ell_i) + (1-y_i)\,\mathrm{sp}(\ell_i)`.
 
@@ -135,7 +131,7 @@ def bce_with_logits(logit, y):
     >>> float(bce_with_logits([-800.0], [1]))
     800.0
     """
-    logit, y = _logit_pair(logit, y)
+    logit, y = check_logits_and_labels(logit, y)
     terms = np.where(y == 1, softplus(-logit), softplus(logit))
     return _mean(terms)
 
@@ -146,13 +142,13 @@ def bce_with_logits_grad(logit, y):
     For ``y = 1`` it is formed as :math:`-\sigma(-\ell)` so that no digits cancel when
     :math:`\sigma(\ell) \to 1`.
     """
-    logit, y = _logit_pair(logit, y)
+    logit, y = check_logits_and_labels(logit, y)
     return np.where(y == 1, -expit(-logit), expit(logit)) / logit.size
 
 
 def bce_with_logits_value_and_grad(logit, y):
     r"""``(bce_with_logits(logit, y), bce_with_logits_grad(logit, y))`` in one pass (same bits)."""
-    logit, y = _logit_pair(logit, y)
+    logit, y = check_logits_and_labels(logit, y)
     pos = y == 1
     value = _mean(np.where(pos, softplus(-logit), softplus(logit)))
     return value, np.where(pos, -expit(-logit), expit(logit)) / logit.size
@@ -260,7 +256,7 @@ def gmn_with_logits_value_and_grad(logit, y):
     >>> bool(g[0] < 0 < g[1])
     True
     """
-    logit, y = _logit_pair(logit, y)
+    logit, y = check_logits_and_labels(logit, y)
     m0, m1 = check_both_classes(y)
     pos = y == 1
     log_p = log_expit(logit)
