@@ -23,8 +23,7 @@ cli     ``python -m astra_np COMMAND``
 
 Every public function and class is importable from ``astra_np`` itself.
 """
-__version__ = "0.1.0"
-
+from ._version import __version__
 from .check.gradcheck import GradcheckResult, assert_gradient, check_gradient
 from .check.vectors import validate
 from .core.activation import (
@@ -47,10 +46,14 @@ from .core.activation import (
 from .core.count_losses import (
     LogCounts,
     count_loss_with_logits,
+    f1_definition,
     f1_from_counts,
     f1_log_form,
     f1_with_logits_value_and_grad,
+    gmn_definition,
+    gmn_log_form,
     log_counts_from_logits,
+    mcc_definition,
     mcc_from_counts,
     mcc_log_form,
     mcc_with_logits_value_and_grad,
@@ -85,7 +88,7 @@ from .core.metrics import (
     mcc,
     rates,
 )
-from .core.registry import Loss, Method, get_loss, get_method, losses, method_names, methods
+from .core.registry import Loss, Method, get_loss, get_method, losses, method_names, methods, register_count_loss
 from .core.ztransform import z_transform, z_transform_complement, z_transform_partials, z_transform_vjp
 from .learn.estimator import ASTraClassifier, NotFittedError, TrainingStoppedWarning
 from .learn.nn import MLPParams, backward, default_hidden_sizes, forward, init_params, loss_and_grad

@@ -30,7 +30,6 @@ figures are plain :class:`matplotlib.figure.Figure` objects attached to the
 Agg canvas: no display is needed and pyplot's global state is never touched.
 """
 import math
-import sys
 from pathlib import Path
 
 import numpy as np
@@ -860,12 +859,3 @@ def save_figure(fig, path, fmt=None):
 FIGURES = {1: fig1, 2: fig2, 3: fig3, 4: fig4}
 
 
-def main(argv=None):
-    r"""``python -m astra_np figures`` (:func:`astra_np.cli.figures.main`)."""
-    from ..cli.figures import main as cli_main
-
-    return cli_main(argv)
-
-
-if __name__ == "__main__":  # pragma: no cover
-    sys.exit(main())

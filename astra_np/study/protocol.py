@@ -93,7 +93,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from .. import __version__
+from .._version import __version__
 from ..core._validation import check_features_and_labels, is_integer
 from ..core.losses import METHODS
 from ..core.registry import paper_method_names
