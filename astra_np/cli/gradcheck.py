@@ -78,7 +78,7 @@ def _print_rows(results, verbose):
 
 def main(argv=None):
     r"""Run the command; returns 0 if every row passes, 1 otherwise, 2 for bad arguments."""
-    args, code = _args.parse(build_parser(), argv)
+    args, code = _args.parse(build_parser, argv)
     if args is None:
         return code
     t0 = time.perf_counter()

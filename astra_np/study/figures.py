@@ -37,15 +37,14 @@ import numpy as np
 from ..core._stable import softplus
 from ..core._validation import is_integer
 from ..core.activation import astra, astra_logit, astra_partials, slope_for_threshold, threshold_logit
-from ..core.registry import get_method, losses, paper_method_names
-from ..core.registry import methods as registered_methods
+from ..core.registry import MethodTable, get_method, losses, paper_method_names
 from ..core.ztransform import z_transform
 
 #: Thresholds drawn in Figs. 1 and 3 (Section 3.1).
 TAUS = (0.5, 0.25, 0.05)
 
 #: Display names of every method (:mod:`astra_np.core.registry`), in column order.
-METHOD_NAMES = {m.name: m.label for m in registered_methods()}
+METHOD_NAMES = MethodTable(lambda m: m.label)
 #: The methods Fig. 4 trains by default: the paper's four.
 PAPER_METHODS = tuple(paper_method_names())
 
