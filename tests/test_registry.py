@@ -1,6 +1,7 @@
 """The registry of losses and methods: every entry complete, every consumer derived from it."""
 import ast
 import pathlib
+import re
 
 import numpy as np
 import pytest
@@ -148,3 +149,30 @@ def test_the_spelling_check_finds_what_it_must(tmp_path, code, caught):
     path.write_text(code)
     found = list(_method_spellings(path, set(METHOD_NAMES) | set(LOSS_NAMES)))
     assert bool(found) is caught, found
+
+
+def test_layers_point_one_way():
+    # core names no module of check (nor any other layer); no layer but cli imports cli
+    imports = re.compile(r"^\s*(?:from|import)\s+(\S+)", re.M)
+    for path in sorted((ROOT / "astra_np").rglob("*.py")):
+        rel = path.relative_to(ROOT / "astra_np")
+        text = path.read_text(encoding="utf-8")
+        targets = imports.findall(text)
+        if rel.parts[0] == "core":
+            assert not [v for v in _code_strings(text) if "astra_np.check" in v or "check." in v], rel
+            assert not [t for t in targets if t.startswith("..") or t.startswith("astra_np.")], rel
+        if rel.parts[0] in ("core", "learn", "study", "check"):
+            assert not [t for t in targets if "cli" in t.split(".")], rel
+
+
+def _code_strings(text):
+    """String constants of a module that are not docstrings."""
+    tree = ast.parse(text)
+    docs = set()
+    for node in ast.walk(tree):
+        if isinstance(node, (ast.Module, ast.FunctionDef, ast.ClassDef, ast.AsyncFunctionDef)) and node.body:
+            first = node.body[0]
+            if isinstance(first, ast.Expr) and isinstance(first.value, ast.Constant):
+                docs.add(id(first.value))
+    return [n.value for n in ast.walk(tree)
+            if isinstance(n, ast.Constant) and isinstance(n.value, str) and id(n) not in docs]

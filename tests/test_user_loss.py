@@ -195,3 +195,10 @@ def test_an_installed_package_registers_through_the_entry_point_group(tmp_path, 
         registry._unregister("fbeta_ep")
         plugins._LOADED.pop("astra_np_fb_plugin", None)
         sys.modules.pop("astra_np_fb_plugin", None)
+
+
+def test_the_readme_shows_the_example_file_as_it_is():
+    readme = (ROOT / "README.md").read_text(encoding="utf-8")
+    section = readme.split("## Your own loss", 1)[1].split("\n## ", 1)[0]
+    block = section.split("```python\n", 1)[1].split("```", 1)[0]
+    assert block == EXAMPLE.read_text(encoding="utf-8")

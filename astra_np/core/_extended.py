@@ -17,7 +17,7 @@ the real part it lies, so a definition evaluated on :class:`Extended` counts rea
 the tails the way mpmath does, at float64 cost. Its math namespace :data:`EXTENDED`
 (``sqrt``, ``log``, ``exp``, ``log1p``, ``expm1``) lifts the real, stable functions to
 first-order-exact complex arithmetic, :math:`f(a + i\eta) = f(a) + i\eta f'(a)`, as
-:mod:`astra_np.check._complex` does for arrays.
+the complex-safe forms of the checking tools do for arrays.
 
 Plain ``+``, ``-``, ``*``, ``/`` and ``**`` with Python numbers work as for complex
 numbers; comparisons look at the real parts (as the complex step's branches do).
