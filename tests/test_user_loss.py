@@ -171,10 +171,34 @@ def test_experiment_trains_the_plugin_with_two_workers_and_refuses_a_resume_with
     assert out.returncode == 0, out.stderr
     table = (tmp_path / "run" / "table.md").read_text()
     assert "soft-F2" in table and "soft-F2-ASTra" in table
+    meta = _meta(tmp_path / "run")
+    assert meta["config"]["plugin_losses"] == {"fbeta2": str(EXAMPLE)}
     again = _run("experiment", "--quick", "--no-progress", "--out", str(tmp_path / "run"))
     errors = [line for line in again.stderr.splitlines() if line.startswith("error")]
     assert again.returncode == 2 and len(errors) == 1  # (after the data line every run prints)
     assert "plugin losses that are not loaded: fbeta2" in errors[0]
+
+
+def _meta(directory):
+    from astra_np.study.store import ResultsStore
+
+    return ResultsStore(str(directory)).read_meta()
+
+
+def test_spawned_workers_load_the_plugin(tmp_path):
+    # under the spawn start method a worker imports astra_np afresh: the plugin reaches it
+    # through the pool's initializer
+    script = (
+        "import multiprocessing, sys\n"
+        "if __name__ == '__main__':\n"
+        "    multiprocessing.set_start_method('spawn', force=True)\n"
+        "    from astra_np.__main__ import main\n"
+        f"    sys.exit(main(['experiment', '--plugin', {str(EXAMPLE)!r}, '--quick', '--methods', 'fbeta2-astra',\n"
+        f"                   '--workers', '2', '--no-progress', '--out', {str(tmp_path / 'run')!r}]))\n"
+    )
+    out = subprocess.run([sys.executable, "-c", script], cwd=ROOT, capture_output=True, text=True, timeout=600)
+    assert out.returncode == 0, out.stderr
+    assert "soft-F2-ASTra" in (tmp_path / "run" / "table.md").read_text()
 
 
 def test_an_installed_package_registers_through_the_entry_point_group(tmp_path, monkeypatch):
