@@ -13,7 +13,8 @@ Layers
 core    the formulas: :mod:`astra_np.core.activation` (Eq. 4, 5, 7),
         :mod:`astra_np.core.ztransform` (Eq. 6), :mod:`astra_np.core.losses` (Eq. 8, 9),
         :mod:`astra_np.core.metrics` (Eq. 1-3, 11) and :mod:`astra_np.core.registry`
-        (every loss and method)
+        (every loss and method; :func:`register_count_loss` adds your own loss on the
+        approximated matrix, checked against its definition)
 learn   the MLP, Adam, the eta_b rule (Eq. 10), the fused kernel, the trainer,
         ``ASTraClassifier``
 study   data, splits, the results store, the protocol runner, the report, the figures
@@ -88,6 +89,7 @@ from .core.metrics import (
     mcc,
     rates,
 )
+from .core.plugins import load_entry_points, load_plugins
 from .core.registry import Loss, Method, get_loss, get_method, losses, method_names, methods, register_count_loss
 from .core.ztransform import z_transform, z_transform_complement, z_transform_partials, z_transform_vjp
 from .learn.estimator import ASTraClassifier, NotFittedError, TrainingStoppedWarning
