@@ -1,6 +1,6 @@
 """A soft F-beta loss (beta = 2) on the approximated confusion matrix, as a user adds it.
 
-    python -m astra_np --plugin examples/fbeta_loss.py gradcheck
+    python -m astra_np gradcheck --plugin examples/fbeta_loss.py
     python -m astra_np experiment --plugin examples/fbeta_loss.py --methods fbeta2 fbeta2-astra
 
 J = 1 - F_beta = (beta^2 FN + FP) / D with D = (1 + beta^2) TP + beta^2 FN + FP, so

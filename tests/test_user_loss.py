@@ -226,3 +226,23 @@ def test_the_readme_shows_the_example_file_as_it_is():
     section = readme.split("## Your own loss", 1)[1].split("\n## ", 1)[0]
     block = section.split("```python\n", 1)[1].split("```", 1)[0]
     assert block == EXAMPLE.read_text(encoding="utf-8")
+
+
+def test_spawned_workers_import_a_loss_registered_by_a_plain_import(tmp_path):
+    # no --plugin: the caller imported the module that registers the loss
+    script = (
+        "import multiprocessing, sys\n"
+        "if __name__ == '__main__':\n"
+        "    multiprocessing.set_start_method('spawn', force=True)\n"
+        f"    sys.path.insert(0, {str(EXAMPLE.parent)!r})\n"
+        "    import fbeta_loss\n"
+        "    from astra_np import make_imbalanced, run_experiment\n"
+        "    X, y = make_imbalanced(n_samples=600, n_positives=12, random_state=0)\n"
+        f"    res = run_experiment(X, y, {str(tmp_path / 'run')!r}, repeats=1, folds=3, epochs=5,\n"
+        "                         methods=['fbeta2-astra'], workers=2, progress=False, report=False)\n"
+        "    print(len(res.records))\n"
+    )
+    out = subprocess.run([sys.executable, "-c", script], cwd=ROOT, capture_output=True, text=True, timeout=600)
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.split()[-1] == "3"
+    assert _meta(tmp_path / "run")["config"]["plugin_losses"] == {"fbeta2": "fbeta_loss"}

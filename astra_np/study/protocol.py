@@ -371,6 +371,14 @@ def _plugin_losses(methods):
     return out
 
 
+def _worker_plugins():
+    r"""What a worker imports to have this process's losses: the loaded plugins, then the
+    modules that registered other losses (an ``import`` in the caller's code; not
+    ``__main__``, which a spawned worker cannot import by name)."""
+    modules = [plugin_of(loss.module) for loss in losses() if not loss.builtin and loss.module != "__main__"]
+    return tuple(dict.fromkeys(loaded_plugins() + modules))
+
+
 def _refuse_missing_plugins(store):
     r"""Refuse to resume a run whose plugin losses are not registered here (one line)."""
     meta = store.read_meta()
@@ -455,7 +463,7 @@ def _make_pool(executor, workers, max_in_flight, n_pending):
 
     context = _TrackingContext(multiprocessing.get_context())
     pool = cf.ProcessPoolExecutor(workers, mp_context=context, initializer=_worker_init,
-                                  initargs=(tuple(loaded_plugins()),))
+                                  initargs=(_worker_plugins(),))
     return _Pool(pool, own=True, limit=limit, context=context)
 
 
