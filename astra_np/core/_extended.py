@@ -49,9 +49,10 @@ class _Real:
             self.m, self.e = f, int(e) + k
 
     def __float__(self):
-        if self.e > 1100:
-            return math.copysign(math.inf, self.m) if self.m else 0.0
-        return math.ldexp(self.m, max(self.e, -2200))
+        try:
+            return math.ldexp(self.m, max(self.e, -2200))
+        except OverflowError:  # beyond the float64 range: the correctly signed infinity
+            return math.copysign(math.inf, self.m)
 
     def plain(self):
         return self.m == 0.0 or -_EXP_PLAIN <= self.e <= _EXP_PLAIN
