@@ -1,9 +1,13 @@
 """Installation script for astra_np (metadata also in pyproject.toml)."""
+import re
+
 from setuptools import find_packages, setup
+
+VERSION = re.search(r'__version__ = "([^"]+)"', open("astra_np/_version.py", encoding="utf-8").read()).group(1)
 
 setup(
     name="astra_np",
-    version="0.1.0",
+    version=VERSION,
     description=(
         "Reference NumPy implementation of ASTra (asymmetric sigmoid transfer) "
         "and the GMN loss for extreme class imbalance, with hand-derived gradients"

@@ -13,7 +13,8 @@ Layers
 core    the formulas: :mod:`astra_np.core.activation` (Eq. 4, 5, 7),
         :mod:`astra_np.core.ztransform` (Eq. 6), :mod:`astra_np.core.losses` (Eq. 8, 9),
         :mod:`astra_np.core.metrics` (Eq. 1-3, 11) and :mod:`astra_np.core.registry`
-        (every loss and method)
+        (every loss and method; :func:`register_count_loss` adds your own loss on the
+        approximated matrix, checked against its definition)
 learn   the MLP, Adam, the eta_b rule (Eq. 10), the fused kernel, the trainer,
         ``ASTraClassifier``
 study   data, splits, the results store, the protocol runner, the report, the figures
@@ -23,8 +24,7 @@ cli     ``python -m astra_np COMMAND``
 
 Every public function and class is importable from ``astra_np`` itself.
 """
-__version__ = "0.1.0"
-
+from ._version import __version__
 from .check.gradcheck import GradcheckResult, assert_gradient, check_gradient
 from .check.vectors import validate
 from .core.activation import (
@@ -47,10 +47,14 @@ from .core.activation import (
 from .core.count_losses import (
     LogCounts,
     count_loss_with_logits,
+    f1_definition,
     f1_from_counts,
     f1_log_form,
     f1_with_logits_value_and_grad,
+    gmn_definition,
+    gmn_log_form,
     log_counts_from_logits,
+    mcc_definition,
     mcc_from_counts,
     mcc_log_form,
     mcc_with_logits_value_and_grad,
@@ -85,7 +89,8 @@ from .core.metrics import (
     mcc,
     rates,
 )
-from .core.registry import Loss, Method, get_loss, get_method, losses, method_names, methods
+from .core.plugins import load_entry_points, load_plugins
+from .core.registry import Loss, Method, get_loss, get_method, losses, method_names, methods, register_count_loss
 from .core.ztransform import z_transform, z_transform_complement, z_transform_partials, z_transform_vjp
 from .learn.estimator import ASTraClassifier, NotFittedError, TrainingStoppedWarning
 from .learn.nn import MLPParams, backward, default_hidden_sizes, forward, init_params, loss_and_grad

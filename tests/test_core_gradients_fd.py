@@ -139,9 +139,14 @@ def _diff_keeping_digits(f, x0, expected):
 
 
 def _head_value(xs, beta, y, loss, z):
-    """The head loss; for GMN -G instead of 1 - G, which rounds to 1 when G ~ 1e-190000."""
+    """The head loss; for GMN -G (Eq. 9, written out here from the counts of the head's
+    logits) instead of 1 - G, which rounds to 1 when G ~ 1e-190000."""
     d = R.head_mp(xs, beta, y, loss=loss, astra=True, z=z)
-    return d["loss"] if loss == "bce" else -d["gmean"]
+    if loss == "bce":
+        return d["loss"]
+    _, _, (tn, _, _, tp) = R._head_counts(d["logit"], y)
+    m1 = sum(y)
+    return -mpmath.sqrt(tn * tp / ((len(y) - m1) * m1))
 
 
 @pytest.mark.parametrize("x,y,beta", HEAD_REF_CASES)

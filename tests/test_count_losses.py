@@ -1,7 +1,8 @@
-"""Soft F1 and soft MCC losses (astra_np.core.count_losses) and their four methods.
+"""The built-in losses on the counts outside the paper's comparison (soft F1, soft MCC:
+astra_np.core.count_losses) and their methods, enumerated from the registry.
 
-Ground truth in layers, as for GMN: complex step of the complex-safe forms
-(astra_np.check._complex) and finite differences with Richardson in the bulk, under
+Ground truth in layers, as for GMN: complex step of the registered definitions
+(astra_np.check._complex.loss_form) and finite differences with Richardson in the bulk, under
 hypothesis; the 60-digit mpmath head (astra_np.check.reference) in the tails and at the
 edges (every positive at x = -1e4, every negative saturating at 1, one positive in 4,000
 rows, a vanishing marginal); the counts form that the fused kernel calls against the
@@ -29,13 +30,14 @@ pytestmark = pytest.mark.filterwarnings("error")
 NEW_LOSSES = [loss for loss in registry.losses() if not loss.in_paper]
 NEW_LOSS_NAMES = [loss.name for loss in NEW_LOSSES]
 NEW_METHODS = [m.name for m in registry.methods() if not m.loss.in_paper]
+#: Every loss on the approximated counts (GMN included), each with its definition.
+COUNT_LOSS_NAMES = [loss.name for loss in registry.losses() if loss.fused == "counts"]
 RTOL = 1e-12  # the accuracy promised for every gradient, away from sign changes
 TINY = 1e-300  # results below this need only have underflowed
 
 
-def test_the_four_methods_are_registered_outside_the_papers_comparison():
-    assert NEW_LOSS_NAMES == ["f1", "mcc"]
-    assert NEW_METHODS == ["f1", "mcc", "f1-astra", "mcc-astra"]
+def test_the_other_losses_are_registered_outside_the_papers_comparison():
+    assert NEW_LOSS_NAMES and NEW_METHODS == NEW_LOSS_NAMES + [f"{name}-astra" for name in NEW_LOSS_NAMES]
     assert not set(NEW_METHODS) & set(registry.paper_method_names())
     assert set(NEW_METHODS) <= set(registry.method_names())
     for loss in NEW_LOSSES:
@@ -75,7 +77,7 @@ def test_logit_gradient_matches_complex_step(name, case):
     vg = _value_and_grad(loss)
     # rtol 1e-12: logs of size up to ~1600 are added before exp (1e-13 relative);
     # atol 1e-300: entries that underflow in both
-    res = check_gradient(loss.function("complex_form"), lambda l, yy: vg(l, yy)[1], (logit, y),
+    res = check_gradient(cx.loss_form(loss), lambda l, yy: vg(l, yy)[1], (logit, y),
                          mode="gradient", wrt=0, rtol=RTOL, atol=TINY)
     assert res.passed, str(res)
 
@@ -276,22 +278,26 @@ def test_counts_form_agrees_with_the_logit_form(name, case):
     np.testing.assert_allclose(row, grad, rtol=1e-12, atol=1e-300)
 
 
-@pytest.mark.parametrize("name", NEW_LOSS_NAMES)
+@pytest.mark.parametrize("name", COUNT_LOSS_NAMES)
 def test_reference_partials_are_the_definitions_derivatives(name):
-    # astra_np.check.reference.<loss>_count_partials against mpmath.diff of the definition
+    # astra_np.check.reference.count_partials (complex step of the registered definition at
+    # the working precision) against mpmath.diff of the same definition, count by count
+    definition = registry.get_loss(name).definition
     counts = [mpmath.mpf(v) for v in ("2.5", "0.75", "1.25", "0.5")]  # TN, FP, FN, TP
     with mpmath.workdps(50):
-        count_partials = getattr(ref, f"{name}_count_partials")
-        partials = count_partials(*counts)
+        value, k_neg, k_pos = ref.count_partials(definition, counts)
 
-        def value(i, t):
-            c = list(counts)
-            c[i] = t
-            return count_partials(*c)[0]
+        def partial(i):
+            def f(t):
+                c = list(counts)
+                c[i] = t
+                return definition(*c, mpmath.mp)
+            return mpmath.diff(f, counts[i])
 
-        for i in range(4):
-            exact = mpmath.diff(lambda t, i=i: value(i, t), counts[i])
-            assert abs(partials[1 + i] - exact) < mpmath.mpf(10) ** -40
+        d = [partial(i) for i in range(4)]
+        assert abs(value - definition(*counts, mpmath.mp)) < mpmath.mpf(10) ** -45
+        assert abs(k_neg - (d[1] - d[0])) < mpmath.mpf(10) ** -40
+        assert abs(k_pos - (d[3] - d[2])) < mpmath.mpf(10) ** -40
 
 
 # ---------------------------------------------------------------------------

@@ -24,6 +24,7 @@ import math
 import pathlib
 import random
 import re
+from types import SimpleNamespace
 
 import numpy as np
 import pytest
@@ -31,16 +32,16 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from scipy.special import expit
 
+from astra_np.core import registry
+
 sp = pytest.importorskip("sympy")
 mpmath = pytest.importorskip("mpmath")
 mp = mpmath.mp
 
 ROOT = pathlib.Path(__file__).resolve().parents[1]
 DERIV = ROOT / "derivations"
-DOC_FILES = [
-    "README.md", "astra.md", "threshold.md", "beta_to_b.md", "z_transform.md",
-    "bce.md", "gmn.md", "f1.md", "mcc.md", "head.md", "metrics.md",
-]
+#: Every derivation file (kernel.md has its own structure test below).
+DOC_FILES = sorted(p.name for p in DERIV.glob("*.md") if p.name != "kernel.md")
 B_TAU_025 = 7.396348760419537  # slope_for_threshold(0.25), 16 digits
 B_TAU_005 = 87.37093590344008  # slope_for_threshold(0.05), 16 digits
 
@@ -1193,12 +1194,14 @@ def test_gmn_code_matches_doc(mp60):
 # ---------------------------------------------------------------------------
 # f1.md and mcc.md
 # ---------------------------------------------------------------------------
+_SYMPY = SimpleNamespace(sqrt=sp.sqrt, log=sp.log, exp=sp.exp, log1p=lambda v: sp.log(1 + v),
+                         expm1=lambda v: sp.exp(v) - 1)
+
+
 def _count_definition(loss, tp, fn, fp, tn):
-    """J of the soft F1 / MCC loss straight from its definition (any number type)."""
-    if loss == "f1":
-        return 1 - 2 * tp / (2 * tp + fp + fn)
-    sqrt = sp.sqrt if isinstance(tp, sp.Basic) else mpmath.sqrt
-    return 1 - (tp * tn - fp * fn) / sqrt((tp + fp) * (tp + fn) * (tn + fp) * (tn + fn))
+    """J of a loss on the counts straight from its registered definition (SymPy or mpmath numbers)."""
+    xp = _SYMPY if isinstance(tp, sp.Basic) else mpmath.mp
+    return registry.get_loss(loss).definition(tn, fp, fn, tp, xp)
 
 
 _K_FUNCS = {}
@@ -1318,6 +1321,26 @@ def _check_code(loss, fn, mp_cases):
                 assert relerr(gi, ei) < 1e-12, (logits, gi, ei)
             else:
                 assert abs(gi) < 1e-290
+
+
+@pytest.mark.parametrize("loss", [entry.name for entry in registry.losses() if entry.fused == "counts"])
+def test_every_count_loss_code_matches_its_definition(mp60, loss):
+    # the core value and gradient on logits against SymPy's partials of the registered
+    # definition at 80 digits, for every loss on the counts (GMN, soft F1, soft MCC, ...)
+    _check_code(loss, registry.get_loss(loss).function("value_and_grad"),
+                _count_cases(np.random.default_rng(5)))
+
+
+def test_count_loss_template_fbeta_symbolic():
+    # count_loss_template.md, section 2: k_neg = (1 + b2) TP / D^2 and
+    # -k_pos = (1 + b2)(b2 TP + b2 FN + FP) / D^2 for J = 1 - (1 + b2) TP / D
+    tp, fn, fp, tn = _count_symbols()
+    b2 = sp.Symbol("b2", positive=True)
+    d = (1 + b2) * tp + b2 * fn + fp
+    j = 1 - (1 + b2) * tp / d
+    assert sp.simplify(sp.diff(j, fp) - sp.diff(j, tn) - (1 + b2) * tp / d ** 2) == 0
+    assert sp.simplify(sp.diff(j, fn) - sp.diff(j, tp) - (1 + b2) * (b2 * tp + b2 * fn + fp) / d ** 2) == 0
+    assert sp.simplify(j - (b2 * fn + fp) / d) == 0
 
 
 def test_f1_code_matches_doc(mp60):

@@ -12,6 +12,7 @@ import pytest
 
 pytest.importorskip("matplotlib")
 
+from astra_np.cli import figures as cli_figures  # noqa: E402
 from astra_np.core import registry  # noqa: E402
 from astra_np.core.activation import (  # noqa: E402
     astra,
@@ -370,7 +371,7 @@ def test_cli_writes_every_requested_format(tmp_path, capsys):
     out = tmp_path / "figs"
     hist = _synthetic_histories(n_folds=2, n_epochs=20)
     _write_results(tmp_path / "res", hist)
-    rc = figures.main(["--out", str(out), "--format", "png,pdf,svg", "--only", "1,2,3,4",
+    rc = cli_figures.main(["--out", str(out), "--format", "png,pdf,svg", "--only", "1,2,3,4",
                        "--fig4", str(tmp_path / "res")])
     assert rc == 0
     printed = capsys.readouterr().out.split()
@@ -385,9 +386,9 @@ def test_cli_writes_every_requested_format(tmp_path, capsys):
 
 
 def test_cli_default_formats_and_deterministic_output(tmp_path):
-    assert figures.main(["--out", str(tmp_path / "a"), "--only", "3"]) == 0
+    assert cli_figures.main(["--out", str(tmp_path / "a"), "--only", "3"]) == 0
     assert sorted(p.name for p in (tmp_path / "a").iterdir()) == ["fig3.pdf", "fig3.png"]
-    assert figures.main(["--out", str(tmp_path / "b"), "--only", "3", "--format", "svg,pdf,png"]) == 0
+    assert cli_figures.main(["--out", str(tmp_path / "b"), "--only", "3", "--format", "svg,pdf,png"]) == 0
     for name in ("fig3.pdf", "fig3.png"):  # no time stamps: rerunning gives the same bytes
         assert (tmp_path / "a" / name).read_bytes() == (tmp_path / "b" / name).read_bytes()
 
@@ -400,14 +401,14 @@ def test_cli_default_formats_and_deterministic_output(tmp_path):
     (["--folds", "2"], "expected an integer >= 3, got '2'"),
 ])
 def test_cli_bad_arguments_give_clear_error(tmp_path, capsys, args, message):
-    rc = figures.main(["--out", str(tmp_path / "x")] + args)
+    rc = cli_figures.main(["--out", str(tmp_path / "x")] + args)
     assert rc == 2
     assert message in capsys.readouterr().err
     assert not (tmp_path / "x").exists()
 
 
 def test_cli_missing_results_dir_is_an_error(tmp_path, capsys):
-    rc = figures.main(["--out", str(tmp_path / "x"), "--only", "4", "--fig4", str(tmp_path / "nope")])
+    rc = cli_figures.main(["--out", str(tmp_path / "x"), "--only", "4", "--fig4", str(tmp_path / "nope")])
     assert rc == 1
     assert "no fold records" in capsys.readouterr().err
 
@@ -458,7 +459,7 @@ def test_builtin_histories_match_independent_training():
 
 
 def test_cli_fig4_trains_on_builtin_data(tmp_path):
-    rc = figures.main(["--out", str(tmp_path), "--only", "4", "--epochs", "2", "--folds", "3",
+    rc = cli_figures.main(["--out", str(tmp_path), "--only", "4", "--epochs", "2", "--folds", "3",
                        "--format", "svg"])
     assert rc == 0
     text = (tmp_path / "fig4.svg").read_text(encoding="utf-8")
@@ -500,7 +501,7 @@ def test_committed_figures_1_to_3_match_the_command(tmp_path):
     if f"version{matplotlib.__version__}," not in software:
         pytest.skip(f"committed figures were drawn by {software!r}, this is matplotlib "
                     f"{matplotlib.__version__}; byte comparison needs the same version")
-    assert figures.main(["--out", str(tmp_path), "--only", "1,2,3"]) == 0
+    assert cli_figures.main(["--out", str(tmp_path), "--only", "1,2,3"]) == 0
     for n in (1, 2, 3):
         for fmt in figures.DEFAULT_FORMATS:
             name = f"fig{n}.{fmt}"

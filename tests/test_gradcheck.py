@@ -19,8 +19,8 @@ from astra_np.check.gradcheck import (
     assert_gradient,
     check_gradient,
     combine,
-    main,
 )
+from astra_np.cli.gradcheck import main
 from astra_np.core import activation as act
 from astra_np.core import losses as los
 from astra_np.core import registry

@@ -1,10 +1,13 @@
 """The registry of losses and methods: every entry complete, every consumer derived from it."""
 import ast
 import pathlib
+import re
 
 import numpy as np
 import pytest
 
+from astra_np.check import _complex as cx
+from astra_np.check import reference as ref
 from astra_np.core import registry
 from astra_np.core.losses import METHODS, head_loss
 from astra_np.learn.kernel import EpochKernel
@@ -19,12 +22,13 @@ METHOD_NAMES = registry.method_names()
 @pytest.mark.parametrize("name", LOSS_NAMES)
 def test_every_loss_names_resolvable_forms_and_a_derivation(name):
     loss = registry.get_loss(name)
-    for role in ("value_and_grad", "complex_form", "mpmath_form"):
-        assert callable(loss.function(role)), (name, role)
+    assert callable(loss.function("value_and_grad"))
+    assert callable(cx.loss_form(loss)) and callable(ref.loss_terms(loss))  # derived by the checking tools
     assert loss.fused in registry.FUSED_TERMS
     assert (loss.counts is not None) == (loss.fused == "counts"), name
     if loss.counts is not None:
         assert callable(loss.function("counts"))
+        assert callable(loss.definition) and callable(loss.log_form)
     assert (ROOT / "derivations" / loss.derivation).is_file(), loss.derivation
 
 
@@ -145,3 +149,30 @@ def test_the_spelling_check_finds_what_it_must(tmp_path, code, caught):
     path.write_text(code)
     found = list(_method_spellings(path, set(METHOD_NAMES) | set(LOSS_NAMES)))
     assert bool(found) is caught, found
+
+
+def test_layers_point_one_way():
+    # core names no module of check (nor any other layer); no layer but cli imports cli
+    imports = re.compile(r"^\s*(?:from|import)\s+(\S+)", re.M)
+    for path in sorted((ROOT / "astra_np").rglob("*.py")):
+        rel = path.relative_to(ROOT / "astra_np")
+        text = path.read_text(encoding="utf-8")
+        targets = imports.findall(text)
+        if rel.parts[0] == "core":
+            assert not [v for v in _code_strings(text) if "astra_np.check" in v or "check." in v], rel
+            assert not [t for t in targets if t.startswith("..") or t.startswith("astra_np.")], rel
+        if rel.parts[0] in ("core", "learn", "study", "check"):
+            assert not [t for t in targets if "cli" in t.split(".")], rel
+
+
+def _code_strings(text):
+    """String constants of a module that are not docstrings."""
+    tree = ast.parse(text)
+    docs = set()
+    for node in ast.walk(tree):
+        if isinstance(node, (ast.Module, ast.FunctionDef, ast.ClassDef, ast.AsyncFunctionDef)) and node.body:
+            first = node.body[0]
+            if isinstance(first, ast.Expr) and isinstance(first.value, ast.Constant):
+                docs.add(id(first.value))
+    return [n.value for n in ast.walk(tree)
+            if isinstance(n, ast.Constant) and isinstance(n.value, str) and id(n) not in docs]

@@ -116,7 +116,7 @@ def test_the_command_table_dispatches_to_the_cli_module():
     from astra_np.__main__ import COMMANDS
 
     assert COMMANDS["vectors"][0] == "astra_np.cli.vectors"
-    assert V.main is not cli.main and callable(V.main)
+    assert callable(cli.main) and not hasattr(V, "main")  # the checking tools import no CLI
 
 
 # ------------------------------------------------------------------------------------
@@ -406,7 +406,7 @@ def test_public_names_stay_importable():
 
     for name in ["SCHEMA_VERSION", "CASE_SETS", "FUNCTIONS", "generate", "dumps", "write",
                  "load", "decode", "schema", "schema_errors", "validate", "ValidationResult",
-                 "FunctionReport", "CaseFailure", "main", "TINY", "EPS", "B_TAU_025",
+                 "FunctionReport", "CaseFailure", "TINY", "EPS", "B_TAU_025",
                  "B_TAU_005", "FORMAT_NAME"]:
         assert hasattr(package, name), name
     from astra_np import validate

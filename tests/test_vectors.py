@@ -12,6 +12,7 @@ import pytest
 
 import astra_np
 from astra_np.check import vectors as V
+from astra_np.cli import vectors as cli_vectors
 from astra_np.core import registry
 
 pytest.importorskip("mpmath")  # the cross-check at generation needs the mpmath reference
@@ -216,20 +217,20 @@ def test_case_sets_partition_the_cases(doc):
 
 
 def test_main_writes_to_stdout_and_rejects_bad_arguments(capsys):
-    assert V.main(["--cases", "default", "--no-check"]) == 0
+    assert cli_vectors.main(["--cases", "default", "--no-check"]) == 0
     out = capsys.readouterr().out
     assert json.loads(out)["cases"] == "default"
     with pytest.raises(SystemExit) as exc:
-        V.main(["--cases", "some"])
+        cli_vectors.main(["--cases", "some"])
     assert exc.value.code == 2
-    assert V.main(["--validate", "astra_np.no_such_module"]) == 2
+    assert cli_vectors.main(["--validate", "astra_np.no_such_module"]) == 2
     assert "cannot import" in capsys.readouterr().err
 
 
 def test_main_validates_an_importable_module(capsys, tmp_path):
     path = tmp_path / "v.json"
     path.write_text(V.dumps(V.generate("default", check=False)), encoding="ascii")
-    assert V.main(["--validate", "astra_np", "--vectors", str(path), "--cases", "default"]) == 0
+    assert cli_vectors.main(["--validate", "astra_np", "--vectors", str(path), "--cases", "default"]) == 0
     out = capsys.readouterr().out
     assert "PASS" in out and "FAIL" not in out
 

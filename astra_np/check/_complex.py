@@ -36,8 +36,10 @@ instead of ``softplus(t)/b``, whose b-derivative would cancel two terms of size
 checks, not user entry points).
 
 Derivations: ``derivations/astra.md``, ``derivations/z_transform.md``,
-``derivations/bce.md``, ``derivations/gmn.md``, ``derivations/f1.md``,
-``derivations/mcc.md``, ``derivations/head.md``.
+``derivations/bce.md``, ``derivations/gmn.md``, ``derivations/head.md``. The losses on the
+approximated counts have no form here: each is its registered ``definition``
+(:func:`astra_np.core.registry.register_count_loss`) on complex counts with an unbounded
+exponent (:func:`count_loss_from_logits`).
 
 Examples
 --------
@@ -50,10 +52,13 @@ Examples
 >>> float(astra(-1.0 + 1j * h, 1.0).imag / h)    # sigmoid'(-1)
 0.19661193324148185
 """
+from functools import partial
+
 import numpy as np
 from scipy.special import expit as _expit
 from scipy.special import logsumexp as _logsumexp
 
+from ..core._extended import EXTENDED, exp_of_log, imaginary_exp
 from ..core.registry import DEFAULT_LOSS, get_loss
 
 __all__ = [
@@ -86,10 +91,9 @@ __all__ = [
     "bce_with_logits",
     "approx_confusion",
     "gmn",
-    "gmn_from_logits",
     "log_counts",
-    "f1_from_logits",
-    "mcc_from_logits",
+    "count_loss_from_logits",
+    "loss_form",
     "head_logits",
     "head_loss",
 ]
@@ -454,22 +458,6 @@ def gmn(p, y):
     return 1.0 - sqrt(tn / m0) * sqrt(tp / m1)
 
 
-def gmn_from_logits(logits, y):
-    r"""Eq. 9 from logits, with ``log TP = logsumexp(-softplus(-l_i))`` over positives.
-
-    ``log TN = logsumexp(-softplus(l_i))`` over negatives; then
-    ``J = 1 - exp((log TN - log m0 + log TP - log m1) / 2)``. Finite when every ``TP``
-    term underflows.
-    """
-    logits = np.asarray(logits)
-    pos = _labels(y)
-    m1 = int(np.sum(pos))
-    m0 = pos.size - m1
-    log_tp = logsumexp(-softplus(-logits[pos]))
-    log_tn = logsumexp(-softplus(logits[~pos]))
-    return 1.0 - exp(0.5 * (log_tn - np.log(m0) + log_tp - np.log(m1)))
-
-
 def log_counts(logits, y):
     r"""``(log TN, log FP, log FN, log TP)`` of Eq. 8 on ``sigmoid(l)``: log-sum-exps of
     ``-softplus(+-l)`` over one class each; complex-step safe, finite for every finite ``l``."""
@@ -479,37 +467,51 @@ def log_counts(logits, y):
             logsumexp(-softplus(logits[pos])), logsumexp(-softplus(-logits[pos])))
 
 
-def f1_from_logits(logits, y):
-    r"""Soft F1 loss ``1 - 2 TP / (2 TP + FP + FN)`` (Eq. 8 on ``sigmoid(l)``); complex-step safe.
+def count_loss_from_logits(definition, logits, y):
+    r"""A loss on the counts of Eq. 8, given by its ``definition``, on ``sigmoid(l)``; complex-step safe.
 
-    ``1 - F1`` while ``F1 <= 1/2``, ``(FP + FN) / D`` above: the subtracted term is then
-    at most half of the other, in the value and in the first-order parts.
+    The counts are :class:`~astra_np.core._extended.Extended` numbers (complex, each part
+    with an unbounded exponent): the real parts are log-sum-exps of
+    :math:`\log\sigma(\pm\ell_i)`, the imaginary parts the first-order terms
+    :math:`\pm\eta_i z_i(1 - z_i)` of the perturbed logits :math:`\ell_i + i\eta_i`, added
+    to TP and FP and taken from FN and TN, so that TN + FP and FN + TP stay the class
+    sizes exactly. The definition, written plainly, is so differentiated by the complex
+    step in the tails too (``TP = e^-10000``, a first-order term of 1e-300 times
+    ``z(1 - z) = e^-700``). Returns a complex number for complex logits, a float otherwise.
     """
-    _, log_fp, log_fn, log_tp = log_counts(logits, y)
-    fp, fn, tp = exp(log_fp), exp(log_fn), exp(log_tp)
-    d = 2.0 * tp + fp + fn
-    f1 = 2.0 * tp / d
-    return 1.0 - f1 if np.real(f1) <= 0.5 else (fp + fn) / d
-
-
-def mcc_from_logits(logits, y):
-    r"""Soft MCC loss ``1 - (TP TN - FP FN) / sqrt(P Q m0 m1)`` (Eq. 2 on Eq. 8); complex-step safe.
-
-    ``P = TP + FP`` and ``Q = TN + FN`` may underflow: the counts enter scaled,
-    ``TP / sqrt(P)``, ``FP / sqrt(P)``, ``TN / sqrt(Q)``, ``FN / sqrt(Q)`` (each an
-    ``exp`` of a difference of logs), so that
-    ``MCC = (TP' TN' - FP' FN') / sqrt(m0 m1)``; the four first-order terms of the
-    numerator then all have the sign of the derivative (no cancellation).
-    """
-    log_tn, log_fp, log_fn, log_tp = log_counts(logits, y)
+    logits = np.asarray(logits)
     pos = _labels(y)
-    m1 = int(np.sum(pos))
-    m0 = pos.size - m1
-    half_p = 0.5 * logaddexp(log_tp, log_fp)
-    half_q = 0.5 * logaddexp(log_tn, log_fn)
-    tp, fp = exp(log_tp - half_p), exp(log_fp - half_p)
-    tn, fn = exp(log_tn - half_q), exp(log_fn - half_q)
-    return 1.0 - (tp * tn - fp * fn) / np.sqrt(float(m0) * float(m1))
+    a = np.real(logits).astype(np.float64)
+    eta = np.imag(logits) if np.iscomplexobj(logits) else np.zeros_like(a)
+    log_z, log_omz = -_real_softplus(-a), -_real_softplus(a)
+    counts = [exp_of_log(_logsumexp(v)) for v in (log_omz[~pos], log_z[~pos], log_omz[pos], log_z[pos])]
+    for i in np.flatnonzero(eta):
+        step = imaginary_exp(np.log(abs(eta[i])) + log_z[i] + log_omz[i], np.sign(eta[i]))
+        up, down = (3, 2) if pos[i] else (1, 0)  # TP and FN, or FP and TN
+        counts[up] = counts[up] + step
+        counts[down] = counts[down] - step
+    value = complex(definition(*counts, EXTENDED))
+    return value if np.iscomplexobj(logits) else value.real
+
+
+def _real_softplus(v):
+    return np.logaddexp(0.0, v)
+
+
+#: The complex-step form of each family of losses without a definition.
+_FAMILY_FORMS = {"cross-entropy": bce_with_logits}
+
+
+def loss_form(loss):
+    r"""The complex-step form ``f(logits, y) -> J`` of a registered loss (name or entry).
+
+    A loss on the counts: its ``definition`` through :func:`count_loss_from_logits`;
+    the cross-entropy: :func:`bce_with_logits`.
+    """
+    entry = get_loss(loss) if isinstance(loss, str) else loss
+    if entry.definition is not None:
+        return partial(count_loss_from_logits, entry.definition)
+    return _FAMILY_FORMS[entry.fused]
 
 
 def head_logits(x, beta, astra=True, z=True):
@@ -529,5 +531,4 @@ def head_logits(x, beta, astra=True, z=True):
 
 def head_loss(x, beta, y, loss=DEFAULT_LOSS, astra=True, z=True):
     r"""Scalar loss of the output head (Eqs. 4, 6, 7, 8, 9) in logit space; complex-step safe."""
-    complex_form = get_loss(loss).function("complex_form")
-    return complex_form(head_logits(x, beta, astra=astra, z=z), y)
+    return loss_form(loss)(head_logits(x, beta, astra=astra, z=z), y)

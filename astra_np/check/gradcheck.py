@@ -48,7 +48,6 @@ import inspect
 
 import numpy as np
 
-from ..core.registry import get_loss
 from . import _complex as complex_forms
 
 __all__ = [
@@ -56,9 +55,11 @@ __all__ = [
     "GradcheckResult",
     "assert_gradient",
     "check_gradient",
+    "certification_rows",
     "combine",
     "complex_forms",
-    "main",
+    "has_mpmath",
+    "short_reference",
 ]
 
 #: Complex steps tried in turn; per entry, the first whose imaginary part is a normal
@@ -950,7 +951,7 @@ class _Rows(list):
                                                  label)))
 
 
-def _build_rows(points, seed, draws, mp_points, fd=True):
+def certification_rows(points, seed, draws, mp_points, fd=True):
     """List of ``(label, tolerance text, thunk)``; each thunk returns a GradcheckResult.
 
     Every sample is drawn from one generator, section after section, in table order.
@@ -963,7 +964,7 @@ def _build_rows(points, seed, draws, mp_points, fd=True):
     beta = _slope_rows(rows, rng, b, points)
     p, tau = _z_rows(rows, rng, points, seed)
     head_cases = _loss_and_head_rows(rows, rng, draws)
-    if mp_points > 0 and _has_mpmath():
+    if mp_points > 0 and has_mpmath():
         k = max(min(mp_points, points) - _SPECIAL_X.size, 0)
         xs = np.concatenate([_SPECIAL_X, x[:k]])
         bs = np.concatenate([np.resize(_SPECIAL_B, _SPECIAL_X.size), b[:k]])
@@ -1071,7 +1072,7 @@ def _loss_and_head_rows(rows, rng, draws):
     for loss in registry.losses():
         if loss.fused != "counts":  # the cross-entropy's logit gradient has its row above
             continue
-        form, value_and_grad = loss.function("complex_form"), loss.function("value_and_grad")
+        form, value_and_grad = cx.loss_form(loss), loss.function("value_and_grad")
         grad = lambda lg, yy, vg=value_and_grad: vg(lg, yy)[1]
         rows.add_many(f"{loss.name}_with_logits (gradient)", _REL,
                       [((form, grad, (lg, y)), grad_kw) for _, lg, y in loss_cases])
@@ -1146,7 +1147,8 @@ def _fd_rows(rows, x, b):
         act.astra, act.astra_partials, (xb, bb_), "fd", rtol=1e-7, atol=1e-12)))
 
 
-def _has_mpmath():
+def has_mpmath():
+    """True when mpmath (the optional dependency of the 60-digit rows) is importable."""
     try:
         _mp()
     except ImportError:  # pragma: no cover - mpmath is in the test and ref extras
@@ -1158,7 +1160,8 @@ def _mp_slope_from_beta(beta):
     return 2 + beta if beta > 0 else 1 + _mp().exp(beta)
 
 
-def _short_ref(r):
+def short_reference(r):
+    """The short name of a result's reference for the table (complex step, mpmath.diff, ...)."""
     if r.startswith("complex"):
         return "complex step"
     if r.startswith("mpmath"):
@@ -1166,13 +1169,6 @@ def _short_ref(r):
     if r.startswith("central"):
         return "FD+Richardson"
     return "mpmath closed form" if "reference" in r else r[:18]
-
-
-def main(argv=None):
-    r"""``python -m astra_np gradcheck`` (:func:`astra_np.cli.gradcheck.main`)."""
-    from ..cli.gradcheck import main as cli_main
-
-    return cli_main(argv)
 
 
 def _head_beta_scale(x, beta, y, kw):
@@ -1183,7 +1179,7 @@ def _head_beta_scale(x, beta, y, kw):
         return 0.0
     h = 1e-200
     logits = cx.head_logits(x, beta, astra=True, z=kw["z"])
-    loss_fn = get_loss(kw["loss"]).function("complex_form")
+    loss_fn = cx.loss_form(kw["loss"])
     dl = np.array([np.imag(loss_fn(logits + 1j * h * (np.arange(x.size) == i), y)) / h for i in range(x.size)])
     b = cx.slope_from_beta(beta)
     bz = b + 1j * h

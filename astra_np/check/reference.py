@@ -64,8 +64,10 @@ How each reference is made accurate
 Conventions follow astra_np's core (Eq. numbers refer to the ASTra paper):
 ``b = slope_from_beta(beta)`` (Eq. 7); the head uses ``b = 1`` when
 ``astra=False`` (plain sigmoid, dL/dbeta = 0) and skips Eq. 6 when
-``z=False``; BCE is the mean over examples; GMN is Eq. 9 with
-``m0, m1`` the class counts.
+``z=False``; BCE is the mean over examples; a loss on the counts (GMN, Eq. 9, soft
+F1, soft MCC and every loss added by ``register_count_loss``) is its registered
+definition, differentiated by the complex step at the working precision
+(:func:`count_partials`): nothing here restates its formula.
 """
 
 import math
@@ -100,10 +102,10 @@ __all__ = [
     "approx_confusion",
     "gmn",
     "gmn_grad",
-    "f1_count_partials",
-    "mcc_count_partials",
-    "f1_head_terms",
-    "mcc_head_terms",
+    "bce_head_terms",
+    "count_partials",
+    "count_head_terms",
+    "loss_terms",
     "head_loss",
     "head_loss_details",
     "head_mp",
@@ -713,7 +715,7 @@ def head_mp(xs, beta, ys, loss=DEFAULT_LOSS, astra=True, z=True):
     dl_dx = [t["dl_dx"] for t in terms]
     dl_db = [t["dl_db"] - (t0["dl_db"] if z else 0) for t in terms]
     dl_db_scale = [t["dl_db_scale"] + (t0["dl_db_scale"] if z else 0) for t in terms]
-    value, dL_dl, extra = get_loss(loss).function("mpmath_form")(l, ys)
+    value, dL_dl, extra = loss_terms(loss)(l, ys)
     dL_dx = [g * d for g, d in zip(dL_dl, dl_dx)]
     dL_dbeta = mp.fsum(g * d for g, d in zip(dL_dl, dl_db)) * db_dbeta
     scale = mp.fsum(abs(g) * s for g, s in zip(dL_dl, dl_db_scale)) * db_dbeta
@@ -724,7 +726,7 @@ def head_mp(xs, beta, ys, loss=DEFAULT_LOSS, astra=True, z=True):
         "dL_dbeta_scale": scale,
         "logit": l,
         "b": b,
-        "gmean": extra.get("gmean"),
+        "measure": extra.get("measure"),
     }
 
 
@@ -743,19 +745,6 @@ def bce_head_terms(l, ys):
     return value, [(-qci if yi else qi) / n for qi, qci, yi in zip(q, qc, ys)], {}
 
 
-def gmn_head_terms(l, ys):
-    r"""GMN (Eq. 8, 9) on logits ``l`` (list of mpf): ``(J, dJ/dl, {"gmean": G})``."""
-    mp = _mpmath().mp
-    m1 = sum(ys)
-    m0 = len(ys) - m1
-    q, qc = _sigmoids_mp(l)
-    tn = mp.fsum(qci for qci, yi in zip(qc, ys) if yi == 0)
-    tp = mp.fsum(qi for qi, yi in zip(q, ys) if yi == 1)
-    G = mp.sqrt(tn * tp / (m0 * m1))
-    dL_dl = [(-G / (2 * tp) if yi else G / (2 * tn)) * qi * qci for qi, qci, yi in zip(q, qc, ys)]
-    return 1 - G, dL_dl, {"gmean": G}
-
-
 def _head_counts(l, ys):
     """``(q, 1 - q, (TN, FP, FN, TP))`` of Eq. 8 on ``q = sigmoid(l)`` at the working precision."""
     mp = _mpmath().mp
@@ -767,58 +756,56 @@ def _head_counts(l, ys):
     return q, qc, (tn, fp, fn, tp)
 
 
-def f1_count_partials(tn, fp, fn, tp):
-    r"""``(J, dJ/dTN, dJ/dFP, dJ/dFN, dJ/dTP)`` of the soft F1 loss, straight from its definition.
+def count_partials(definition, counts):
+    r"""``(J, k_neg, k_pos)`` of a loss ``definition(tn, fp, fn, tp, xp)`` at mpf ``counts``.
 
-    ``J = 1 - 2 TP / (2 TP + FP + FN)``. mpf inputs, at the working precision; the four
-    counts are independent variables here.
-    """
-    d = 2 * tp + fp + fn
-    return 1 - 2 * tp / d, 0 * d, 2 * tp / d ** 2, 2 * tp / d ** 2, -2 * (fp + fn) / d ** 2
-
-
-def mcc_count_partials(tn, fp, fn, tp):
-    r"""``(J, dJ/dTN, dJ/dFP, dJ/dFN, dJ/dTP)`` of the soft MCC loss, straight from its definition.
-
-    ``J = 1 - (TP TN - FP FN) / S``, ``S = sqrt((TP + FP)(TP + FN)(TN + FP)(TN + FN))``,
-    whose partials are ``dMCC/dTP = TN / S - MCC (1/(TP + FP) + 1/(TP + FN)) / 2`` and
-    likewise (each count appears in two factors of ``S``). mpf inputs, at the working
-    precision; the four counts are independent variables here.
+    :math:`k_- = \partial J/\partial FP - \partial J/\partial TN` and
+    :math:`k_+ = \partial J/\partial TP - \partial J/\partial FN` by the complex step of
+    the definition itself at the working precision: the pair of counts moves by
+    :math:`\mp i\varepsilon` with :math:`\varepsilon = 2^{-p}` times the smaller count
+    (``p`` the working precision in bits), and ``k = Im J / eps``. mpmath's complex
+    arithmetic rounds each part on its own, so nothing cancels; the error of the step,
+    :math:`O(\varepsilon^2)`, is far below the working precision. No hand derivation is
+    involved: the definition is the only statement of the loss.
     """
     mp = _mpmath().mp
-    s = mp.sqrt((tp + fp) * (tp + fn) * (tn + fp) * (tn + fn))
-    m = (tp * tn - fp * fn) / s
-    half = m / 2
-    d_tn = tp / s - half * (1 / (tn + fp) + 1 / (tn + fn))
-    d_fp = -fn / s - half * (1 / (tp + fp) + 1 / (tn + fp))
-    d_fn = -fp / s - half * (1 / (tp + fn) + 1 / (tn + fn))
-    d_tp = tn / s - half * (1 / (tp + fp) + 1 / (tp + fn))
-    return 1 - m, -d_tn, -d_fp, -d_fn, -d_tp
+    value = definition(*counts, mp)
+    ks = []
+    for i, j in ((0, 1), (2, 3)):
+        eps = min(counts[i], counts[j]) * mp.mpf(2) ** (-mp.prec)
+        moved = list(counts)
+        moved[i] = mp.mpc(counts[i], -eps)
+        moved[j] = mp.mpc(counts[j], eps)
+        ks.append(mp.im(definition(*moved, mp)) / eps)
+    return mp.re(value), ks[0], ks[1]
 
 
-def _count_head_terms(partials, metric, l, ys):
+def count_head_terms(definition, l, ys):
+    r"""A loss on the counts of Eq. 8 on logits ``l`` (list of mpf): ``(J, dJ/dl, {"measure": 1 - J})``.
+
+    ``dJ/dl_i = k_pos q_i (1 - q_i)`` for positives and ``k_neg q_i (1 - q_i)`` for
+    negatives, ``k`` from :func:`count_partials` of the registered definition.
+    """
     q, qc, counts = _head_counts(l, ys)
-    value, d_tn, d_fp, d_fn, d_tp = partials(*counts)
-    k_neg, k_pos = d_fp - d_tn, d_tp - d_fn
+    value, k_neg, k_pos = count_partials(definition, counts)
     dL_dl = [(k_pos if yi else k_neg) * qi * qci for qi, qci, yi in zip(q, qc, ys)]
-    return value, dL_dl, {metric: 1 - value}
+    return value, dL_dl, {"measure": 1 - value}
 
 
-def f1_head_terms(l, ys):
-    r"""Soft F1 loss (``derivations/f1.md``) on logits ``l`` (list of mpf): ``(J, dJ/dl, {"f1": F1})``.
+#: The 60-digit head terms of each family of losses without a definition.
+_FAMILY_TERMS = {"cross-entropy": bce_head_terms}
 
-    ``dJ/dl_i = (dJ/dTP - dJ/dFN) q_i (1 - q_i)`` for positives and
-    ``(dJ/dFP - dJ/dTN) q_i (1 - q_i)`` for negatives, from :func:`f1_count_partials`.
+
+def loss_terms(loss):
+    r"""The mpmath head terms ``f(l, ys) -> (J, dJ/dl list, extra)`` of a registered loss.
+
+    A loss on the counts: :func:`count_head_terms` of its ``definition``; the
+    cross-entropy: :func:`bce_head_terms`.
     """
-    return _count_head_terms(f1_count_partials, "f1", l, ys)
-
-
-def mcc_head_terms(l, ys):
-    r"""Soft MCC loss (``derivations/mcc.md``) on logits ``l`` (list of mpf): ``(J, dJ/dl, {"mcc": MCC})``.
-
-    Chained as in :func:`f1_head_terms`, from :func:`mcc_count_partials`.
-    """
-    return _count_head_terms(mcc_count_partials, "mcc", l, ys)
+    entry = get_loss(loss) if isinstance(loss, str) else loss
+    if entry.definition is not None:
+        return lambda l, ys: count_head_terms(entry.definition, l, ys)
+    return _FAMILY_TERMS[entry.fused]
 
 
 def head_loss_details(x, beta, y, loss=DEFAULT_LOSS, astra=True, z=True, dps=DPS):
@@ -852,8 +839,9 @@ def head_loss_details(x, beta, y, loss=DEFAULT_LOSS, astra=True, z=True, dps=DPS
         when ``astra=False``), ``dL_dbeta_scale`` (mpf: the sum of the
         absolute values of every term adding up to ``dL_dbeta``, including
         the ``A``/``B`` terms of each ``dl_i/db``), ``logit`` (list of mpf
-        ``l_i``), ``b`` (mpf) and, for GMN, ``gmean`` (the approximated
-        G-Mean ``G``, loss = 1 - G; ``None`` for BCE).
+        ``l_i``), ``b`` (mpf) and, for a loss on the counts, ``measure`` (the
+        measure of the approximated matrix, loss = 1 - measure: the G-Mean for
+        GMN; ``None`` for BCE).
     """
     entry = get_loss(loss)
     xs = [to_mpf(v) for v in _float_list("x", x)]

@@ -11,8 +11,12 @@ import math
 import os
 import sys
 
+from ..core.plugins import ENTRY_POINT_GROUP, PluginError, load_entry_points
+from ..core.plugins import load_plugins as load_plugins_now
+
 __all__ = [
     "ArgumentParser",
+    "load_plugins",
     "parse",
     "fail",
     "positive_int",
@@ -37,7 +41,17 @@ def one_line(text):
 
 
 class ArgumentParser(argparse.ArgumentParser):
-    r"""``argparse.ArgumentParser`` whose errors are one line (no usage block), exit 2."""
+    r"""``argparse.ArgumentParser`` whose errors are one line (no usage block), exit 2.
+
+    Every command's parser has ``--plugin`` (loaded before parsing, :func:`load_plugins`).
+    """
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.add_argument("--plugin", action="append", default=[], metavar="MODULE_OR_PY_FILE",
+                          help="import this module or Python file first (repeatable): the losses it "
+                               "registers become methods; installed packages' entry points "
+                               f"({ENTRY_POINT_GROUP}) are loaded too")
 
     def error(self, message):
         sys.stderr.write(f"{self.prog}: error: {one_line(message)} (see --help)\n")
@@ -45,11 +59,48 @@ class ArgumentParser(argparse.ArgumentParser):
 
 
 def parse(parser, argv):
-    r"""``(args, None)`` on success, else ``(None, exit_code)`` (0 after ``--help``, 2 on errors)."""
+    r"""``(args, None)`` on success, else ``(None, exit_code)`` (0 after ``--help``, 2 on errors).
+
+    ``parser`` may be the function that builds it: the plugins (:func:`load_plugins`) are
+    then loaded first, so that its method choices include their losses.
+    """
+    if callable(parser) and not isinstance(parser, argparse.ArgumentParser):
+        code = load_plugins(argv)
+        if code is not None:
+            return None, code
+        parser = parser()
     try:
         return parser.parse_args(list(sys.argv[1:] if argv is None else argv)), None
     except SystemExit as exc:
         return None, exc.code if isinstance(exc.code, int) else 2
+
+
+def plugin_arguments(argv):
+    r"""The values of ``--plugin X`` and ``--plugin=X`` in ``argv``, in order."""
+    argv = list(argv)
+    out = []
+    for i, arg in enumerate(argv):
+        if arg == "--":
+            break
+        if arg == "--plugin" and i + 1 < len(argv):
+            out.append(argv[i + 1])
+        elif arg.startswith("--plugin="):
+            out.append(arg.partition("=")[2])
+    return out
+
+
+def load_plugins(argv):
+    r"""Load the installed entry points and the ``--plugin`` arguments of ``argv`` before
+    the parser is built (its method choices then include the plugins' losses).
+
+    Returns ``None``, or 2 after one line on stderr naming a plugin that failed.
+    """
+    try:
+        load_entry_points()
+        load_plugins_now(plugin_arguments(sys.argv[1:] if argv is None else argv))
+    except PluginError as exc:
+        return fail(str(exc), "--plugin")
+    return None
 
 
 def fail(message, argument=None):

@@ -152,7 +152,7 @@ def _prepare(args):
 
 def main(argv=None):
     r"""``python -m astra_np experiment ...``; returns the exit code (130 when interrupted)."""
-    args, code = _args.parse(build_parser(), argv)
+    args, code = _args.parse(build_parser, argv)
     if args is None:
         return code
     if args.combine:

@@ -80,7 +80,7 @@ def main(argv=None):
     Exit code 0 on success, 2 for bad arguments, 1 when a figure cannot be made
     (matplotlib missing, unreadable results).
     """
-    args, code = _args.parse(build_parser(), argv)
+    args, code = _args.parse(build_parser, argv)
     if args is None:
         return code
     try:

@@ -13,7 +13,7 @@ import time
 
 import numpy as np
 
-from ..check.gradcheck import _build_rows, _has_mpmath, _short_ref
+from ..check.gradcheck import certification_rows, has_mpmath, short_reference
 from . import _args
 
 __all__ = ["main", "build_parser"]
@@ -40,7 +40,7 @@ def build_parser():
 
 def _run_rows(args):
     with np.errstate(over="raise", divide="raise", invalid="raise", under="ignore"):
-        rows = _build_rows(args.points, args.seed, args.draws, args.mp_points, fd=not args.no_fd)
+        rows = certification_rows(args.points, args.seed, args.draws, args.mp_points, fd=not args.no_fd)
         results = []
         for label, tol, thunk in rows:
             try:
@@ -66,7 +66,7 @@ def _print_rows(results, verbose):
         ok = res.passed
         n_fail += not ok
         print(
-            f"{label:<36} {_short_ref(res.reference):<18} {res.n_points:>6} {tol:<28} "
+            f"{label:<36} {short_reference(res.reference):<18} {res.n_points:>6} {tol:<28} "
             f"{res.max_rel_error:>11.2e} {res.max_abs_error:>11.2e} {res.worst_ratio:>8.1e}  "
             f"{'ok' if ok else 'FAIL':<6} {res.worst_input_str(6)}"
         )
@@ -78,7 +78,7 @@ def _print_rows(results, verbose):
 
 def main(argv=None):
     r"""Run the command; returns 0 if every row passes, 1 otherwise, 2 for bad arguments."""
-    args, code = _args.parse(build_parser(), argv)
+    args, code = _args.parse(build_parser, argv)
     if args is None:
         return code
     t0 = time.perf_counter()
@@ -94,7 +94,7 @@ def main(argv=None):
         "max rel err: over entries where the relative tolerance governs; err/tol: worst "
         "|analytic - reference| / (atol + rtol |reference|), <= 1 passes."
     )
-    if args.mp_points > 0 and not _has_mpmath():
+    if args.mp_points > 0 and not has_mpmath():
         print("mpmath is not installed: the mpmath rows (tail references) were skipped; "
               "pip install 'astra_np[ref]' to run them")
     verdict = "all passed" if n_fail == 0 else f"{n_fail} FAILED"

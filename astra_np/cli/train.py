@@ -160,7 +160,7 @@ def _write_outputs(args, clf):
 
 def main(argv=None):
     r"""Run the command; returns the exit code (0 success, 2 bad input)."""
-    args, code = _args.parse(build_parser(), argv)
+    args, code = _args.parse(build_parser, argv)
     if args is None:
         return code
     if args.save and args.history and args.save == args.history:

@@ -5,11 +5,11 @@ disagree with the mpmath reference; 2 usage errors; 3 validation INCOMPLETE (not
 failed, but some function was not checked in full; ``--allow-missing`` or
 ``--functions`` checks a subset).
 """
-import argparse
 import importlib
 import sys
 
 from ..check.vectors import CASE_SETS, FUNCTIONS, REQUIREMENTS, validate, write
+from . import _args
 
 EXIT_CODES = {"PASS": 0, "FAIL": 1, "INCOMPLETE": 3}
 
@@ -24,7 +24,7 @@ def _import_target(spec):
 
 
 def _parser():
-    parser = argparse.ArgumentParser(
+    parser = _args.ArgumentParser(
         prog="python -m astra_np vectors",
         description="Write astra_np's portable JSON reference vectors (values and gradients "
                     "of Eqs. 4-9, cross-checked against 60-digit mpmath), or validate an "
@@ -82,6 +82,9 @@ def main(argv=None):
     validation fails or the generated values disagree with the mpmath reference, 2 on
     usage errors, 3 when validation is INCOMPLETE.
     """
+    code = _args.load_plugins(argv)
+    if code is not None:
+        return code
     parser = _parser()
     args = parser.parse_args(argv)
     if args.validate:

@@ -1,13 +1,18 @@
-r"""Losses on the approximated confusion counts (Eq. 8): soft F1 and soft MCC.
+r"""The built-in losses on the approximated confusion counts (Eq. 8): GMN, soft F1, soft MCC.
 
-The paper places GMN (Eq. 9) among the losses built on a classification measure of the
-approximated confusion matrix; two of them are here, on the same footing:
+Each is registered here, once, by :func:`astra_np.core.registry.register_count_loss`
+with its **definition** (the loss written plainly) and its **log form** (the hand-derived
+stable form the network trains through); the registration checks the one against the
+other. GMN (Eq. 9) is the paper's loss; the paper places it among the losses built on a
+classification measure of the approximated matrix, and two more of them are here on
+the same footing:
 
+* ``"gmn"``: :math:`J = 1 - \sqrt{TN\,TP/(m_0 m_1)}` (``derivations/gmn.md``);
 * ``"f1"``: :math:`J = 1 - F1_{apx} = (FP + FN)/(2TP + FP + FN)` (``derivations/f1.md``);
 * ``"mcc"``: :math:`J = 1 - MCC_{apx}`, :math:`MCC = (TP\,TN - FP\,FN)/S`,
   :math:`S = \sqrt{(TP+FP)(TP+FN)(TN+FP)(TN+FN)}` (``derivations/mcc.md``).
 
-Both go through one chain from the logits to the counts (Eq. 8 on
+Each has one chain from the logits to the counts (Eq. 8 on
 :math:`z_i = \sigma(\ell_i)`, the z-transformed output for the ASTra methods):
 
 .. math::
@@ -27,126 +32,177 @@ log-sum-exps of :math:`\log\sigma(\pm\ell_i)`, and the row gradient is
 correctly rounded 0 when every positive's :math:`z` underflows (``x = -1e4``), when
 every negative saturates at 1, or when a marginal of the matrix vanishes.
 
-The kernel (:mod:`astra_np.learn.kernel`) receives the same log forms through
-:func:`f1_from_counts` and :func:`mcc_from_counts`, on linear counts.
+Soft F1 and soft MCC train through that shared chain
+(:mod:`astra_np.core._count_chain`), the kernel (:mod:`astra_np.learn.kernel`) receiving
+the same log forms on linear counts. GMN keeps its own logit and counts functions
+(:func:`gmn_with_logits_value_and_grad`, :func:`gmn_from_counts`, the paper's path, bit
+for bit), checked against its definition at registration like a log form.
 """
 import math
-from typing import NamedTuple
 
 import numpy as np
 
+from ._count_chain import LogCounts, count_loss_with_logits, counts_from_log_form, log_counts_from_logits, lse
 from ._stable import log_expit, logsumexp
-from ._validation import (
-    check_both_classes,
-    check_logits_and_labels,
-)
+from ._validation import check_both_classes, check_logits_and_labels
+from .registry import _register_count_loss, register_count_loss
 
 __all__ = [
     "LogCounts",
     "count_loss_with_logits",
+    "f1_definition",
     "f1_from_counts",
     "f1_log_form",
     "f1_with_logits_value_and_grad",
+    "gmn_definition",
+    "gmn_from_counts",
+    "gmn_log_form",
+    "gmn_with_logits",
+    "gmn_with_logits_value_and_grad",
     "log_counts_from_logits",
+    "mcc_definition",
     "mcc_from_counts",
     "mcc_log_form",
     "mcc_with_logits_value_and_grad",
 ]
 
 _LOG2 = math.log(2.0)
-#: ``log k`` beyond this would overflow ``exp`` (the counts functions then return None).
-_LOG_MAX = math.log(np.finfo(np.float64).max)
-
-
-class LogCounts(NamedTuple):
-    r"""Natural logs of the approximated confusion counts (Eq. 8); ``-inf`` for an empty count."""
-
-    tn: float
-    fp: float
-    fn: float
-    tp: float
-
-
-def _lse(*terms):
-    r""":math:`\log\sum_k e^{t_k}` of Python floats; ``-inf`` terms are empty sums."""
-    m = max(terms)
-    if m == -math.inf:
-        return -math.inf
-    return m + math.log(math.fsum(math.exp(t - m) for t in terms))
+_lse = lse
+_from_counts = counts_from_log_form
 
 
 # ---------------------------------------------------------------------------
-# The chain: logits -> log counts -> J, dJ/dlogit
+# GMN, Eq. 9
 # ---------------------------------------------------------------------------
 
 
-def _logits_and_labels(logit, y):
+def gmn_definition(tn, fp, fn, tp, xp):
+    r"""GMN loss, Eq. 9, as written: :math:`1 - \sqrt{TN/m_0 \cdot TP/m_1}`, :math:`m_0 = TN + FP`,
+    :math:`m_1 = TP + FN` (``derivations/gmn.md``)."""
+    return 1 - xp.sqrt(tn / (tn + fp) * (tp / (tp + fn)))
+
+
+def _log_rate_of_counts(log_count, log_other, m):
+    r""":math:`\log(C/m)`: ``log1p(-C'/m)`` while the rate is above 1/2 (as :func:`_log_rate`)."""
+    if log_count > math.log(0.5 * m):
+        return math.log1p(-math.exp(log_other) / m)
+    return log_count - math.log(m)
+
+
+def gmn_log_form(c, m0, m1):
+    r"""GMN (Eq. 9) on log counts: ``(J, log k_neg, log(-k_pos))``, or ``None`` if undefined.
+
+    :math:`h = \tfrac12(\log(TN/m_0) + \log(TP/m_1))`, :math:`J = -\operatorname{expm1}(h)`,
+    :math:`k_- = G/(2TN)` and :math:`-k_+ = G/(2TP)` with :math:`G = e^h`
+    (``derivations/gmn.md``). ``None`` when TN or TP is 0 (the gradient is infinite).
+    """
+    if c.tn == -math.inf or c.tp == -math.inf:
+        return None
+    h = 0.5 * (_log_rate_of_counts(c.tn, c.fp, m0) + _log_rate_of_counts(c.tp, c.fn, m1))
+    return -math.expm1(h), h - _LOG2 - c.tn, h - _LOG2 - c.tp
+
+
+def _log_rate(log_count, log_others, m):
+    r""":math:`\log(C/m)` of an approximated count ``C = e^{log_count}`` of ``m`` rows.
+
+    While the rate is above 1/2 it is formed as ``log1p(-C'/m)`` from the complementary
+    count ``C' = m - C`` (log-sum-exp of ``log_others``), so that a rate next to 1 keeps
+    its digits and ``J = -expm1(h)`` stays accurate relative to itself as ``J -> 0`` (a
+    near-perfect classifier); below 1/2 it is ``log C - log m``.
+    """
+    if log_count > np.log(0.5 * m):
+        return float(np.log1p(-np.exp(logsumexp(log_others)) / m))
+    return float(log_count - np.log(m))
+
+
+def gmn_with_logits_value_and_grad(logit, y):
+    r"""GMN (Eq. 9) on ``p = sigmoid(logit)``, with its gradient in the logits.
+
+    Returns ``(J, dJ_dlogit)`` (also available as :func:`gmn_with_logits`). Works with :math:`\log TP_{apx}` and
+    :math:`\log TN_{apx}` (log-sum-exp of ``log_expit``), so it is finite and accurate
+    when every positive's ``p`` underflows:
+
+    .. math::
+
+        h = \tfrac12(\log TP + \log TN - \log m_0 - \log m_1),\quad
+        J = -\operatorname{expm1}(h),\quad G = e^h,
+
+        \frac{\partial J}{\partial \ell_i} = -\tfrac{G}{2}\,w_i\,(1-p_i)\ (y_i=1),
+        \qquad +\tfrac{G}{2}\,w'_i\,p_i\ (y_i=0),
+
+    with softmax weights :math:`w_i = e^{\log p_i - \log TP}` and
+    :math:`w'_i = e^{\log(1-p_i) - \log TN}`. See ``derivations/gmn.md``.
+
+    >>> J, g = gmn_with_logits([-1e4, 3.0, -2.0], [1, 0, 0])   # TP_apx = e^-10000
+    >>> float(J), bool(np.all(np.isfinite(g)))
+    (1.0, True)
+    >>> J, g = gmn_with_logits([-30.0, 3.0, -2.0], [1, 0, 0])
+    >>> bool(g[0] < 0 < g[1])
+    True
+    """
     logit, y = check_logits_and_labels(logit, y)
     m0, m1 = check_both_classes(y)
-    return logit, y == 1, m0, m1
+    pos = y == 1
+    log_p = log_expit(logit)
+    log_q = log_expit(-logit)
+    log_tp = logsumexp(log_p[pos])
+    log_tn = logsumexp(log_q[~pos])
+    h = 0.5 * (_log_rate(log_tp, log_q[pos], m1) + _log_rate(log_tn, log_p[~pos], m0))
+    loss = float(-np.expm1(h))
+    half_g = 0.5 * np.exp(h)
+    w = np.exp(np.where(pos, log_p - log_tp, log_q - log_tn))
+    grad = np.where(pos, -half_g * w * np.exp(log_q), half_g * w * np.exp(log_p))
+    return loss, grad
 
 
-def log_counts_from_logits(log_z, log_omz, pos):
-    r"""The :class:`LogCounts` of Eq. 8 from :math:`\log z_i` and :math:`\log(1 - z_i)`.
+#: The name this function had first; returns ``(J, dJ_dlogit)`` like
+#: :func:`gmn_with_logits_value_and_grad`.
+gmn_with_logits = gmn_with_logits_value_and_grad
 
-    :math:`\log TP = \operatorname{logsumexp}_{y_i = 1}\log z_i`, likewise FN, FP, TN:
-    finite for every finite logit (no count underflows in log space). ``pos`` is the
-    boolean mask of the positives; both classes must be present.
+
+def gmn_from_counts(tn, fp, fn, tp, m0, m1):
+    r"""GMN (Eq. 9) from the approximated counts (Eq. 8): ``(J, k_neg, k_pos)`` or ``None``.
+
+    ``k_neg = dJ/dFP - dJ/dTN = G/(2 TN)`` and ``k_pos = dJ/dTP - dJ/dFN = -G/(2 TP)``
+    with ``G = sqrt(TN TP/(m0 m1))``: the row gradient is ``k z (1 - z)``
+    (:mod:`astra_np.core.registry`). :math:`\log(TN/m_0)` is
+    formed as ``log1p(-FP/m0)`` while the rate is above 1/2 (likewise for TP), so that
+    ``J = -expm1(h)`` keeps its digits as G -> 1. ``None`` when TN or TP is 0 (the
+    gradient is infinite there; :func:`gmn_with_logits_value_and_grad` has no such point).
+
+    >>> J, k_neg, k_pos = gmn_from_counts(3.0, 1.0, 1.0, 1.0, 4, 2)
+    >>> round(J, 12), round(k_neg, 12), round(k_pos, 12)
+    (0.387627564304, 0.102062072616, -0.306186217848)
     """
-    return LogCounts(
-        tn=logsumexp(log_omz[~pos]),
-        fp=logsumexp(log_z[~pos]),
-        fn=logsumexp(log_omz[pos]),
-        tp=logsumexp(log_z[pos]),
-    )
-
-
-def count_loss_with_logits(logit, y, log_form):
-    r"""Value and logit gradient of a count-based loss given by its ``log_form``.
-
-    Parameters
-    ----------
-    logit : array_like, shape (n,)
-        Logits :math:`\ell_i` of :math:`z_i = \sigma(\ell_i)`, any finite float64.
-    y : array_like, shape (n,)
-        Binary labels; both classes must be present.
-    log_form : callable
-        ``log_form(LogCounts, m0, m1) -> (J, log k_neg, log(-k_pos))``, as
-        :func:`f1_log_form` and :func:`mcc_log_form`.
-
-    Returns
-    -------
-    J : float
-    dJ_dlogit : ndarray, shape (n,)
-        :math:`k_\pm z_i (1 - z_i)`, formed as :math:`\pm\exp(\log|k_\pm| + \log z_i +
-        \log(1 - z_i))`: finite, and 0 only where the exact value underflows.
-    """
-    logit, pos, m0, m1 = _logits_and_labels(logit, y)
-    log_z = log_expit(logit)
-    log_omz = log_expit(-logit)
-    value, log_k_neg, log_mk_pos = log_form(log_counts_from_logits(log_z, log_omz, pos), m0, m1)
-    log_w = log_z + log_omz  # log z(1 - z) = log dz/dlogit
-    grad = np.empty_like(logit)
-    grad[pos] = -np.exp(log_mk_pos + log_w[pos])
-    grad[~pos] = np.exp(log_k_neg + log_w[~pos])
-    return value, grad
-
-
-def _from_counts(log_form, tn, fp, fn, tp, m0, m1):
-    r"""``(J, k_neg, k_pos)`` of a log form on linear counts (>= 0), or ``None``."""
-    logs = LogCounts(*(math.log(v) if v > 0 else -math.inf for v in (tn, fp, fn, tp)))
-    out = log_form(logs, m0, m1)
-    if out is None:
+    if not (tn > 0 and tp > 0):
         return None
-    value, log_k_neg, log_mk_pos = out
-    if not (log_k_neg < _LOG_MAX and log_mk_pos < _LOG_MAX):
-        return None
-    return value, math.exp(log_k_neg), -math.exp(log_mk_pos)
+    log_tn = math.log1p(-fp / m0) if tn > 0.5 * m0 else math.log(tn / m0)
+    log_tp = math.log1p(-fn / m1) if tp > 0.5 * m1 else math.log(tp / m1)
+    h = 0.5 * (log_tn + log_tp)
+    G = math.exp(h)
+    return -math.expm1(h), G / (2.0 * tn), -G / (2.0 * tp)
 
+
+_register_count_loss(
+    "gmn",
+    definition=gmn_definition,
+    log_form=gmn_log_form,
+    label="GMN",
+    description="GMN loss (Eqs. 8-9)",
+    derivation="gmn.md",
+    in_paper=True,
+    value_and_grad=gmn_with_logits_value_and_grad,
+    counts=gmn_from_counts,
+)
 
 # ---------------------------------------------------------------------------
 # F1
 # ---------------------------------------------------------------------------
+
+
+def f1_definition(tn, fp, fn, tp, xp):
+    r"""Soft F1 loss as written: :math:`1 - 2TP/(2TP + FP + FN)` (``derivations/f1.md``)."""
+    return 1 - 2 * tp / (2 * tp + fp + fn)
 
 
 def f1_log_form(c, m0, m1):
@@ -200,9 +256,25 @@ def f1_from_counts(tn, fp, fn, tp, m0, m1):
     return _from_counts(f1_log_form, tn, fp, fn, tp, m0, m1)
 
 
+register_count_loss(
+    "f1",
+    definition=f1_definition,
+    log_form=f1_log_form,
+    label="soft-F1",
+    description="soft-F1 loss, 1 - F1 of the approximated matrix (Eq. 8)",
+    derivation="f1.md",
+)
+
+
 # ---------------------------------------------------------------------------
 # MCC
 # ---------------------------------------------------------------------------
+
+
+def mcc_definition(tn, fp, fn, tp, xp):
+    r"""Soft MCC loss as written: :math:`1 - (TP\,TN - FP\,FN)/\sqrt{(TP+FP)(TP+FN)(TN+FP)(TN+FN)}`
+    (Eq. 2 on Eq. 8, ``derivations/mcc.md``)."""
+    return 1 - (tp * tn - fp * fn) / xp.sqrt((tp + fp) * (tp + fn) * (tn + fp) * (tn + fn))
 
 
 def _log_abs_difference(log_a, log_b):
@@ -283,3 +355,13 @@ def mcc_from_counts(tn, fp, fn, tp, m0, m1):
     (0.75, 0.28125, -0.46875)
     """
     return _from_counts(mcc_log_form, tn, fp, fn, tp, m0, m1)
+
+
+register_count_loss(
+    "mcc",
+    definition=mcc_definition,
+    log_form=mcc_log_form,
+    label="soft-MCC",
+    description="soft-MCC loss, 1 - MCC of the approximated matrix (Eq. 8)",
+    derivation="mcc.md",
+)

@@ -13,12 +13,11 @@ Two families of functions live here:
 
 Derivations: ``derivations/bce.md``, ``derivations/gmn.md``, ``derivations/head.md``.
 """
-import math
 
 import numpy as np
 
 from . import registry
-from ._stable import expit, log_expit, logsumexp, softplus
+from ._stable import expit, softplus
 from ._validation import (
     check_binary_labels,
     check_bool,
@@ -37,6 +36,7 @@ from .activation import (
     threshold_logit,
     threshold_logit_grad,
 )
+from .count_losses import gmn_from_counts, gmn_with_logits, gmn_with_logits_value_and_grad
 
 __all__ = [
     "METHODS",
@@ -57,7 +57,7 @@ __all__ = [
 
 #: Every training method (Section 4.2) as ``head_loss`` keyword sets, in column order;
 #: derived from :mod:`astra_np.core.registry`.
-METHODS = {m.name: m.head_kwargs() for m in registry.methods()}
+METHODS = registry.MethodTable(registry.Method.head_kwargs)
 
 
 def _pair(p, y, p_name="p"):
@@ -216,87 +216,6 @@ def gmn_grad(p, y):
     d_pos = -0.5 * (np.sqrt(tn) / np.sqrt(m0)) / (np.sqrt(m1) * np.sqrt(tp))
     d_neg = 0.5 * (np.sqrt(tp) / np.sqrt(m1)) / (np.sqrt(m0) * np.sqrt(tn))
     return np.where(y == 1, d_pos, d_neg)
-
-
-def _log_rate(log_count, log_others, m):
-    r""":math:`\log(C/m)` of an approximated count ``C = e^{log_count}`` of ``m`` rows.
-
-    While the rate is above 1/2 it is formed as ``log1p(-C'/m)`` from the complementary
-    count ``C' = m - C`` (log-sum-exp of ``log_others``), so that a rate next to 1 keeps
-    its digits and ``J = -expm1(h)`` stays accurate relative to itself as ``J -> 0`` (a
-    near-perfect classifier); below 1/2 it is ``log C - log m``.
-    """
-    if log_count > np.log(0.5 * m):
-        return float(np.log1p(-np.exp(logsumexp(log_others)) / m))
-    return float(log_count - np.log(m))
-
-
-def gmn_with_logits_value_and_grad(logit, y):
-    r"""GMN (Eq. 9) on ``p = sigmoid(logit)``, with its gradient in the logits.
-
-    Returns ``(J, dJ_dlogit)`` (also available as :func:`gmn_with_logits`). Works with :math:`\log TP_{apx}` and
-    :math:`\log TN_{apx}` (log-sum-exp of ``log_expit``), so it is finite and accurate
-    when every positive's ``p`` underflows:
-
-    .. math::
-
-        h = \tfrac12(\log TP + \log TN - \log m_0 - \log m_1),\quad
-        J = -\operatorname{expm1}(h),\quad G = e^h,
-
-        \frac{\partial J}{\partial \ell_i} = -\tfrac{G}{2}\,w_i\,(1-p_i)\ (y_i=1),
-        \qquad +\tfrac{G}{2}\,w'_i\,p_i\ (y_i=0),
-
-    with softmax weights :math:`w_i = e^{\log p_i - \log TP}` and
-    :math:`w'_i = e^{\log(1-p_i) - \log TN}`. See ``derivations/gmn.md``.
-
-    >>> J, g = gmn_with_logits([-1e4, 3.0, -2.0], [1, 0, 0])   # TP_apx = e^-10000
-    >>> float(J), bool(np.all(np.isfinite(g)))
-    (1.0, True)
-    >>> J, g = gmn_with_logits([-30.0, 3.0, -2.0], [1, 0, 0])
-    >>> bool(g[0] < 0 < g[1])
-    True
-    """
-    logit, y = check_logits_and_labels(logit, y)
-    m0, m1 = check_both_classes(y)
-    pos = y == 1
-    log_p = log_expit(logit)
-    log_q = log_expit(-logit)
-    log_tp = logsumexp(log_p[pos])
-    log_tn = logsumexp(log_q[~pos])
-    h = 0.5 * (_log_rate(log_tp, log_q[pos], m1) + _log_rate(log_tn, log_p[~pos], m0))
-    loss = float(-np.expm1(h))
-    half_g = 0.5 * np.exp(h)
-    w = np.exp(np.where(pos, log_p - log_tp, log_q - log_tn))
-    grad = np.where(pos, -half_g * w * np.exp(log_q), half_g * w * np.exp(log_p))
-    return loss, grad
-
-
-#: The name this function had first; returns ``(J, dJ_dlogit)`` like
-#: :func:`gmn_with_logits_value_and_grad`.
-gmn_with_logits = gmn_with_logits_value_and_grad
-
-
-def gmn_from_counts(tn, fp, fn, tp, m0, m1):
-    r"""GMN (Eq. 9) from the approximated counts (Eq. 8): ``(J, k_neg, k_pos)`` or ``None``.
-
-    ``k_neg = dJ/dFP - dJ/dTN = G/(2 TN)`` and ``k_pos = dJ/dTP - dJ/dFN = -G/(2 TP)``
-    with ``G = sqrt(TN TP/(m0 m1))``: the row gradient is ``k z (1 - z)``
-    (:mod:`astra_np.core.registry`). :math:`\log(TN/m_0)` is
-    formed as ``log1p(-FP/m0)`` while the rate is above 1/2 (likewise for TP), so that
-    ``J = -expm1(h)`` keeps its digits as G -> 1. ``None`` when TN or TP is 0 (the
-    gradient is infinite there; :func:`gmn_with_logits_value_and_grad` has no such point).
-
-    >>> J, k_neg, k_pos = gmn_from_counts(3.0, 1.0, 1.0, 1.0, 4, 2)
-    >>> round(J, 12), round(k_neg, 12), round(k_pos, 12)
-    (0.387627564304, 0.102062072616, -0.306186217848)
-    """
-    if not (tn > 0 and tp > 0):
-        return None
-    log_tn = math.log1p(-fp / m0) if tn > 0.5 * m0 else math.log(tn / m0)
-    log_tp = math.log1p(-fn / m1) if tp > 0.5 * m1 else math.log(tp / m1)
-    h = 0.5 * (log_tn + log_tp)
-    G = math.exp(h)
-    return -math.expm1(h), G / (2.0 * tn), -G / (2.0 * tp)
 
 
 # ---------------------------------------------------------------------------

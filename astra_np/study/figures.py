@@ -30,7 +30,6 @@ figures are plain :class:`matplotlib.figure.Figure` objects attached to the
 Agg canvas: no display is needed and pyplot's global state is never touched.
 """
 import math
-import sys
 from pathlib import Path
 
 import numpy as np
@@ -38,15 +37,14 @@ import numpy as np
 from ..core._stable import softplus
 from ..core._validation import is_integer
 from ..core.activation import astra, astra_logit, astra_partials, slope_for_threshold, threshold_logit
-from ..core.registry import get_method, losses, paper_method_names
-from ..core.registry import methods as registered_methods
+from ..core.registry import MethodTable, get_method, losses, paper_method_names
 from ..core.ztransform import z_transform
 
 #: Thresholds drawn in Figs. 1 and 3 (Section 3.1).
 TAUS = (0.5, 0.25, 0.05)
 
 #: Display names of every method (:mod:`astra_np.core.registry`), in column order.
-METHOD_NAMES = {m.name: m.label for m in registered_methods()}
+METHOD_NAMES = MethodTable(lambda m: m.label)
 #: The methods Fig. 4 trains by default: the paper's four.
 PAPER_METHODS = tuple(paper_method_names())
 
@@ -860,12 +858,3 @@ def save_figure(fig, path, fmt=None):
 FIGURES = {1: fig1, 2: fig2, 3: fig3, 4: fig4}
 
 
-def main(argv=None):
-    r"""``python -m astra_np figures`` (:func:`astra_np.cli.figures.main`)."""
-    from ..cli.figures import main as cli_main
-
-    return cli_main(argv)
-
-
-if __name__ == "__main__":  # pragma: no cover
-    sys.exit(main())

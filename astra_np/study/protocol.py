@@ -93,13 +93,14 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from .. import __version__
+from .._version import __version__
 from ..core._validation import check_features_and_labels, is_integer
 from ..core.losses import METHODS
-from ..core.registry import paper_method_names
+from ..core.plugins import load_plugins, loaded_plugins, plugin_of
+from ..core.registry import get_method, losses, paper_method_names
 from .data import check_cv_feasible, dataset_fingerprint, imbalance_ratio
 from .splits import make_splits
-from .store import ResultsStore
+from .store import ConfigMismatchError, ResultsStore
 
 __all__ = ["run_experiment", "run_fold", "FoldTask", "ExperimentResult", "SerialExecutor",
            "METHOD_ORDER", "QUICK", "fold_seed"]
@@ -360,11 +361,43 @@ def _exit_with_parent(ppid):
     os._exit(1)
 
 
-def _worker_init():
-    r"""Process-pool worker set-up: leave Ctrl-C to the main process (which stops the
-    pool), exit when orphaned, and use one BLAS thread per worker (the pool already
+def _plugin_losses(methods):
+    r"""``{loss name: plugin}`` of the methods' losses that a plugin registered."""
+    out = {}
+    for name in methods:
+        loss = get_method(name).loss
+        if not loss.builtin:
+            out[loss.name] = plugin_of(loss.module)
+    return out
+
+
+def _worker_plugins():
+    r"""What a worker imports to have this process's losses: the loaded plugins, then the
+    modules that registered other losses (an ``import`` in the caller's code; not
+    ``__main__``, which a spawned worker cannot import by name)."""
+    modules = [plugin_of(loss.module) for loss in losses() if not loss.builtin and loss.module != "__main__"]
+    return tuple(dict.fromkeys(loaded_plugins() + modules))
+
+
+def _refuse_missing_plugins(store):
+    r"""Refuse to resume a run whose plugin losses are not registered here (one line)."""
+    meta = store.read_meta()
+    stored = (meta or {}).get("config", {}).get("plugin_losses") or {}
+    registered = {loss.name for loss in losses()}
+    missing = {name: plugin for name, plugin in stored.items() if name not in registered}
+    if missing:
+        shown = ", ".join(f"{name} (--plugin {plugin})" for name, plugin in sorted(missing.items()))
+        raise ConfigMismatchError(f"{store.directory} holds results of plugin losses that are not loaded: {shown}; "
+                                  "rerun with the same --plugin arguments to resume")
+
+
+def _worker_init(plugins=()):
+    r"""Process-pool worker set-up: load the parent's plugins (their losses are methods
+    here too, whatever the start method), leave Ctrl-C to the main process (which stops
+    the pool), exit when orphaned, and use one BLAS thread per worker (the pool already
     fills the cores) when threadpoolctl is installed."""
     global _BLAS_LIMIT
+    load_plugins(plugins)
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     threading.Thread(target=_exit_with_parent, args=(os.getppid(),), daemon=True).start()
     try:
@@ -429,7 +462,8 @@ def _make_pool(executor, workers, max_in_flight, n_pending):
     import multiprocessing
 
     context = _TrackingContext(multiprocessing.get_context())
-    pool = cf.ProcessPoolExecutor(workers, mp_context=context, initializer=_worker_init)
+    pool = cf.ProcessPoolExecutor(workers, mp_context=context, initializer=_worker_init,
+                                  initargs=(_worker_plugins(),))
     return _Pool(pool, own=True, limit=limit, context=context)
 
 
@@ -642,7 +676,11 @@ def run_experiment(X, y, out, *, dataset="data", positives=None, repeats=10, fol
     run = dict(dataset=dataset, positives=positives, repeats=repeats, folds=folds, seed=seed,
                methods=methods, standardize=standardize, params=params, history_points=history_points)
     config = _make_config(X, y, splits, run, estimator, data_info)
+    plugin_losses = _plugin_losses(methods)
+    if plugin_losses:
+        config["plugin_losses"] = plugin_losses
     store = ResultsStore(out)
+    _refuse_missing_plugins(store)
     existing = store.open(config, __version__)
     try:
         splits.to_json(os.path.join(store.directory, "splits.json"))

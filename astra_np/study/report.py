@@ -30,8 +30,7 @@ import os
 
 import numpy as np
 
-from ..core.registry import get_method
-from ..core.registry import methods as registered_methods
+from ..core.registry import MethodTable, get_method
 from .store import ResultsStore, read_results
 
 __all__ = ["load_results", "summarize", "paired_p_value", "format_markdown", "write_report",
@@ -39,7 +38,7 @@ __all__ = ["load_results", "summarize", "paired_p_value", "format_markdown", "wr
 
 METRICS = (("g_mean", "G-Mean"), ("mcc", "MCC"))
 #: Column labels of every method, in column order (:mod:`astra_np.core.registry`).
-METHOD_LABELS = {m.name: m.label for m in registered_methods()}
+METHOD_LABELS = MethodTable(lambda m: m.label)
 
 
 def load_results(results_dir):

@@ -58,6 +58,7 @@ if ROOT not in sys.path:
     sys.path.insert(0, ROOT)
 
 from astra_np.check import reference as R  # noqa: E402
+from astra_np.core import registry  # noqa: E402
 
 OUT = os.path.join(HERE, "core_golden.json")
 SEED = 20240607
@@ -241,8 +242,11 @@ def head_case(name, x, y, betas, configs):
     return c
 
 
-ALL_CONFIGS = [(loss, astra, z) for loss in ("bce", "gmn") for astra in (False, True) for z in (False, True)]
-METHOD_CONFIGS = [("bce", False, False), ("gmn", False, False), ("bce", True, True), ("gmn", True, True)]
+#: The paper's losses (BCE, GMN) and the other built-in losses (on the counts), from the registry.
+PAPER_LOSSES = [loss.name for loss in registry.losses() if loss.in_paper]
+OTHER_BUILTIN_LOSSES = [loss.name for loss in registry.losses() if loss.builtin and not loss.in_paper]
+ALL_CONFIGS = [(loss, astra, z) for loss in PAPER_LOSSES for astra in (False, True) for z in (False, True)]
+METHOD_CONFIGS = [(loss, astra, astra) for astra in (False, True) for loss in PAPER_LOSSES]
 
 
 def section_head(rng):
@@ -285,7 +289,7 @@ def section_head(rng):
     return cases
 
 
-COUNT_CONFIGS = [(loss, astra, astra) for loss in ("f1", "mcc") for astra in (False, True)]
+COUNT_CONFIGS = [(loss, astra, astra) for loss in OTHER_BUILTIN_LOSSES for astra in (False, True)]
 COUNT_BETAS = [B_025 - 2.0, 85.37, -20.0]
 
 

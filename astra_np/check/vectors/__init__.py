@@ -113,12 +113,5 @@ __all__ = [
     "ValidationResult",
     "FunctionReport",
     "CaseFailure",
-    "main",
 ]
 
-
-def main(argv=None):
-    r"""``python -m astra_np vectors`` (see :func:`astra_np.cli.vectors.main`)."""
-    from ...cli.vectors import main as cli_main
-
-    return cli_main(argv)

@@ -45,7 +45,7 @@ def requirements(inputs):
 
 def _astra_np_version():
     try:
-        from ... import __version__
+        from ..._version import __version__
         return str(__version__)
     except ImportError:
         try:

@@ -6,6 +6,8 @@ arguments, the kind of gradient and the calls (names a checked implementation
 provides) that produce the value and the gradients. The output heads are one entry
 per training method of :data:`astra_np.core.losses.METHODS`, in the paper's order.
 """
+from collections.abc import Mapping
+
 from ...core.losses import METHODS
 from ...core.registry import get_loss
 
@@ -126,7 +128,7 @@ def _head(method):
 
 #: For every function: its equation, formula, arguments, gradient meaning and the calls
 #: (names a checked implementation provides) that produce the value and the gradient.
-FUNCTIONS = {
+_FIXED_FUNCTIONS = {
     "astra": _elementwise(
         "Eq. 4", "y = 1 - (1 + b exp(b x))^(-1/b)", ["x", "b"], "astra", "astra_partials",
         "b > 0; y = -expm1(-s) with s = softplus(b x + log b) / b"),
@@ -154,9 +156,29 @@ FUNCTIONS = {
         "TP_apx = sum p y", "gmn", "gmn_grad",
         "m0, m1: numbers of negatives and positives (both >= 1)"),
 }
-for _m in METHODS:
-    FUNCTIONS[head_key(_m)] = _head(_m)
-del _m
+
+
+class _FunctionTable(Mapping):
+    """The fixed functions, then one output head per registered method (live: a loss
+    registered later has its heads here)."""
+
+    def __getitem__(self, key):
+        if key in _FIXED_FUNCTIONS:
+            return _FIXED_FUNCTIONS[key]
+        method = head_method(key) if isinstance(key, str) else None
+        if method is None or method not in METHODS:
+            raise KeyError(key)
+        return _head(method)
+
+    def __iter__(self):
+        yield from _FIXED_FUNCTIONS
+        yield from (head_key(m) for m in METHODS)
+
+    def __len__(self):
+        return len(_FIXED_FUNCTIONS) + len(METHODS)
+
+
+FUNCTIONS = _FunctionTable()
 
 _ENCODING = (
     "Every array is an object {shape, dtype, data[, hex]}: data lists the elements in "
