@@ -8,9 +8,12 @@ the property tests close the class: any column permutation of a headed validatio
 or of a DataFrame at predict gives the same fit or a clear refusal, and LIBSVM files
 written with either index base give the same arrays.
 """
+import io
+import json
 import os
 import threading
 import time
+import zipfile
 
 import numpy as np
 import pytest
@@ -18,6 +21,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from astra_np.cli import train as train_cli
+from astra_np.learn.estimator import ASTraClassifier
 from astra_np.study.data import load_dataset
 from astra_np.study.datasets import make_imbalanced
 
@@ -274,3 +278,167 @@ def test_identity_any_column_permutation_of_a_validation_file(files, perm, renam
     got = load_dataset(path, training=info)
     np.testing.assert_array_equal(got[0], want[0])
     np.testing.assert_array_equal(got[1], want[1])
+
+
+# ----------------------------------------------------------------------------- defect 2
+pd = pytest.importorskip("pandas")  # a test dependency (setup.py extras "test")
+
+
+def _frame(X, names=NAMES):
+    return pd.DataFrame(X, columns=names)
+
+
+@pytest.fixture(scope="module")
+def frame_model():
+    return ASTraClassifier(epochs=30, random_state=0).fit(_frame(X3), Y3)
+
+
+def test_defect2_dataframe_column_names_are_checked(frame_model, tmp_path):
+    clf = frame_model
+    assert clf.feature_names_in_.tolist() == NAMES
+    want = clf.predict(_frame(X3))
+    reversed_ = _frame(X3[:, ::-1], NAMES[::-1])
+    with pytest.raises(ValueError, match="Feature names must be in the same order as they were in fit"):
+        clf.predict(reversed_)
+    with pytest.raises(ValueError, match="Feature names unseen at fit time:\n- g0\n"):
+        clf.predict_proba(_frame(X3, ["g0", "f1", "f2"]))
+    with pytest.warns(UserWarning, match="X does not have valid feature names"):
+        np.testing.assert_array_equal(clf.predict(X3), want)
+    plain = ASTraClassifier(epochs=3, random_state=0).fit(X3, Y3)
+    with pytest.warns(UserWarning, match="X has feature names, but ASTraClassifier was fitted without"):
+        plain.predict(_frame(X3))
+    with pytest.raises(ValueError, match="Feature names must be in the same order"):
+        ASTraClassifier(epochs=3, random_state=0).fit(_frame(X3), Y3, validation_data=(reversed_, Y3))
+    with pytest.raises(TypeError, match="Feature names are only supported if all input features have string"):
+        ASTraClassifier(epochs=3).fit(pd.DataFrame(X3, columns=["a", 1, "c"]), Y3)
+    clf.save(tmp_path / "m.npz")
+    back = ASTraClassifier.load(tmp_path / "m.npz")
+    assert back.feature_names_in_.tolist() == NAMES
+    np.testing.assert_array_equal(back.predict(_frame(X3)), want)
+    with pytest.raises(ValueError, match="Feature names must be in the same order"):
+        back.predict(reversed_)
+
+
+@settings(max_examples=20, deadline=None)
+@given(perm=st.permutations(range(3)))
+def test_identity_any_column_permutation_of_a_dataframe_at_predict(frame_model, perm):
+    names = [NAMES[k] for k in perm]
+    frame = _frame(X3[:, list(perm)], names)
+    if names == NAMES:
+        np.testing.assert_array_equal(frame_model.decision_function(frame),
+                                      frame_model.decision_function(_frame(X3)))
+        return
+    with pytest.raises(ValueError, match="Feature names must be in the same order"):
+        frame_model.decision_function(frame)
+
+
+# ----------------------------------------------------------------------------- defect 9
+@pytest.mark.parametrize("labels, message", [
+    (np.where(Y3 == 1, b"pos", b"neg"), r"labels of dtype bytes"),
+    (np.where(Y3 == 1, np.datetime64("2020-01-02"), np.datetime64("2020-01-01")), r"labels of dtype datetime64"),
+    (np.array(["pos" if v else "pos\x00" for v in Y3], dtype=object), r"ends with a NUL character"),
+    ([1 if v else "1" for v in Y3], r"Mix of label input types \(number and string\)"),
+    ([True if v else 1 for v in Y3], r"Mix of label input types \(boolean and number\)"),
+])
+def test_defect9_labels_that_cannot_be_kept_exactly_are_refused_at_fit(labels, message):
+    with pytest.raises(ValueError, match=message) as info:
+        ASTraClassifier(epochs=2).fit(X3, labels)
+    assert "\n" not in str(info.value)
+
+
+def test_defect9_labels_of_supported_types_round_trip(tmp_path):
+    for labels in (np.where(Y3 == 1, "pos", "neg"), Y3.astype(bool), Y3 * 3 - 1, Y3 + 0.5 * 0):
+        clf = ASTraClassifier(epochs=2, random_state=0).fit(X3, labels)
+        clf.save(tmp_path / "m.npz")
+        back = ASTraClassifier.load(tmp_path / "m.npz")
+        np.testing.assert_array_equal(back.predict(X3), clf.predict(X3))
+        assert back.classes_.dtype == clf.classes_.dtype
+
+
+# -------------------------------------------------------- tiny features: rescaled exactly
+def test_low_tiny_features_are_not_taken_for_constant_ones():
+    tiny = X3.copy()
+    tiny[:, 1] *= 2.0 ** -565  # about 1e-170: the squares of the deviations underflow
+    a = ASTraClassifier(epochs=20, random_state=0).fit(X3, Y3)
+    b = ASTraClassifier(epochs=20, random_state=0).fit(tiny, Y3)
+    # a power of two scales the mean and standard deviation exactly: the same fit, bit for bit
+    np.testing.assert_array_equal(b.params_.to_vector(), a.params_.to_vector())
+    np.testing.assert_array_equal(b.scale_[1], a.scale_[1] * 2.0 ** -565)
+    np.testing.assert_array_equal(b.decision_function(tiny), a.decision_function(X3))
+
+
+def test_low_features_below_the_normal_range_are_refused():
+    sub = X3.copy()
+    sub[:, 1] = np.where(Y3 == 1, 5e-324, 0.0)  # varies, but its standard deviation is subnormal
+    with pytest.raises(ValueError, match=r"feature 1 varies, but its standard deviation .* below the float64"):
+        ASTraClassifier(epochs=2).fit(sub, Y3)
+
+
+# ----------------------------------------------------------------------------- defect 4
+def _npy(header, payload=b""):
+    buf = io.BytesIO()
+    np.lib.format.write_array_header_1_0(buf, header)
+    return buf.getvalue() + payload
+
+
+def _array_bytes(a):
+    buf = io.BytesIO()
+    np.lib.format.write_array(buf, a, allow_pickle=False)
+    return buf.getvalue()
+
+
+def _replace_members(src, dst, members):
+    with zipfile.ZipFile(src) as zin, zipfile.ZipFile(dst, "w") as zout:
+        for item in zin.infolist():
+            name = item.filename[:-4]
+            if name not in members:
+                zout.writestr(item, zin.read(item))
+        for name, data in members.items():
+            zout.writestr(name + ".npy", data)
+
+
+@pytest.fixture(scope="module")
+def saved_model(tmp_path_factory):
+    path = tmp_path_factory.mktemp("model") / "m.npz"
+    clf = ASTraClassifier(epochs=3, random_state=0).fit(X3, Y3)
+    clf.save(path)
+    return clf, path
+
+
+def test_defect4_a_header_claiming_8_tib_is_refused_without_allocating(saved_model, tmp_path):
+    clf, path = saved_model
+    huge = _npy({"descr": "<f8", "fortran_order": False, "shape": (2 ** 40,)}, b"\0" * 64)
+    _replace_members(path, tmp_path / "a.npz", {"theta": huge})
+    with pytest.raises(ValueError, match=r"field 'theta': shape \(1099511627776,\), expected \(\d+,\)"):
+        ASTraClassifier.load(tmp_path / "a.npz")
+    # layer sizes that agree with such a header: refused by the member's size
+    n_x, hidden = 2 ** 19, 2 ** 20
+    n_params = (n_x + 1) * hidden + hidden + 1 + 1
+    members = {
+        "layer_sizes": _array_bytes(np.array([n_x, hidden, 1], dtype=np.int64)),
+        "theta": _npy({"descr": "<f8", "fortran_order": False, "shape": (n_params,)}, b"\0" * 64),
+        "params_json": _array_bytes(np.array(json.dumps({**clf.get_params(), "hidden_layer_sizes": [hidden]}))),
+    }
+    _replace_members(path, tmp_path / "b.npz", members)
+    with pytest.raises(ValueError, match=r"field 'theta': its header declares \d+ bytes of data, the archive member holds 64"):
+        ASTraClassifier.load(tmp_path / "b.npz")
+
+
+def test_defect4_unknown_members_are_never_read(saved_model, tmp_path):
+    clf, path = saved_model
+    # an unknown member whose header claims 8 TiB, and one that is not even .npy data
+    _replace_members(path, tmp_path / "c.npz", {
+        "extra": _npy({"descr": "<f8", "fortran_order": False, "shape": (2 ** 40,)}),
+        "notes": b"not an array at all",
+    })
+    back = ASTraClassifier.load(tmp_path / "c.npz")
+    np.testing.assert_array_equal(back.predict(X3), clf.predict(X3))
+
+
+def test_low_a_csv_given_as_a_model_file(tmp_path, capsys):
+    p = tmp_path / "data.csv"
+    p.write_text("a,b,y\n1,2,0\n3,4,1\n")
+    with pytest.raises(ValueError) as info:
+        ASTraClassifier.load(p)
+    msg = str(info.value)
+    assert "not a readable astra_np model file" in msg and "pickle" not in msg and "\n" not in msg

@@ -286,14 +286,16 @@ def _exact_labels(arr):
 _SMALL_SCALE = 2.0 ** -500
 
 
-def _rescaled_statistics(column):
-    r"""Mean and standard deviation of ``column``, computed on ``column * 2**-e`` (``e``
-    the binary exponent of its largest magnitude) and scaled back: multiplying by a
-    power of two is exact, so these are the statistics the plain formulas would give
-    without underflow."""
-    e = int(np.frexp(np.max(np.abs(column)))[1])
-    scaled = np.ldexp(column, -e)
-    return float(np.ldexp(scaled.mean(), e)), float(np.ldexp(scaled.std(), e))
+def _rescaled_statistics(X, columns):
+    r"""Mean and standard deviation of ``X[:, columns]``, computed with each of these
+    columns multiplied by ``2**-e`` (``e`` the binary exponent of its largest magnitude)
+    and scaled back. Multiplying by a power of two is exact and the reduction is the
+    one of the whole matrix, so these are, bit for bit, the statistics of the plain
+    formulas without underflow."""
+    e = np.frexp(np.max(np.abs(X[:, columns]), axis=0))[1]
+    scaled = X.copy()
+    scaled[:, columns] = np.ldexp(X[:, columns], -e)
+    return np.ldexp(scaled.mean(axis=0)[columns], e), np.ldexp(scaled.std(axis=0)[columns], e)
 
 
 def standardization(X, name="X"):
@@ -321,8 +323,10 @@ def standardization(X, name="X"):
             f"1.8e308; rescale the features (or pass standardize=False)"
         )
     constant = np.all(X == X[:1], axis=0)
-    for j in np.flatnonzero((scale < _SMALL_SCALE) & ~constant):
-        mean[j], scale[j] = _rescaled_statistics(X[:, j])
+    tiny = np.flatnonzero((scale < _SMALL_SCALE) & ~constant)
+    if tiny.size:
+        mean[tiny], scale[tiny] = _rescaled_statistics(X, tiny)
+    for j in tiny:
         if scale[j] < np.finfo(np.float64).tiny:
             raise ValueError(
                 f"{name}: feature {j} varies, but its standard deviation {scale[j]:.6g} is below the "
