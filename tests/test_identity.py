@@ -16,6 +16,7 @@ import time
 import zipfile
 
 import numpy as np
+import pandas as pd
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
@@ -281,9 +282,6 @@ def test_identity_any_column_permutation_of_a_validation_file(files, perm, renam
 
 
 # ----------------------------------------------------------------------------- defect 2
-pd = pytest.importorskip("pandas")  # a test dependency (setup.py extras "test")
-
-
 def _frame(X, names=NAMES):
     return pd.DataFrame(X, columns=names)
 
