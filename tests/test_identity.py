@@ -141,6 +141,10 @@ def test_defect3_libsvm_index_base_is_the_training_files(tmp_path, capsys):
     zero = _libsvm(tmp_path / "zero.libsvm", Xv, yv, base=0)
     code, _, err = _train(["--data", one, "--val-data", zero, "--epochs", "2"], capsys)
     assert code == 2 and "index 0, but the training file's indices are 1-based" in _one_line(err)
+    with pytest.raises(ValueError, match=r"give either training= or minority=: a file read with training="):
+        load_dataset(short, training=info, minority="1")
+    with pytest.raises(ValueError, match=r"training= must be the info of the training file"):
+        load_dataset(short, training={"format": "libsvm"})
     wide = _libsvm(tmp_path / "w.libsvm", np.column_stack([Xv, Xv[:, :1]]), yv, base=0)
     with pytest.raises(ValueError, match=r"row 1, column 3: feature index above the training file's largest, 2"):
         load_dataset(wide, training=info)

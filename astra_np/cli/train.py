@@ -47,7 +47,8 @@ def build_parser():
     p.add_argument("--format", dest="fmt", default=None, choices=["csv", "tsv", "libsvm", "svmlight"],
                    help="file format (default: from the extension or the content)")
     p.add_argument("--val-data", default=None, type=_args.input_file,
-                   help="separate validation file (same format and label; the training file's classes)")
+                   help="separate validation file (same format, the training file's classes; "
+                        "columns matched by header name)")
     p.add_argument("--method", default=DEFAULT_METHOD, choices=list(METHODS),
                    help="training method (Section 4.2; default gmn-astra)")
     p.add_argument("--epochs", type=_args.positive_int, default=10000, help="number of epochs (default 10000)")

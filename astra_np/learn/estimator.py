@@ -202,7 +202,9 @@ def _check_X(X, name="X", estimator="ASTraClassifier"):
 
 
 def _check_y(y, n_samples, estimator="ASTraClassifier"):
-    r"""Validate targets: 1-D (a column vector is raveled with a warning), finite, discrete."""
+    r"""Validate targets: 1-D (a column vector is raveled with a warning), finite, discrete,
+    of one kind that NumPy keeps exactly (numbers, booleans or str; see
+    :func:`_exact_labels`): bytes, datetime64 and timedelta64 labels are refused."""
     if y is None:
         raise ValueError(f"{estimator} requires y to be passed, but the target y is None")
     if _is_sparse(y):

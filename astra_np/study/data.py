@@ -488,6 +488,11 @@ def _validation_of(training, label, minority, classes):
     r"""``(minority, classes)`` of a file read with ``training=``."""
     if training is None:
         return minority, classes
+    needed = {"format", "header", "features", "positive", "classes",
+              "index_base" if isinstance(training, dict) and training.get("format") == "libsvm" else "label_column"}
+    if not isinstance(training, dict) or not needed <= set(training):
+        raise ValueError("training= must be the info of the training file (load_dataset(..., return_info=True)), "
+                         f"got {type(training).__name__}")
     given = [name for name, v in (("label", label), ("minority", minority), ("classes", classes)) if v is not None]
     if given:
         raise ValueError(f"give either training= or {'/'.join(given)}=: a file read with training= takes "
