@@ -12,7 +12,8 @@ class of the training file. A stratified ``--validation-fraction`` of each class
 (Section 4.2) unless ``--val-data`` gives a separate validation file; that file takes
 the training file's positive class and must hold only the training file's labels; its
 columns are matched to the training file's by header name (any order), or by position
-when neither has a header and the widths agree, else it is refused. The
+when the two files do not both have a header and their widths agree, else it is
+refused. The
 report shows the learned slope ``b`` and threshold ``tau``, the best epoch, and the
 counted confusion matrix, G-Mean and MCC (Eq. 1-3) on the training and validation
 rows. ``--save`` writes the model
@@ -126,7 +127,7 @@ def _print_data(args, X, y, info, validation):
           f"IR = {(y.size - m1) / m1:.2f}; {_header_words(info)}; positive class {info['positive']!r} "
           f"(label 1), {others!r} -> 0")
     if validation is not None:
-        Xv, yv, vinfo = validation
+        _, yv, vinfo = validation
         print(f"val data    {args.val_data}: {yv.size} rows, {int(yv.sum())} positive(s); "
               f"{_header_words(vinfo)}; columns matched {vinfo['aligned']} to the training file's")
 
