@@ -191,6 +191,14 @@ def test_defect10_a_pandas_header_is_a_header(tmp_path, capsys):
     code, out, err = _train(["--data", str(p), "--label", "y", "--epochs", "2"], capsys)
     assert code == 0, err
     assert "39 rows, 4 features" in out and "header row ['0', '1', '2', '3', 'y']" in out
+    # a damaged first data row is not a header: a missing or non-finite label, repeated cells
+    for first, message in (("0,1,2,3,\n", r"row 1, column '4': missing label"),
+                           ("0,1,2,3,nan\n", r"label column holds 3 classes"),
+                           ("1,1,2,3,y\n", r"label column holds 3 classes")):
+        p.write_text(first + body)
+        with pytest.raises(ValueError, match=message):
+            load_dataset(p)
+    p.write_text("0,1,2,3,y\n" + body)
     # the label named but absent: the message says what the first row holds
     with pytest.raises(ValueError, match=r"no column named 'z': the first row \['0', '1', '2', '3', 'y'\] does not"):
         load_dataset(p, label="z")

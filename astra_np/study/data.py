@@ -309,10 +309,11 @@ def _is_header(path, rows, linenos, label, classes):
             f"row is not a header: its label {first[lab]!r} is a label of other rows)")
     if not numbers:
         return True
-    # a label cell that is not a number and no other row holds: a header (pandas writes
-    # "0,1,2,3,y") when the other rows' labels are numbers, or when it is not one of the
-    # training classes (a validation or test file)
-    if _NUMBER.match(own):
+    # a label cell that is a name no other row holds: a header (pandas writes "0,1,2,3,y")
+    # when the other rows' labels are numbers, or when it is not one of the training
+    # classes (a validation or test file). A missing or non-finite label, or repeated
+    # cells, mark a damaged data row instead.
+    if _NUMBER.match(own) or _NONFINITE.match(own) or not own or len(set(first)) < len(first):
         return False
     if classes is not None:
         return own not in {_canonical_label(c) for c in classes}
@@ -555,10 +556,11 @@ def load_dataset(path, label=None, minority=None, fmt=None, delimiter=None, clas
     Notes
     -----
     Delimited text: the first row is a header when it holds the label column's name
-    (``label`` given by name), or when none of its cells is a number, or when its label
-    cell is not a number, is a label of no other row, and the other rows' labels are
-    numbers (pandas writes ``0,1,2,3,y``) or, with ``classes`` or ``training``, it is
-    not one of the training classes. A first row without numbers whose label is a
+    (``label`` given by name), or when none of its cells is a number, or when its cells
+    are distinct and its label cell is a name (not empty, not a number, nan or inf)
+    that is a label of no other row, while the other rows' labels are numbers (pandas
+    writes ``0,1,2,3,y``) or, with ``classes`` or ``training``, it is not one of the
+    training classes. A first row without numbers whose label is a
     label of other rows is a damaged data row and refused. Numbers are ASCII decimal or
     scientific notation (``1``, ``-2.5``, ``.5``, ``3e-7``); anything else in a feature
     cell is refused, never guessed. Blank lines are skipped; nothing else is (a comment
