@@ -206,7 +206,7 @@ def test_defect10_a_pandas_header_is_a_header(tmp_path, capsys):
 
 # ------------------------------------------------------------------------ labels, exactly
 @pytest.mark.parametrize("a, b", [("0.1", "0.10000000000000001"), ("9007199254740993", "9007199254740992"),
-                                  ("1e-400", "0"), ("a", "a\x00")])
+                                  ("1e-400", "0"), ("a", "a\x00"), ("1e999999999999999999999", "1")])
 def test_low_distinct_labels_never_merge(tmp_path, a, b):
     p = tmp_path / "d.csv"
     rows = [f"{i},{(7 * i) % 5},{a if i % 4 == 0 else b}\n" for i in range(12)]

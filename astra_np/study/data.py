@@ -46,7 +46,7 @@ import os
 import re
 import stat
 from collections import Counter
-from decimal import Decimal
+from decimal import Decimal, InvalidOperation
 
 import numpy as np
 
@@ -114,7 +114,10 @@ def _canonical_label(token):
     text = str(token).strip()
     if not _NUMBER.match(text):
         return text
-    value = Decimal(text)
+    try:
+        value = Decimal(text)
+    except InvalidOperation:  # an exponent beyond the decimal module's range: compared as text
+        return text
     if value.is_zero():
         return "0"
     sign, digits, exponent = value.as_tuple()
