@@ -22,7 +22,9 @@ setup(
     extras_require={
         # scipy.differentiate (a finite-difference reference) needs scipy >= 1.15
         "test": ["pytest>=7", "hypothesis>=6.50", "mpmath>=1.2", "sympy>=1.10", "scipy>=1.15",
-                 "jsonschema>=4", "threadpoolctl>=3", "ruff>=0.5"],
+                 "jsonschema>=4", "threadpoolctl>=3", "ruff>=0.5",
+                 # data frames: ASTraClassifier's column-name checks (feature_names_in_)
+                 "pandas>=1.5"],
         # the JAX example (examples/jax_astra.py) and its test
         "jax": ["jax>=0.4.30"],
         # the figures command trains (Fig. 4): one BLAS thread per process is much faster

@@ -7,6 +7,7 @@ import os
 import tempfile
 
 import numpy as np
+import pandas as pd
 import pytest
 from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
@@ -18,8 +19,8 @@ X, Y = make_imbalanced(n_samples=300, n_features=3, n_positives=8, random_state=
 LABELS = np.where(Y == 1, "pos", "neg")
 
 
-def _saved(labels):
-    clf = ASTraClassifier(epochs=6, random_state=0).fit(X, labels)
+def _saved(labels, frame=False):
+    clf = ASTraClassifier(epochs=6, random_state=0).fit(_frame(X) if frame else X, labels)
     fd, path = tempfile.mkstemp(suffix=".npz")
     os.close(fd)
     clf.save(path)
@@ -29,7 +30,11 @@ def _saved(labels):
     return clf, arrays
 
 
-MODELS = {"int": _saved(Y), "str": _saved(LABELS)}
+def _frame(A):
+    return pd.DataFrame(A, columns=[f"x{j}" for j in range(A.shape[1])])
+
+
+MODELS = {"int": _saved(Y), "str": _saved(LABELS), "names": _saved(Y, frame=True)}
 
 # Values outside each field's range (a model saved by astra_np never holds them). Any
 # other value of ``classes`` or ``mean`` would be a different valid model, not damage.
@@ -109,7 +114,8 @@ def mutations(draw, arrays):
 
 
 def _predictions(clf):
-    return clf.predict(X), clf.predict_proba(X), clf.decision_function(X)
+    A = _frame(X) if hasattr(clf, "feature_names_in_") else X
+    return clf.predict(A), clf.predict_proba(A), clf.decision_function(A)
 
 
 @settings(suppress_health_check=[HealthCheck.too_slow, HealthCheck.filter_too_much])
@@ -142,6 +148,8 @@ def test_mutated_model_file_loads_identically_or_names_the_field(data, which):
         np.testing.assert_array_equal(got, want)
     np.testing.assert_array_equal(back.classes_, clf.classes_)
     assert back.classes_.dtype == clf.classes_.dtype
+    assert getattr(back, "feature_names_in_", None) is None or (
+        back.feature_names_in_.tolist() == clf.feature_names_in_.tolist())
 
 
 def test_unmodified_file_round_trips_exactly():

@@ -213,7 +213,8 @@ def input_file(text):
     r"""An existing, readable regular file."""
     path = str(text)
     if not os.path.isfile(path):
-        what = "is a directory" if os.path.isdir(path) else "does not exist"
+        what = "is a directory" if os.path.isdir(path) else (
+            "is not a regular file (a FIFO, a device or a socket)" if os.path.exists(path) else "does not exist")
         raise argparse.ArgumentTypeError(f"{path!r} {what}, expected a readable file")
     if not os.access(path, os.R_OK):
         raise argparse.ArgumentTypeError(f"{path!r} is not readable")

@@ -10,7 +10,10 @@ or LIBSVM/svmlight); the positive class (label 1) is ``--minority`` or else the 
 class of the training file. A stratified ``--validation-fraction`` of each class
 (default 0.25) is held out for best-on-validation selection by :math:`FNR_{apx}`
 (Section 4.2) unless ``--val-data`` gives a separate validation file; that file takes
-the training file's positive class and must hold only the training file's labels. The
+the training file's positive class and must hold only the training file's labels; its
+columns are matched to the training file's by header name (any order), or by position
+when the two files do not both have a header and their widths agree, else it is
+refused. The
 report shows the learned slope ``b`` and threshold ``tau``, the best epoch, and the
 counted confusion matrix, G-Mean and MCC (Eq. 1-3) on the training and validation
 rows. ``--save`` writes the model
@@ -45,7 +48,8 @@ def build_parser():
     p.add_argument("--format", dest="fmt", default=None, choices=["csv", "tsv", "libsvm", "svmlight"],
                    help="file format (default: from the extension or the content)")
     p.add_argument("--val-data", default=None, type=_args.input_file,
-                   help="separate validation file (same format and label; the training file's classes)")
+                   help="separate validation file (same format, the training file's classes; "
+                        "columns matched by header name)")
     p.add_argument("--method", default=DEFAULT_METHOD, choices=list(METHODS),
                    help="training method (Section 4.2; default gmn-astra)")
     p.add_argument("--epochs", type=_args.positive_int, default=10000, help="number of epochs (default 10000)")
@@ -82,8 +86,10 @@ def _classifier(args):
 
 
 def _load(args):
-    r"""``(X, y, info, validation_data)``; the validation file takes the training file's
-    positive class and label set."""
+    r"""``(X, y, info, validation)``: the training file, and ``(Xv, yv, vinfo)`` of the
+    validation file or None; the validation file takes the training file's positive
+    class and label set, and its columns are matched to the training file's by header
+    name (:func:`astra_np.study.data.load_dataset`, ``training=``)."""
     try:
         X, y, info = load_dataset(args.data, label=args.label, minority=args.minority, fmt=args.fmt,
                                   return_info=True)
@@ -92,14 +98,9 @@ def _load(args):
     if args.val_data is None:
         return X, y, info, None
     try:
-        Xv, yv = load_dataset(args.val_data, label=args.label, minority=info["positive"], fmt=args.fmt,
-                              classes=info["classes"])
+        return X, y, info, load_dataset(args.val_data, fmt=args.fmt, training=info, return_info=True)
     except ValueError as exc:
         raise _ArgError("--val-data", exc) from None
-    if Xv.shape[1] != X.shape[1]:
-        raise _ArgError("--val-data", f"{args.val_data}: {Xv.shape[1]} features, the training data have "
-                                      f"{X.shape[1]}")
-    return X, y, info, (Xv, yv)
 
 
 class _ArgError(ValueError):
@@ -115,13 +116,20 @@ def _report(name, clf, X, y):
             f"G-Mean={g_mean(cm):.4f}  MCC={mcc(cm):.4f}")
 
 
-def _print_data(args, X, y, info):
+def _header_words(info):
+    return "no header row" if info["header"] is None else f"header row {info['header']!r}"
+
+
+def _print_data(args, X, y, info, validation):
     m1 = int(y.sum())
-    header = "no header row" if info["header"] is None else f"header row {info['header']!r}"
     others = [c for c in info["classes"] if c != info["positive"]]
     print(f"data        {args.data}: {y.size} rows, {X.shape[1]} features, {m1} positive(s), "
-          f"IR = {(y.size - m1) / m1:.2f}; {header}; positive class {info['positive']!r} "
+          f"IR = {(y.size - m1) / m1:.2f}; {_header_words(info)}; positive class {info['positive']!r} "
           f"(label 1), {others!r} -> 0")
+    if validation is not None:
+        _, yv, vinfo = validation
+        print(f"val data    {args.val_data}: {yv.size} rows, {int(yv.sum())} positive(s); "
+              f"{_header_words(vinfo)}; columns matched {vinfo['aligned']} to the training file's")
 
 
 def _print_fit(args, clf, X, y, validation_data, caught):
@@ -168,8 +176,9 @@ def main(argv=None):
     clf = _classifier(args)
     try:
         clf.check_params()
-        X, y, info, validation_data = _load(args)
-        _print_data(args, X, y, info)
+        X, y, info, validation = _load(args)
+        _print_data(args, X, y, info, validation)
+        validation_data = None if validation is None else validation[:2]
         with warnings.catch_warnings(record=True) as caught:
             warnings.simplefilter("always", TrainingStoppedWarning)
             clf.fit(X, y, validation_data=validation_data)

@@ -24,7 +24,8 @@ Conventions specific to ASTra:
   :math:`\sigma(x)`.
 * **Scaling.** ``standardize=True`` (default) centres and scales every feature with
   the training rows' mean and standard deviation (a constant feature is centred
-  only), the usual choice, which the paper does not specify. Data that is already
+  only; a feature of tiny values is rescaled exactly, see :func:`standardization`),
+  the usual choice, which the paper does not specify. Data that is already
   standardised is unchanged by it.
 """
 import inspect
@@ -32,6 +33,7 @@ import json
 import math
 import numbers
 import os
+import stat
 import sys
 import warnings
 import zipfile
@@ -110,6 +112,61 @@ def _is_sparse(X):
     return hasattr(X, "toarray") and (hasattr(X, "nnz") or hasattr(X, "tocsr"))
 
 
+def _feature_names(X):
+    r"""The column names of a data frame ``X`` (anything with ``columns``), as
+    scikit-learn reads them: an object array when every name is a ``str``, None when
+    none is (or ``X`` is an array); ``TypeError`` for a mix."""
+    columns = None if isinstance(X, np.ndarray) else getattr(X, "columns", None)
+    if columns is None:
+        return None
+    names = np.asarray(list(columns), dtype=object)
+    if names.size == 0:
+        return None
+    types = sorted({type(v).__qualname__ for v in names})
+    if len(types) > 1 and "str" in types:
+        raise TypeError(
+            "Feature names are only supported if all input features have string names, "
+            f"but your input has {types} as feature name / column name types. "
+            "If you want feature names to be stored and validated, you must convert "
+            "them all to strings, by using X.columns = X.columns.astype(str) for "
+            "example. Otherwise you can remove feature / column names from your input "
+            "data, or convert them all to a non-string data type."
+        )
+    return names if types == ["str"] else None
+
+
+def _names_message(fitted, given):
+    r"""scikit-learn's message for feature names that differ from those seen in fit."""
+    unseen = sorted(set(given) - set(fitted))
+    missing = sorted(set(fitted) - set(given))
+    message = "The feature names should match those that were passed during fit.\n"
+    for title, names in (("Feature names unseen at fit time:", unseen),
+                         ("Feature names seen at fit time, yet now missing:", missing)):
+        if names:
+            message += title + "\n" + "".join(f"- {n}\n" for n in names[:5]) + ("- ...\n" if len(names) > 5 else "")
+    if not unseen and not missing:
+        message += "Feature names must be in the same order as they were in fit.\n"
+    return message
+
+
+def _check_feature_names(fitted, X, estimator="ASTraClassifier"):
+    r"""Check the column names of ``X`` against ``fitted`` (``feature_names_in_`` or
+    None), as scikit-learn does: ``ValueError`` when the names or their order differ
+    (columns are never matched by position behind the user's back), a ``UserWarning``
+    when only one of the two has names."""
+    given = _feature_names(X)
+    if fitted is None and given is None:
+        return
+    if fitted is None:
+        warnings.warn(f"X has feature names, but {estimator} was fitted without feature names", UserWarning,
+                      stacklevel=3)
+    elif given is None:
+        warnings.warn(f"X does not have valid feature names, but {estimator} was fitted with feature names",
+                      UserWarning, stacklevel=3)
+    elif len(fitted) != len(given) or np.any(fitted != given):
+        raise ValueError(_names_message(list(fitted), list(given)))
+
+
 def _check_X(X, name="X", estimator="ASTraClassifier"):
     r"""Validate a feature matrix: dense, numeric, real, 2-D, non-empty, finite. Returns float64."""
     if X is None:
@@ -145,12 +202,18 @@ def _check_X(X, name="X", estimator="ASTraClassifier"):
 
 
 def _check_y(y, n_samples, estimator="ASTraClassifier"):
-    r"""Validate targets: 1-D (a column vector is raveled with a warning), finite, discrete."""
+    r"""Validate targets: 1-D (a column vector is raveled with a warning), finite, discrete,
+    of one kind that NumPy keeps exactly (numbers, booleans or str; see
+    :func:`_exact_labels`): bytes, datetime64 and timedelta64 labels are refused."""
     if y is None:
         raise ValueError(f"{estimator} requires y to be passed, but the target y is None")
     if _is_sparse(y):
         raise TypeError("sparse y is not supported; pass a dense 1-D array")
     arr = np.asarray(y)
+    if not isinstance(y, np.ndarray) and arr.dtype != object:
+        # a list or a Series: its labels checked one by one (np.asarray would turn [1, "1"]
+        # into two "1", [True, 1] into two 1, and drop the NUL of "a\x00")
+        arr = np.asarray(y, dtype=object).reshape(arr.shape)
     if arr.ndim == 2 and arr.shape[1] == 1:
         warnings.warn(
             "A column-vector y was passed when a 1d array was expected. Please change the "
@@ -165,6 +228,12 @@ def _check_y(y, n_samples, estimator="ASTraClassifier"):
         raise ValueError(f"X and y have inconsistent numbers of samples: {n_samples} and {arr.shape[0]}")
     if arr.dtype.kind == "c":
         raise ValueError("Complex data not supported in y")
+    if arr.dtype == object:
+        arr = _exact_labels(arr)
+    if arr.dtype.kind in "SMmV":
+        what = {"S": "bytes", "M": "datetime64", "m": "timedelta64", "V": "structured"}[arr.dtype.kind]
+        raise ValueError(f"y: labels of dtype {what} ({arr.dtype}) are not supported; use numbers, "
+                         f"booleans or str (decode bytes, format dates)")
     if arr.dtype.kind == "f":
         if not np.all(np.isfinite(arr)):
             raise ValueError("Input y contains NaN or infinity.")
@@ -172,23 +241,79 @@ def _check_y(y, n_samples, estimator="ASTraClassifier"):
             raise ValueError(
                 "Unknown label type: continuous. ASTraClassifier needs binary class labels."
             )
-    if arr.dtype == object:
-        try:
-            arr = np.asarray(arr.tolist())
-        except Exception:  # pragma: no cover - exotic label objects
-            pass
     return arr
+
+
+def _label_kind(value):
+    if isinstance(value, (bool, np.bool_)):
+        return "boolean"
+    if isinstance(value, (str, np.str_)):
+        return "string"
+    if isinstance(value, numbers.Number) and not isinstance(value, (complex, np.complexfloating)):
+        return "number"
+    if isinstance(value, (bytes, np.bytes_)):
+        return "bytes"
+    return type(value).__name__
+
+
+def _exact_labels(arr):
+    r"""An object array of labels as a NumPy array that keeps every label distinct.
+
+    Refused with one line: a mix of kinds (``1`` and ``"1"`` would become one string,
+    ``True`` and ``1`` one number), bytes, objects other than numbers, booleans and
+    str, and str labels ending in a NUL character (NumPy's strings drop it, merging
+    ``"a\x00"`` with ``"a"``)."""
+    values = arr.tolist()
+    kinds = sorted({_label_kind(v) for v in values})
+    if len(kinds) > 1:
+        raise ValueError(f"Mix of label input types ({' and '.join(kinds)}): labels are compared exactly, "
+                         f"give y labels of one type")
+    kind = kinds[0] if kinds else "number"
+    if kind not in ("boolean", "string", "number"):
+        raise ValueError(f"y: labels of type {kind} are not supported; use numbers, booleans or str")
+    if kind == "string":
+        tail = next((v for v in values if v.endswith("\x00")), None)
+        if tail is not None:
+            raise ValueError(f"y: label {tail!r} ends with a NUL character, which NumPy strings drop (it would "
+                             f"merge with {tail.rstrip(chr(0))!r}); remove it")
+        return np.array(values, dtype=str)
+    out = np.asarray(values)
+    if out.dtype == object:
+        raise ValueError(f"y: labels beyond the int64 range are not supported (e.g. {values[0]!r}); use str")
+    return out
+
+
+#: Below this standard deviation the squares of the deviations may underflow: such a
+#: feature's statistics are computed again on the feature scaled up by a power of two.
+_SMALL_SCALE = 2.0 ** -500
+
+
+def _rescaled_statistics(X, columns):
+    r"""Mean and standard deviation of ``X[:, columns]``, computed with each of these
+    columns multiplied by ``2**-e`` (``e`` the binary exponent of its largest magnitude)
+    and scaled back. Multiplying by a power of two is exact and the reduction is the
+    one of the whole matrix, so these are, bit for bit, the statistics of the plain
+    formulas without underflow."""
+    e = np.frexp(np.max(np.abs(X[:, columns]), axis=0))[1]
+    scaled = X.copy()
+    scaled[:, columns] = np.ldexp(X[:, columns], -e)
+    return np.ldexp(scaled.mean(axis=0)[columns], e), np.ldexp(scaled.std(axis=0)[columns], e)
 
 
 def standardization(X, name="X"):
     r"""Per-feature ``(mean, scale)`` of ``X``: the mean and the standard deviation, with
     a constant feature's scale set to 1 (centred only).
 
-    Raises ``ValueError`` naming the feature when the mean or standard deviation is
-    beyond the float64 range (features of magnitude near 1e308), instead of
-    returning inf/NaN with RuntimeWarnings.
+    A feature whose values are all tiny (around 1e-170: the squares of its deviations
+    underflow, and its standard deviation would come out 0 or inaccurate) is not taken
+    for a constant one: its statistics are computed again on the feature rescaled
+    exactly by a power of two. A feature whose standard deviation is below the
+    float64 normal range (about 2.2e-308) even so is refused with ``ValueError``
+    naming it, as is one whose mean or standard deviation is beyond the float64 range
+    (features of magnitude near 1e308), instead of returning inf/NaN with
+    RuntimeWarnings.
     """
-    with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
+    with np.errstate(over="ignore", invalid="ignore", divide="ignore", under="ignore"):
         mean = X.mean(axis=0)
         scale = X.std(axis=0)
     bad = ~(np.isfinite(mean) & np.isfinite(scale))
@@ -199,7 +324,18 @@ def standardization(X, name="X"):
             f"{float(np.max(np.abs(X[:, j]))):.6g}) has a mean or standard deviation beyond "
             f"1.8e308; rescale the features (or pass standardize=False)"
         )
-    scale[scale == 0.0] = 1.0
+    constant = np.all(X == X[:1], axis=0)
+    tiny = np.flatnonzero((scale < _SMALL_SCALE) & ~constant)
+    if tiny.size:
+        mean[tiny], scale[tiny] = _rescaled_statistics(X, tiny)
+    for j in tiny:
+        if scale[j] < np.finfo(np.float64).tiny:
+            raise ValueError(
+                f"{name}: feature {j} varies, but its standard deviation {scale[j]:.6g} is below the "
+                f"float64 normal range (largest |value| {float(np.max(np.abs(X[:, j]))):.6g}); rescale "
+                f"the features"
+            )
+    scale[constant] = 1.0
     return mean, scale
 
 
@@ -320,6 +456,11 @@ class ASTraClassifier:
     ----------
     classes_ : ndarray of shape (2,)
     n_features_in_ : int
+    feature_names_in_ : ndarray of str objects, shape (n_features_in_,)
+        Only when ``X`` in ``fit`` was a data frame whose column names are all ``str``:
+        the names, checked at every later use as scikit-learn does (``ValueError`` when
+        they or their order differ, a warning for an array without names), and kept in
+        the model file.
     params_ : MLPParams
         Best-on-validation weights, biases and beta.
     history_ : dict of str -> ndarray
@@ -515,6 +656,7 @@ class ASTraClassifier:
                 X_val, y_val = validation_data
             except (TypeError, ValueError):
                 raise ValueError("validation_data must be a pair (X_val, y_val)") from None
+            _check_feature_names(getattr(self, "feature_names_in_", None), X_val, type(self).__name__)
             X_val = _check_X(X_val, "X_val")
             if X_val.shape[1] != X.shape[1]:
                 raise ValueError(f"X_val has {X_val.shape[1]} features, but X has {X.shape[1]}")
@@ -539,7 +681,7 @@ class ASTraClassifier:
             out, stratified.
         """
         rule = self.check_params()
-        feature_names = getattr(X, "columns", None)
+        feature_names = _feature_names(X)
         X = _check_X(X)
         y = _check_y(y, X.shape[0])
         classes, pos_index = self._classes_and_positive(y)
@@ -548,6 +690,8 @@ class ASTraClassifier:
                 delattr(self, attr)
         self.classes_ = classes
         self._pos_index_ = pos_index
+        if feature_names is not None:
+            self.feature_names_in_ = feature_names
         y01 = self._labels_to01(y)
         rng = np.random.default_rng(self.random_state)
         X_tr, y_tr, X_val, y_val, held_out = self._training_rows(X, y01, validation_data, rng)
@@ -568,8 +712,6 @@ class ASTraClassifier:
                          result.n_epochs, result.stopped, result.message)
         self.validation_indices_ = held_out
         self.epochs_off_fused_path_ = int(result.epochs_off_fused_path)
-        if feature_names is not None and all(isinstance(c, str) for c in feature_names):
-            self.feature_names_in_ = np.asarray(list(feature_names), dtype=object)
         if result.stopped:
             warnings.warn(result.message, TrainingStoppedWarning, stacklevel=2)
         return self
@@ -600,6 +742,7 @@ class ASTraClassifier:
     def _pre_activation(self, X, method_name):
         if not self.__sklearn_is_fitted__():
             raise _not_fitted(type(self).__name__, method_name)
+        _check_feature_names(getattr(self, "feature_names_in_", None), X, type(self).__name__)
         X = _check_X(X)
         if X.shape[1] != self.n_features_in_:
             raise ValueError(
@@ -691,6 +834,8 @@ class ASTraClassifier:
         }
         for key in HISTORY_KEYS:
             arrays["history__" + key] = np.asarray(self.history_[key])
+        if hasattr(self, "feature_names_in_"):
+            arrays["feature_names_json"] = np.array(json.dumps(list(self.feature_names_in_)))
         with open(os.fspath(path), "wb") as fh:
             np.savez(fh, **arrays)
 
@@ -705,16 +850,17 @@ class ASTraClassifier:
         archive, a field missing, of the wrong type or shape, non-finite or out of range.
         """
         path = os.fspath(path)
-        if not os.path.isfile(path):
-            raise ValueError(f"model file {path!r} does not exist")
-        arrays = _read_npz(path)
-        fmt = arrays.get("format")
-        if fmt is None or fmt.shape != () or fmt.dtype.kind != "U" or str(fmt) != MODEL_FORMAT:
-            raise ValueError(f"{path!r} is not an astra_np model file (no '{MODEL_FORMAT}' format tag)")
-        try:
-            return _model_from_fields(cls, arrays)
-        except _FieldError as exc:
-            raise ValueError(f"{path!r} is a damaged astra_np model file: field {exc.field!r}: {exc}") from None
+        with _Archive(path) as arrays:
+            try:
+                fmt = _field(arrays, "format", "U", shape=())
+            except _FieldError:
+                fmt = None
+            if fmt is None or str(fmt) != MODEL_FORMAT:
+                raise ValueError(f"{path!r} is not an astra_np model file (no '{MODEL_FORMAT}' format tag)")
+            try:
+                return _model_from_fields(cls, arrays)
+            except _FieldError as exc:
+                raise ValueError(f"{path!r} is a damaged astra_np model file: field {exc.field!r}: {exc}") from None
 
 
 class _FieldError(ValueError):
@@ -723,38 +869,112 @@ class _FieldError(ValueError):
         self.field = field
 
 
-def _read_npz(path):
-    r"""Every array of the ``.npz`` file (no pickles); ``ValueError`` naming the field that fails."""
-    try:
-        with open(path, "rb") as fh:
-            data = np.load(fh, allow_pickle=False)
-            if not hasattr(data, "files"):  # a bare .npy array
-                raise ValueError("it holds a single array, not an .npz archive")
-            arrays = {}
-            with data:
-                for key in data.files:
-                    try:
-                        arrays[key] = data[key]
-                    except ValueError as exc:
-                        raise ValueError(f"field {key!r}: {exc}") from None
-            return arrays
-    except (zipfile.BadZipFile, OSError, EOFError, ValueError, KeyError, zipfile.LargeZipFile) as exc:
-        raise ValueError(f"{path!r} is not a readable astra_np model file (corrupted, truncated or not "
-                         f"an .npz archive): {exc}") from None
+class _Unreadable(ValueError):
+    r"""A model file that astra_np does not read at all (one line naming the file)."""
+
+
+#: Largest ``.npy`` header read from a model file (numpy's own default).
+_MAX_HEADER = 10000
+#: Largest expansion of a deflated archive member (deflate's limit is about 1032:1).
+_DEFLATE_RATIO = 1100
+
+
+class _Archive:
+    r"""The members of an ``.npz`` model file, read one known field at a time.
+
+    Nothing is read until a field is asked for, so unknown members cost nothing; a
+    field's ``.npy`` header (dtype, shape) is checked against what the field must be
+    before its data are read, and a header that declares more data than the member
+    holds is refused before anything is allocated. ``ValueError`` (one line) for a
+    file that is not a readable ``.npz`` archive; :class:`_FieldError` naming the field
+    for a damaged member.
+    """
+
+    def __init__(self, path):
+        self.path = path
+        try:
+            mode = os.stat(path).st_mode
+        except OSError:
+            raise ValueError(f"model file {path!r} does not exist") from None
+        if not stat.S_ISREG(mode):
+            what = "a directory" if stat.S_ISDIR(mode) else "not a regular file (a FIFO, a device or a socket)"
+            raise ValueError(f"model file {path!r} is {what}")
+        self._size = os.path.getsize(path)
+        try:
+            with open(path, "rb") as fh:
+                if fh.read(6) == b"\x93NUMPY":
+                    raise ValueError("it holds a single array, not an .npz archive")
+            self._zip = zipfile.ZipFile(path)
+            self._members = {i.filename[:-4]: i for i in self._zip.infolist() if i.filename.endswith(".npy")}
+        except (zipfile.BadZipFile, OSError, EOFError, ValueError, zipfile.LargeZipFile) as exc:
+            raise ValueError(f"{path!r} is not a readable astra_np model file (corrupted, truncated or not "
+                             f"an .npz archive): {exc}") from None
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self._zip.close()
+
+    def __contains__(self, name):
+        return name in self._members
+
+    def _header(self, name, fh):
+        try:
+            version = np.lib.format.read_magic(fh)
+            if version == (1, 0):
+                shape, fortran, dtype = np.lib.format.read_array_header_1_0(fh, max_header_size=_MAX_HEADER)
+            elif version == (2, 0):
+                shape, fortran, dtype = np.lib.format.read_array_header_2_0(fh, max_header_size=_MAX_HEADER)
+            else:
+                raise ValueError(f".npy format version {version} is not one that astra_np writes")
+        except (ValueError, EOFError, OSError, zipfile.BadZipFile) as exc:
+            raise _FieldError(name, f"unreadable .npy header ({exc})") from None
+        return shape, dtype, fh.tell()
+
+    def _check_size(self, name, info, count, dtype, offset):
+        r"""The data the header declares fit in the member, and the member in the file."""
+        if info.compress_type == zipfile.ZIP_STORED:
+            holds_max = info.compress_size
+        else:
+            holds_max = info.compress_size * _DEFLATE_RATIO
+        declared = count * dtype.itemsize
+        if info.compress_size > self._size or info.file_size > holds_max or declared > info.file_size - offset:
+            raise _FieldError(name, f"its header declares {declared} bytes of data, the archive member holds "
+                                    f"{max(info.file_size - offset, 0)} (of {self._size} bytes in the file)")
+
+    def read(self, name, kinds, shape=None, ndim=None):
+        r"""The array ``name``, checked for dtype kind and shape before it is read."""
+        info = self._members.get(name)
+        if info is None:
+            raise _FieldError(name, "missing")
+        try:
+            with self._zip.open(info) as fh:
+                found, dtype, offset = self._header(name, fh)
+                if dtype.hasobject:
+                    raise _Unreadable(f"{self.path!r} is not a readable astra_np model file: field {name!r} "
+                                     f"holds pickled Python objects, which astra_np never reads")
+                if dtype.kind not in kinds:
+                    raise _FieldError(name, f"dtype {dtype} is not of kind {kinds!r}")
+                if shape is not None and found != shape:
+                    raise _FieldError(name, f"shape {found}, expected {shape}")
+                if ndim is not None and len(found) != ndim:
+                    raise _FieldError(name, f"{len(found)}-D, expected {ndim}-D (shape {found})")
+                self._check_size(name, info, math.prod(found), dtype, offset)
+            with self._zip.open(info) as fh:
+                return np.lib.format.read_array(fh, allow_pickle=False, max_header_size=_MAX_HEADER)
+        except (EOFError, OSError, zipfile.BadZipFile, zipfile.LargeZipFile) as exc:
+            raise _FieldError(name, f"unreadable ({exc})") from None
+        except ValueError as exc:
+            if isinstance(exc, (_FieldError, _Unreadable)):
+                raise
+            raise _FieldError(name, f"unreadable ({exc})") from None
 
 
 def _field(arrays, name, kinds, shape=None, ndim=None):
-    r"""The array ``name``, checked for dtype kind (``"iu"``, ``"U"``, ...) and shape."""
-    if name not in arrays:
-        raise _FieldError(name, "missing")
-    a = arrays[name]
-    if a.dtype.kind not in kinds:
-        raise _FieldError(name, f"dtype {a.dtype} is not of kind {kinds!r}")
-    if shape is not None and a.shape != shape:
-        raise _FieldError(name, f"shape {a.shape}, expected {shape}")
-    if ndim is not None and a.ndim != ndim:
-        raise _FieldError(name, f"{a.ndim}-D, expected {ndim}-D (shape {a.shape})")
-    return a
+    r"""The array ``name``, checked for dtype kind (``"iu"``, ``"U"``, ...) and shape
+    before it is read (:meth:`_Archive.read`)."""
+    return arrays.read(name, kinds, shape=shape, ndim=ndim)
 
 
 def _float_field(arrays, name, shape):
@@ -770,6 +990,8 @@ def _load_params(cls, arrays):
         params = json.loads(text)
     except json.JSONDecodeError as exc:
         raise _FieldError("params_json", f"not valid JSON ({exc})") from None
+    except RecursionError:
+        raise _FieldError("params_json", "JSON nested too deeply") from None
     if not isinstance(params, dict):
         raise _FieldError("params_json", f"expected a JSON object of parameters, got {type(params).__name__}")
     names = set(cls._get_param_names())
@@ -795,9 +1017,8 @@ def _load_network(est, arrays):
     if sizes[1:-1] != want:
         raise _FieldError("layer_sizes", f"hidden sizes {sizes[1:-1]} disagree with params_json's "
                                          f"hidden_layer_sizes {want}")
-    theta = _float_field(arrays, "theta", None)
-    if theta.ndim != 1:
-        raise _FieldError("theta", f"expected a 1-D vector, got shape {theta.shape}")
+    n_params = sum((a + 1) * b for a, b in zip(sizes[:-1], sizes[1:])) + 1  # weights, biases, beta
+    theta = _float_field(arrays, "theta", (n_params,))
     if not np.all(np.isfinite(theta)):
         raise _FieldError("theta", "parameters contain NaN or inf")
     try:
@@ -866,7 +1087,20 @@ def _model_from_fields(cls, arrays):
     est.classes_ = classes
     est._pos_index_ = pos_index
     est._set_fitted(params, mean, scale, history, best_epoch, best_score, n_epochs, stopped, message)
+    if "feature_names_json" in arrays:  # absent for a model fitted without column names
+        est.feature_names_in_ = _load_feature_names(arrays, sizes[0])
     return est
+
+
+def _load_feature_names(arrays, n_x):
+    text = str(_field(arrays, "feature_names_json", "U", shape=()))
+    try:
+        names = json.loads(text)
+    except (json.JSONDecodeError, RecursionError) as exc:
+        raise _FieldError("feature_names_json", f"not valid JSON ({type(exc).__name__})") from None
+    if not (isinstance(names, list) and len(names) == n_x and all(isinstance(n, str) for n in names)):
+        raise _FieldError("feature_names_json", f"expected a list of {n_x} str, got {text[:80]!r}")
+    return np.asarray(names, dtype=object)
 
 
 def _json_default(value):

@@ -3,25 +3,35 @@ r"""Loading binary data sets for the experiment protocol, and minority undersamp
 Two text formats are read:
 
 * **delimited text** (CSV, TSV or any single-character delimiter): one example per
-  row, an optional header row (present exactly when no cell of the first row is a
-  number), the label in a named column or, by default, the last column. Every other
-  column is a numeric feature.
+  row (see :func:`load_dataset`, Notes), the label in a named column or, by default,
+  the last column. Every other column is a numeric feature.
 * **LIBSVM / svmlight**: ``label index:value index:value ...`` with optional
   ``# comments`` and a ``qid:`` field (ignored). Indices are 1-based unless an index 0
-  appears, in which case they are taken as 0-based. Missing entries are zero. Indices
-  above :data:`MAX_FEATURE_INDEX` are refused before anything is allocated.
+  appears, in which case they are taken as 0-based; a validation or test file takes
+  the training file's base and feature count (scikit-learn's ``load_svmlight_files``
+  with ``zero_based="auto"`` decides the base once for all the files in the same way).
+  Missing entries are zero. Indices above :data:`MAX_FEATURE_INDEX` are refused before
+  anything is allocated.
 
 Labels are mapped to the paper's convention (Section 4.1, footnote 2): the minority
 class is label 1 and every other class label 0. The minority class is chosen with
 ``minority=``; without it the file must hold exactly two classes and the rarer one
 becomes 1 (with equal counts, the one that sorts last). A validation or test file
-takes the training file's positive class and label set (``minority=`` and
-``classes=``), never its own rarer class.
+takes the training file's positive class and label set, never its own rarer class,
+and its columns are matched to the training file's by header name
+(``training=``, the training file's ``info``).
+
+Labels are compared exactly as text, except that numbers compare by their exact
+decimal value (``"1"``, ``"1.0"`` and ``"+1"`` are one label; ``"0.1"`` and
+``"0.10000000000000001"`` are two).
 
 Every problem found in a file raises ``ValueError`` naming the file, and where it
 applies the row (1-based line number in the file) and the column: non-numeric or
-missing fields, NaN or infinite values, ragged rows, constant feature columns (they
+missing fields, NaN or infinite values (a number beyond the float64 range such as
+``1e400`` included), ragged rows, constant feature columns of a training file (they
 carry no information and make standardisation degenerate), fewer than two classes.
+Only regular files are read: a FIFO or a device (``/dev/zero``) is refused before
+reading.
 The check that each cross-validation fold can receive a positive example is
 :func:`check_cv_feasible`.
 
@@ -34,6 +44,9 @@ import io
 import math
 import os
 import re
+import stat
+from collections import Counter
+from decimal import Decimal, InvalidOperation
 
 import numpy as np
 
@@ -75,15 +88,48 @@ def _parse_float(text):
     return None
 
 
-def _canonical_label(token):
-    r"""Normalise a label token so that ``"1"``, ``"1.0"`` and ``" 1 "`` compare equal."""
-    text = str(token).strip()
+def _feature_value(path, n, column, text):
+    r"""The float64 value of a feature cell, or ``ValueError`` naming the row and column
+    (not a number, or a number beyond the float64 range such as ``1e400``)."""
     value = _parse_float(text)
-    if value is None or not math.isfinite(value):
+    if value is None:
+        raise ValueError(f"{path}: row {n}, column {column}: {text!r} is not a number")
+    if math.isinf(value) and _NUMBER.match(text.strip()):
+        raise ValueError(f"{path}: row {n}, column {column}: {text.strip()!r} is beyond the float64 range "
+                         f"(largest magnitude 1.8e308)")
+    return value
+
+
+#: Integers with at most this many digits are written out in full as labels.
+_LABEL_INT_DIGITS = 40
+
+
+def _canonical_label(token):
+    r"""The label ``token`` in the form in which labels are compared.
+
+    Text is compared exactly (``"a"`` and ``"a\x00"`` are two labels). A number is
+    compared by its exact decimal value, never through a float: ``"1"``, ``" 1.0"`` and
+    ``"+1"`` are ``"1"``, while ``"0.1"`` and ``"0.10000000000000001"`` (one float64)
+    stay two labels."""
+    text = str(token).strip()
+    if not _NUMBER.match(text):
         return text
-    if value == int(value):
+    try:
+        value = Decimal(text)
+    except InvalidOperation:  # an exponent beyond the decimal module's range: compared as text
+        return text
+    if value.is_zero():
+        return "0"
+    sign, digits, exponent = value.as_tuple()
+    while digits[-1] == 0:
+        digits, exponent = digits[:-1], exponent + 1
+    if exponent >= 0 and len(digits) + exponent <= _LABEL_INT_DIGITS:
         return str(int(value))
-    return repr(value)
+    exact = Decimal((sign, digits, exponent))
+    shortest = repr(float(text))
+    if Decimal(shortest) == exact:
+        return shortest  # the float64 that prints as the written value: "0.5", "1e-07"
+    return str(exact)
 
 
 def _sniff_format(path, first_line):
@@ -113,45 +159,53 @@ def _map_labels(raw, linenos, source, minority=None, classes=None):
 
     ``classes``: the label set of the training file; every label must be in it (a
     validation or test file), and one class is then enough. Returns ``(y, info)``.
+    Labels stay Python strings throughout (a NumPy string array would drop trailing
+    NUL characters and merge two labels).
     """
-    canon = np.array([_canonical_label(t) for t in raw], dtype=object).astype(str)
-    values, first, counts = np.unique(canon, return_index=True, return_counts=True)
-    values = values.astype(object)  # Python str in messages
+    canon = [_canonical_label(t) for t in raw]
+    counts = Counter(canon)
+    first = {}
+    for i, c in enumerate(canon):
+        first.setdefault(c, i)
+    values = sorted(counts)
     if classes is not None:
         allowed = {_canonical_label(c) for c in classes}
-        unknown = [i for i in np.argsort(first) if values[i] not in allowed]
+        unknown = [c for c in first if c not in allowed]
         if unknown:
-            i = unknown[0]
             raise ValueError(
-                f"{source}: row {linenos[first[i]]}: label {values[i]!r} is not a label of the "
+                f"{source}: row {linenos[first[unknown[0]]]}: label {unknown[0]!r} is not a label of the "
                 f"training data {sorted(allowed)!r}"
             )
-    elif values.size < 2:
+    elif len(values) < 2:
         raise ValueError(
             f"{source}: the label column holds fewer than 2 classes "
-            f"(found only {values.tolist()!r}); a binary problem needs two"
+            f"(found only {values!r}); a binary problem needs two"
         )
     if minority is None:
-        if values.size > 2:
+        if len(values) > 2:
             raise ValueError(
-                f"{source}: the label column holds {values.size} classes "
-                f"{values.tolist()[:10]!r}; choose the minority class with minority= "
+                f"{source}: the label column holds {len(values)} classes "
+                f"{values[:10]!r}; choose the minority class with minority= "
                 f"(--minority LABEL), every other class becomes 0"
             )
-        pos = values[int(np.argmin(counts))] if counts[0] != counts[1] else values[1]
+        low, high = (counts[v] for v in values)
+        pos = values[0] if low < high else values[1]
     else:
         pos = _canonical_label(minority)
-        known = set(values.tolist()) if classes is None else {_canonical_label(c) for c in classes}
+        known = set(values) if classes is None else {_canonical_label(c) for c in classes}
         if pos not in known:
             raise ValueError(
                 f"{source}: minority={minority!r} does not occur in the label column; "
                 f"labels found: {sorted(known)[:10]!r}"
             )
-    y = (canon == str(pos)).astype(np.int64)
-    return y, {"positive": str(pos), "classes": sorted(set(values.tolist()) | {str(pos)})}
+    y = np.fromiter((c == pos for c in canon), dtype=np.int64, count=len(canon))
+    return y, {"positive": pos, "classes": sorted(set(values) | {pos})}
 
 
-def _check_features(X, columns, source, rows):
+def _check_features(X, columns, source, rows, training):
+    r"""Finite values; in a training file (``training`` None) no constant column. A
+    validation or test file may hold a constant column: it is scaled with the
+    training rows' statistics."""
     bad = ~np.isfinite(X)
     if bad.any():
         i, j = np.argwhere(bad)[0]
@@ -159,7 +213,7 @@ def _check_features(X, columns, source, rows):
             f"{source}: row {rows[i]}, column {columns[j]!r}: value {X[i, j]!r} is not finite "
             f"(NaN and infinity are not allowed)"
         )
-    if X.shape[0] >= 2:
+    if training is None and X.shape[0] >= 2:
         const = np.all(X == X[0], axis=0)
         if const.any():
             names = [columns[j] for j in np.flatnonzero(const)]
@@ -170,32 +224,55 @@ def _check_features(X, columns, source, rows):
 
 
 def _read_text(path):
+    r"""The text of a regular file; a FIFO, device or socket is refused before reading
+    (``/dev/zero`` would never end)."""
+    try:
+        mode = os.stat(path).st_mode
+    except FileNotFoundError:
+        raise ValueError(f"{path}: no such data file") from None
+    except OSError as exc:
+        raise ValueError(f"{path}: cannot read the data file ({exc.strerror})") from None
+    if stat.S_ISDIR(mode):
+        raise ValueError(f"{path}: is a directory, not a data file")
+    if not stat.S_ISREG(mode):
+        raise ValueError(f"{path}: not a regular file (a FIFO, a device or a socket); data are read "
+                         f"from regular files only")
     try:
         with open(path, encoding="utf-8-sig", newline="") as fh:
             return fh.read()
-    except FileNotFoundError:
-        raise ValueError(f"{path}: no such data file") from None
-    except IsADirectoryError:
-        raise ValueError(f"{path}: is a directory, not a data file") from None
     except UnicodeDecodeError as exc:
         raise ValueError(f"{path}: not a UTF-8 text file ({exc})") from None
+    except OSError as exc:
+        raise ValueError(f"{path}: cannot read the data file ({exc.strerror})") from None
 
 
 def _delimited_rows(path, text, delimiter):
-    r"""``(rows, line numbers)`` of delimited text; blank lines are skipped."""
+    r"""``(rows, line numbers)`` of delimited text, each row numbered by the line on
+    which it starts; blank lines are skipped. A field holding a line break (a quote
+    left open) is refused naming the row where it starts."""
     reader = csv.reader(io.StringIO(text, newline=""), delimiter=delimiter, skipinitialspace=True)
     rows, linenos = [], []
+    start = 1
     try:
         for r in reader:
+            n, start = start, reader.line_num + 1
             if not r or (len(r) == 1 and not r[0].strip()):
                 continue  # a blank line
+            if n != reader.line_num:
+                raise ValueError(f"{path}: row {n}: a quoted field runs over {reader.line_num - n} line "
+                                 f"break(s) to row {reader.line_num} (a '\"' left open?)")
             rows.append([f.strip() for f in r])
-            linenos.append(reader.line_num)
+            linenos.append(n)
     except csv.Error as exc:
-        raise ValueError(f"{path}: row {reader.line_num + 1}: malformed field ({exc})") from None
+        raise ValueError(f"{path}: row {start}: malformed field ({exc})") from None
     if not rows:
         raise ValueError(f"{path}: the file holds no data rows")
     return rows, linenos
+
+
+def _is_index(text):
+    stripped = str(text).lstrip("-")
+    return stripped.isdigit() and stripped.isascii()
 
 
 def _label_index(path, label, header, has_header):
@@ -205,42 +282,103 @@ def _label_index(path, label, header, has_header):
     text = str(label)
     if has_header and text in header:
         return header.index(text)
-    if text.lstrip("-").isdigit() and text.lstrip("-").isascii():
+    if _is_index(text):
         lab = int(text)
         if not -ncol <= lab < ncol:
             raise ValueError(f"{path}: label column index {label!r} out of range for {ncol} columns")
         return lab % ncol
-    if not has_header:
-        raise ValueError(f"{path}: no column named {label!r}: the file has no header row "
-                         f"(its first row holds numbers); give the label column's 0-based index")
     raise ValueError(f"{path}: no column named {label!r}; columns are {_names(header)}")
 
 
-def _is_header(path, rows, linenos, label):
-    r"""The first row is a header iff none of its cells is a number.
-
-    A data row needs every one of its feature cells to be mistyped to pass for a
-    header, and then it is refused when its label cell is a label of another row (the
-    caller also reports whether a header was found)."""
+def _is_header(path, rows, linenos, label, classes):
+    r"""Whether the first row is a header (see :func:`load_dataset`, Notes)."""
     first = rows[0]
-    if any(_parse_float(f) is not None for f in first):
+    numbers = any(_parse_float(f) is not None for f in first)
+    if label is not None and not _is_index(label):
+        if str(label) in first:
+            return True  # the label column's name
+        return not numbers
+    if len(rows) < 2:
+        return not numbers
+    lab = _label_index(path, label, first, False)
+    own = _canonical_label(first[lab])
+    others = {_canonical_label(r[lab]) for r in rows[1:] if len(r) == len(first)}
+    if own in others:
+        if numbers:
+            return False
+        j = next(j for j, f in enumerate(first) if j != lab)
+        raise ValueError(
+            f"{path}: row {linenos[0]}, column {str(j)!r}: {first[j]!r} is not a number (the "
+            f"row is not a header: its label {first[lab]!r} is a label of other rows)")
+    if not numbers:
+        return True
+    # a label cell that is a name no other row holds: a header (pandas writes "0,1,2,3,y")
+    # when the other rows' labels are numbers, or when it is not one of the training
+    # classes (a validation or test file). A missing or non-finite label, or repeated
+    # cells, mark a damaged data row instead.
+    if _NUMBER.match(own) or _NONFINITE.match(own) or not own or len(set(first)) < len(first):
         return False
-    if len(rows) > 1 and (label is None or str(label).lstrip("-").isdigit()):
-        lab = _label_index(path, label, first, False)
-        if all(len(r) == len(first) for r in rows[1:]):
-            others = {_canonical_label(r[lab]) for r in rows[1:]}
-            if _canonical_label(first[lab]) in others:
-                j = next(j for j, f in enumerate(first) if j != lab)
-                raise ValueError(
-                    f"{path}: row {linenos[0]}, column {str(j)!r}: {first[j]!r} is not a number (the "
-                    f"row is not a header: its label {first[lab]!r} is a label of other rows)")
-    return True
+    if classes is not None:
+        return own not in {_canonical_label(c) for c in classes}
+    return bool(others) and all(_NUMBER.match(o) for o in others)
 
 
-def _load_delimited(path, text, label, delimiter):
+def _check_widths(path, rows, linenos, ncol, delimiter):
+    r"""Every row (header included) has ``ncol`` fields; a comment line and a trailing
+    delimiter are named as such."""
+    if all(len(r) > 1 and r[-1] == "" for r in rows):
+        raise ValueError(f"{path}: every row ends with the delimiter {delimiter!r} (an empty last column); "
+                         f"remove the trailing delimiters")
+    if any(len(r) != ncol for r in rows):
+        for r, n in zip(rows, linenos):
+            if r[0].startswith("#"):
+                raise ValueError(f"{path}: row {n} starts with '#': comment lines are not allowed in "
+                                 f"delimited text (remove the line)")
+    for r, n in zip(rows, linenos):
+        if len(r) != ncol:
+            trailing = f" (a trailing {delimiter!r} ends the row)" if len(r) == ncol + 1 and r[-1] == "" else ""
+            raise ValueError(f"{path}: row {n} has {len(r)} fields, expected {ncol} like the first row"
+                             f"{trailing}")
+
+
+def _aligned_columns(path, header, ncol, training):
+    r"""``(label index, feature indices, how)`` of a validation or test file: its
+    columns matched to the training file's by header name, else by position when
+    both have the same number of columns; ``ValueError`` otherwise."""
+    t_header, t_lab = training["header"], training["label_column"]
+    t_ncol = len(training["features"]) + 1
+    if header is not None and t_header is not None:
+        if header == t_header:
+            return t_lab, [j for j in range(ncol) if j != t_lab], "by name"
+        missing = [n for n in t_header if n not in header]
+        unknown = [n for n in header if n not in t_header]
+        if missing or unknown or len(header) != len(t_header):
+            raise ValueError(f"{path}: its columns {_names(header)} are not the training file's "
+                             f"{_names(t_header)} (missing {_names(missing)}, not in the training file "
+                             f"{_names(unknown)}); columns are matched by header name")
+        twice = sorted({n for n in header if header.count(n) > 1})
+        if twice:
+            raise ValueError(f"{path}: column name(s) {_names(twice)} appear more than once; the columns "
+                             f"cannot be matched by name to the training file's")
+        where = {name: j for j, name in enumerate(header)}
+        return where[t_header[t_lab]], [where[name] for name in training["features"]], "by name"
+    if ncol != t_ncol:
+        where = "either file" if header is None and t_header is None else (
+            "this file" if header is None else "the training file")
+        raise ValueError(f"{path}: {ncol} columns, the training file has {t_ncol}; they cannot be matched "
+                         f"by name (no header row in {where})")
+    return t_lab, [j for j in range(ncol) if j != t_lab], "by position"
+
+
+def _load_delimited(path, text, label, delimiter, classes, training):
     rows, linenos = _delimited_rows(path, text, delimiter)
-    has_header = _is_header(path, rows, linenos, label)
+    if training is not None and training["header"] is not None:
+        label = training["header"][training["label_column"]]  # found by name, if this file has a header
+    elif training is not None:
+        label = training["label_column"]
     first = rows[0]
+    _check_widths(path, rows, linenos, len(first), delimiter)
+    has_header = _is_header(path, rows, linenos, label, classes)
     if has_header:
         header, rows, linenos = first, rows[1:], linenos[1:]
     else:
@@ -253,27 +391,28 @@ def _load_delimited(path, text, label, delimiter):
             f"{path}: found {ncol} column with delimiter {delimiter!r}; need at least one "
             f"feature and a label (is the delimiter right?)"
         )
-    for r, n in zip(rows, linenos):
-        if len(r) != ncol:
-            raise ValueError(f"{path}: row {n} has {len(r)} fields, expected {ncol} like the first row")
-    lab = _label_index(path, label, header, has_header)
-    feat_cols = [j for j in range(ncol) if j != lab]
+    if training is None:
+        if not has_header and label is not None and not _is_index(label):
+            raise ValueError(f"{path}: no column named {label!r}: the first row {_names(first)} does not hold "
+                             f"it, so it is data, not a header; give the label column's 0-based index")
+        lab = _label_index(path, label, header, has_header)
+        feat_cols, aligned = [j for j in range(ncol) if j != lab], None
+    else:
+        lab, feat_cols, aligned = _aligned_columns(path, header if has_header else None, ncol, training)
     X = np.empty((len(rows), len(feat_cols)), dtype=np.float64)
     for i, (r, n) in enumerate(zip(rows, linenos)):
         for k, j in enumerate(feat_cols):
-            field = r[j]
-            if field == "":
+            if r[j] == "":
                 raise ValueError(f"{path}: row {n}, column {header[j]!r}: missing value")
-            v = _parse_float(field)
-            if v is None:
-                raise ValueError(f"{path}: row {n}, column {header[j]!r}: {field!r} is not a number")
-            X[i, k] = v
+            X[i, k] = _feature_value(path, n, repr(header[j]), r[j])
     raw = [r[lab] for r in rows]
     for r_label, n in zip(raw, linenos):
         if r_label == "":
             raise ValueError(f"{path}: row {n}, column {header[lab]!r}: missing label")
     names = [header[j] for j in feat_cols]
-    return X, raw, names, linenos, (header if has_header else None)
+    layout = {"header": header if has_header else None, "label_column": lab, "features": names,
+              "aligned": aligned}
+    return X, raw, linenos, layout
 
 
 def _libsvm_row(path, n, parts):
@@ -295,14 +434,35 @@ def _libsvm_row(path, n, parts):
                              f"maximum {MAX_FEATURE_INDEX} (features are stored densely)")
         if idx in row:
             raise ValueError(f"{path}: row {n}, column {idx}: feature index given twice")
-        v = _parse_float(val)
-        if v is None:
-            raise ValueError(f"{path}: row {n}, column {idx}: {val!r} is not a number")
-        row[idx] = v
+        row[idx] = _feature_value(path, n, str(idx), val)
     return label, row
 
 
-def _load_libsvm(path, text):
+def _libsvm_shape(path, entries, linenos, training):
+    r"""``(index base, number of features)``: from the file's own indices for a training
+    file, from the training file for a validation or test file (whose rows may lack the
+    top index; an index beyond the training file's, or an index 0 when the training
+    file's indices are 1-based, is refused)."""
+    used = [(idx, n) for row, n in zip(entries, linenos) for idx in row]
+    if training is None:
+        if not used:
+            raise ValueError(f"{path}: no feature values found")
+        low = min(idx for idx, _ in used)
+        base = 0 if low == 0 else 1
+        return base, max(idx for idx, _ in used) + 1 - base
+    base, d = training["index_base"], len(training["features"])
+    for idx, n in used:
+        if idx < base:
+            raise ValueError(f"{path}: row {n}, column {idx}: feature index 0, but the training file's "
+                             f"indices are 1-based (it has no index 0); write both files with the same "
+                             f"index base")
+        if idx - base >= d:
+            raise ValueError(f"{path}: row {n}, column {idx}: feature index above the training file's "
+                             f"largest, {d - 1 + base}")
+    return base, d
+
+
+def _load_libsvm(path, text, training):
     labels, entries, linenos = [], [], []
     for n, line in enumerate(_LINES.split(text), start=1):
         parts = line.split("#", 1)[0].split()
@@ -314,24 +474,38 @@ def _load_libsvm(path, text):
         linenos.append(n)
     if not labels:
         raise ValueError(f"{path}: the file holds no data rows")
-    used = [idx for row in entries for idx in row]
-    if not used:
-        raise ValueError(f"{path}: no feature values found")
-    base = 0 if min(used) == 0 else 1
-    d = max(used) + 1 - base
+    base, d = _libsvm_shape(path, entries, linenos, training)
     if len(labels) * d > MAX_DENSE_ENTRIES:
         raise ValueError(f"{path}: {len(labels)} rows x {d} features is above the supported "
-                         f"{MAX_DENSE_ENTRIES} dense entries (largest feature index {max(used)})")
+                         f"{MAX_DENSE_ENTRIES} dense entries (largest feature index {d - 1 + base})")
     X = np.zeros((len(labels), d), dtype=np.float64)
     for i, row in enumerate(entries):
         for idx, v in row.items():
             X[i, idx - base] = v
     names = [str(j + base) for j in range(d)]
-    return X, labels, names, linenos, None
+    layout = {"header": None, "features": names, "index_base": base,
+              "aligned": None if training is None else "by index"}
+    return X, labels, linenos, layout
+
+
+def _validation_of(training, label, minority, classes):
+    r"""``(minority, classes)`` of a file read with ``training=``."""
+    if training is None:
+        return minority, classes
+    needed = {"format", "header", "features", "positive", "classes",
+              "index_base" if isinstance(training, dict) and training.get("format") == "libsvm" else "label_column"}
+    if not isinstance(training, dict) or not needed <= set(training):
+        raise ValueError("training= must be the info of the training file (load_dataset(..., return_info=True)), "
+                         f"got {type(training).__name__}")
+    given = [name for name, v in (("label", label), ("minority", minority), ("classes", classes)) if v is not None]
+    if given:
+        raise ValueError(f"give either training= or {'/'.join(given)}=: a file read with training= takes "
+                         f"the label column, the positive class and the classes of the training file")
+    return training["positive"], training["classes"]
 
 
 def load_dataset(path, label=None, minority=None, fmt=None, delimiter=None, classes=None,
-                 return_info=False):
+                 return_info=False, training=None):
     r"""Load a binary classification data set from a text file.
 
     Parameters
@@ -356,57 +530,86 @@ def load_dataset(path, label=None, minority=None, fmt=None, delimiter=None, clas
         one class is enough, and ``minority`` (the training data's positive class,
         ``info["positive"]`` of the training file) should be given so that the
         positive class is the training data's, never this file's rarer one.
+        ``training=`` does all of this and matches the columns too.
     return_info : bool
         Also return a dict ``info``: ``format``, ``header`` (the header's names, or
         None when the first row holds data), ``positive`` (the label mapped to 1),
-        ``classes`` (every label, canonical form), ``rows`` (file line numbers).
+        ``classes`` (every label, canonical form), ``rows`` (file line numbers),
+        ``features`` (the feature names: header names, column positions or LIBSVM
+        indices), ``label_column`` (its 0-based position, delimited text),
+        ``index_base`` (LIBSVM), ``aligned`` (with ``training``: how the columns were
+        matched, ``"by name"``, ``"by position"`` or ``"by index"``).
+    training : dict, optional
+        The ``info`` of the training file (``return_info=True``): read this file as a
+        validation or test file of it. Same format; the positive class and the label
+        set are the training file's (``label``, ``minority`` and ``classes`` are not
+        given then); the columns are matched to the training file's by header name
+        when both files have a header (any order, the label anywhere), else by
+        position when both have the same number of columns, else refused; LIBSVM
+        indices are read with the training file's index base and feature count.
+        Constant columns are allowed (the training rows' scaling applies).
 
     Returns
     -------
     X : ndarray of float64, shape (n, d)
+        With ``training``, the columns in the training file's order.
     y : ndarray of int64, shape (n,), values in {0, 1}
     info : dict, only with ``return_info=True``
 
     Notes
     -----
-    Delimited text has a header row exactly when no cell of its first row is a number
-    (``info["header"]`` says which); a first row with some numbers is data, and its
-    other cells must then be numbers too. Numbers are ASCII decimal or scientific
-    notation (``1``, ``-2.5``, ``.5``, ``3e-7``); anything else in a feature cell is
-    refused, never guessed. Blank lines are skipped; nothing else is. LIBSVM feature
-    indices are at most :data:`MAX_FEATURE_INDEX` and the dense matrix at most
-    :data:`MAX_DENSE_ENTRIES` entries; both are checked before allocating.
+    Delimited text: the first row is a header when it holds the label column's name
+    (``label`` given by name), or when none of its cells is a number, or when its cells
+    are distinct and its label cell is a name (not empty, not a number, nan or inf)
+    that is a label of no other row, while the other rows' labels are numbers (pandas
+    writes ``0,1,2,3,y``) or, with ``classes`` or ``training``, it is not one of the
+    training classes. A first row without numbers whose label is a
+    label of other rows is a damaged data row and refused. Numbers are ASCII decimal or
+    scientific notation (``1``, ``-2.5``, ``.5``, ``3e-7``); anything else in a feature
+    cell is refused, never guessed. Blank lines are skipped; nothing else is (a comment
+    line, a trailing delimiter and a quoted field running over a line break are refused
+    as such). LIBSVM feature indices are at most :data:`MAX_FEATURE_INDEX` and the dense
+    matrix at most :data:`MAX_DENSE_ENTRIES` entries; both are checked before
+    allocating.
 
     Raises
     ------
     ValueError
         One line naming the file and, where it applies, the row (1-based line number)
-        and the column: unreadable file, non-numeric, missing, NaN or infinite values,
-        ragged rows, constant feature columns, fewer than two classes, unknown
-        ``minority``, a label outside ``classes``, a feature index out of range.
+        and the column: unreadable file or not a regular file, non-numeric, missing,
+        NaN or infinite values, ragged rows, constant feature columns, fewer than two
+        classes, unknown ``minority``, a label outside ``classes``, a feature index out
+        of range, columns that do not match the ``training`` file's.
     """
     path = os.fspath(path)
+    minority, classes = _validation_of(training, label, minority, classes)
     text = _read_text(path)
     first_line = next((ln for ln in _LINES.split(text) if ln.strip()), "")
     if fmt is None:
         fmt = _sniff_format(path, first_line)
     fmt = str(fmt).lower()
     if fmt in ("libsvm", "svmlight"):
-        X, raw, names, linenos, header = _load_libsvm(path, text)
+        fmt = "libsvm"
     elif fmt in ("csv", "tsv", "txt", "delimited"):
         if delimiter is None:
             delimiter = "\t" if fmt == "tsv" else ","
         if len(delimiter) != 1 or delimiter in "\r\n\"":
             raise ValueError(f"delimiter must be a single character other than a quote or a line "
                              f"break, got {delimiter!r}")
-        X, raw, names, linenos, header = _load_delimited(path, text, label, delimiter)
     else:
         raise ValueError(f"fmt must be one of 'csv', 'tsv', 'libsvm', 'svmlight', got {fmt!r}")
-    _check_features(X, names, path, linenos)
+    if training is not None and (fmt == "libsvm") != (training["format"] == "libsvm"):
+        raise ValueError(f"{path}: format {fmt}, the training file is {training['format']}; give both "
+                         f"files in the same format")
+    if fmt == "libsvm":
+        X, raw, linenos, layout = _load_libsvm(path, text, training)
+    else:
+        X, raw, linenos, layout = _load_delimited(path, text, label, delimiter, classes, training)
+    _check_features(X, layout["features"], path, linenos, training)
     y, info = _map_labels(raw, linenos, path, minority=minority, classes=classes)
     if not return_info:
         return X, y
-    info.update(format=fmt, header=header, rows=list(linenos))
+    info.update(layout, format=fmt, rows=list(linenos))
     return X, y, info
 
 
