@@ -10,6 +10,7 @@ that ``--out`` can be written. Rerunning the same command resumes. Ctrl-C stops 
 once (exit status 130): the folds finished are stored, the folds in flight are lost and
 run again on resume.
 """
+import argparse
 import concurrent.futures as cf
 import os
 import sys
@@ -17,6 +18,7 @@ import sys
 from ..core.losses import METHODS
 from ..study.data import check_cv_feasible, load_dataset
 from ..study.protocol import METHOD_ORDER, QUICK, run_experiment
+from ..study.selection import CRITERIA, parse_candidates
 from ..study.splits import load_splits
 from . import _args
 
@@ -55,6 +57,12 @@ def build_parser():
                    help="do not standardise features on the training folds")
     p.add_argument("--learning-rate", type=_args.positive_float, metavar="ETA", help="Adam learning rate (default 0.001)")
     p.add_argument("--tau-init", type=_args.threshold, metavar="TAU", help="initial threshold in (0, 0.5] (default 0.25)")
+    p.add_argument("--select-hidden", metavar="CANDIDATES", type=_candidates,
+                   help="architecture selection on the validation fold: candidate networks separated "
+                        "by ';', layers by ',', 'paper' for the paper's n_h rule (e.g. 'paper;32;64,32')")
+    p.add_argument("--select-by", choices=list(CRITERIA), metavar="CRITERION",
+                   help=f"selection criterion, one of {', '.join(CRITERIA)} (default g_mean: the counted "
+                        f"G-Mean of the validation fold); needs --select-hidden")
     p.add_argument("--history-points", type=_args.positive_int, default=1000, metavar="N",
                    help="epochs kept in the sampled histories (b, tau, loss, ...; default "
                         "1000); the log10 e-ratio is kept for every epoch")
@@ -68,6 +76,14 @@ def build_parser():
     p.add_argument("--out", required=True, metavar="DIR", type=_args.output_dir,
                    help="results directory (resumed if it exists)")
     return p
+
+
+def _candidates(text):
+    r"""``--select-hidden``: the candidates as spelled (the list is checked against the data later)."""
+    try:
+        return parse_candidates(text)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
 
 
 def _methods(names):
@@ -136,6 +152,8 @@ def _prepare(args):
           f"(IR {(y.size - m1) / m1:.2f})" +
           (f"; undersampled variant: {k} positives per repeat (IR {ir_variant:.2f})"
            if k != m1 else ""), file=sys.stderr)
+    if args.select_by is not None and args.select_hidden is None:
+        raise _ArgError("--select-by", f"--select-by {args.select_by} needs --select-hidden")
     params = {}
     if args.learning_rate is not None:
         params["learning_rate"] = args.learning_rate
@@ -147,7 +165,14 @@ def _prepare(args):
         epochs=args.epochs or (QUICK["epochs"] if args.quick else 10000), methods=_methods(args.methods),
         seed=args.seed, standardize=args.standardize, estimator_params=params,
         history_points=args.history_points, splits=splits, workers=args.workers,
-        progress=args.progress)
+        progress=args.progress, **_selection(args))
+
+
+def _selection(args):
+    r"""The selection arguments of ``run_experiment`` (none without ``--select-hidden``)."""
+    if args.select_hidden is None:
+        return {}
+    return dict(candidates=args.select_hidden, selection=args.select_by or "g_mean")
 
 
 def main(argv=None):

@@ -32,6 +32,7 @@ import numpy as np
 
 from ..core.registry import get_method
 from ..core.registry import methods as registered_methods
+from .selection import column_label, column_of, format_choices, method_of, with_fixed_columns
 from .store import ResultsStore, read_results
 
 __all__ = ["load_results", "summarize", "paired_p_value", "format_markdown", "write_report",
@@ -69,10 +70,12 @@ def paired_p_value(a, b):
 
 
 def _methods_in(records):
-    found = {r["method"] for r in records}
-    for m in found:
-        get_method(m)  # ValueError for a method astra_np does not know
-    return [m for m in METHOD_LABELS if m in found]
+    r"""The columns of ``records`` in column order: each method, then the method with
+    architecture selection (:func:`astra_np.study.selection.column_of`)."""
+    found = {column_of(r) for r in records}
+    for c in found:
+        get_method(method_of(c))  # ValueError for a method astra_np does not know
+    return sorted(found, key=lambda c: (list(METHOD_LABELS).index(method_of(c)), c != method_of(c)))
 
 
 def _paired_folds(recs):
@@ -82,7 +85,7 @@ def _paired_folds(recs):
     methods = _methods_in(recs)
     folds = {}
     for r in recs:
-        folds.setdefault((r["repeat"], r["rotation"]), {})[r["method"]] = r
+        folds.setdefault((r["repeat"], r["rotation"]), {})[column_of(r)] = r
     keys = sorted(k for k, v in folds.items() if all(m in v for m in methods))
     return methods, folds, keys
 
@@ -129,8 +132,8 @@ def format_markdown(summary, alpha=0.05):
     methods = []
     for s in summary:
         methods += [m for m in s["methods"] if m not in methods]
-    labels = [METHOD_LABELS[m] for m in methods]
-    astra = ["with ASTra" if get_method(m).astra else "without ASTra" for m in methods]
+    labels = [column_label(m) for m in methods]
+    astra = ["with ASTra" if get_method(method_of(m)).astra else "without ASTra" for m in methods]
     lines = ["| | " + " | ".join(labels) + " |", "|---|" + "---|" * len(methods),
              "| | " + " | ".join(f"*{a}*" for a in astra) + " |"]
     for ds in dict.fromkeys(s["dataset"] for s in summary):
@@ -213,16 +216,23 @@ def write_report(results_dirs, out_dir=None, alpha=0.05, figure=True):
         meta, recs = load_results(d)
         notes.append(_describe(meta))
         for r in recs:
-            key = (r.get("dataset", ""), r["repeat"], r["rotation"], r["method"])
+            key = (r.get("dataset", ""), r["repeat"], r["rotation"], column_of(r))
             if key in seen:
                 raise ValueError(f"fold {key!r} is in both {seen[key]} and {d}; give the runs "
                                  f"different data set names (--name) to show them side by side")
             seen[key] = d
             records.append(r)
+    choices = format_choices(records)
+    records, derived = with_fixed_columns(records)
     summary = summarize(records, alpha=alpha)
     written = []
     path = os.path.join(out_dir, "table.md")
     text = format_markdown(summary, alpha=alpha)
+    if derived:
+        notes.append("The columns without (sel.) of a run with architecture selection are its 'paper' "
+                     "candidate: the paper's network, trained with the same seed on the same folds.")
+    if choices:
+        text += "\n" + choices
     notes = [n for n in dict.fromkeys(notes) if n]
     if notes:
         text += "\n" + "\n".join(f"- {n}" for n in notes) + "\n"
