@@ -253,6 +253,7 @@ def test_resume_with_other_candidates_or_criterion_is_refused(tmp_path):
 
 
 @pytest.mark.parametrize("kw, message", [
+    (dict(selection="mcc"), "selection='mcc' needs candidates"),
     (dict(candidates=[]), "candidates: the list is empty"),
     (dict(candidates=[(8,), "8"]), "the same network"),
     (dict(candidates=CANDS, selection="auc"), "unknown criterion 'auc'"),

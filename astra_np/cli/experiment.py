@@ -3,6 +3,7 @@ r"""``python -m astra_np experiment``: the paper's R x K protocol (:mod:`astra_n
 Example::
 
     python -m astra_np experiment --data cod-rna.csv --label y --positives 5 --out results/cod
+    python -m astra_np experiment --select-hidden "paper;32;64,32" --out results/sel
 
 Every argument is checked before any work is done and before anything is written (one
 line on stderr naming the argument, exit status 2), including the hyperparameters and
@@ -19,6 +20,7 @@ from ..core.losses import METHODS
 from ..study.data import check_cv_feasible, load_dataset
 from ..study.protocol import METHOD_ORDER, QUICK, run_experiment
 from ..study.selection import CRITERIA, parse_candidates
+from ..study.selection import QUICK as QUICK_SELECTION
 from ..study.splits import load_splits
 from . import _args
 
@@ -52,7 +54,8 @@ def build_parser():
     p.add_argument("--workers", type=_args.positive_int, metavar="N", help="worker processes (default: CPUs available)")
     p.add_argument("--seed", type=_args.seed, default=0, metavar="S", help="seed of the splits and networks (default 0)")
     p.add_argument("--quick", action="store_true",
-                   help="reduced run: 2 repeats, 1000 epochs; built-in data 6000 rows, 10 positives")
+                   help="reduced run: 2 repeats, 1000 epochs (with --select-hidden: 1 repeat, 500 epochs); "
+                        "built-in data 6000 rows, 10 positives")
     p.add_argument("--no-standardize", dest="standardize", action="store_false",
                    help="do not standardise features on the training folds")
     p.add_argument("--learning-rate", type=_args.positive_float, metavar="ETA", help="Adam learning rate (default 0.001)")
@@ -159,10 +162,11 @@ def _prepare(args):
         params["learning_rate"] = args.learning_rate
     if args.tau_init is not None:
         params["tau_init"] = args.tau_init
+    quick = {**QUICK, **(QUICK_SELECTION if args.select_hidden else {})} if args.quick else {}
     return X, y, dict(
         dataset=args.name or f"{base}-{round(ir_variant)}", positives=positives,
-        repeats=args.repeats or (QUICK["repeats"] if args.quick else 10), folds=args.folds,
-        epochs=args.epochs or (QUICK["epochs"] if args.quick else 10000), methods=_methods(args.methods),
+        repeats=args.repeats or quick.get("repeats", 10), folds=args.folds,
+        epochs=args.epochs or quick.get("epochs", 10000), methods=_methods(args.methods),
         seed=args.seed, standardize=args.standardize, estimator_params=params,
         history_points=args.history_points, splits=splits, workers=args.workers,
         progress=args.progress, **_selection(args))
@@ -172,7 +176,7 @@ def _selection(args):
     r"""The selection arguments of ``run_experiment`` (none without ``--select-hidden``)."""
     if args.select_hidden is None:
         return {}
-    return dict(candidates=args.select_hidden, selection=args.select_by or "g_mean")
+    return dict(candidates=args.select_hidden, selection=args.select_by)
 
 
 def main(argv=None):

@@ -36,6 +36,14 @@ digits, non-finite values stored as ``null``; the test metrics are stored exactl
   ``history_sampled["epoch"]`` lists the 1-based epoch numbers kept. This keeps a
   10,000-epoch record near 150 kB (30 MB for the full 200-fold study).
 
+Architecture selection (opt-in, ``candidates=``; :mod:`astra_np.study.selection`): per
+fold and method every candidate network is trained as above and scored on the
+validation fold; a criterion (default: the counted G-Mean of the validation fold) picks
+one before the test fold is read, and its test metrics are the fold's. Each candidate
+fit is then a unit of work for the executor, stored as it finishes, and the fold record
+adds ``hidden_layer_sizes`` and ``selection`` (every candidate's validation scores and
+test metrics, the chosen one, the criterion).
+
 Results go to an append-only store (:mod:`astra_np.study.store`); rerunning the same command
 resumes, skipping finished folds. A run with a different configuration is refused.
 When the last fold is stored the records are put in canonical order, so two runs with
@@ -75,7 +83,8 @@ Command line (:mod:`astra_np.cli.experiment`)
 ---------------------------------------------
 ``python -m astra_np experiment --data FILE [--label COL] [--minority LABEL]
 [--positives 5] [--repeats 10] [--folds 5] [--epochs 10000] [--methods ...]
-[--workers N] [--quick] [--seed S] --out DIR``. Without ``--data`` the built-in data
+[--workers N] [--quick] [--seed S] [--select-hidden "paper;32;64,32" [--select-by g_mean]]
+--out DIR``. Without ``--data`` the built-in data
 set :func:`astra_np.study.datasets.make_imbalanced` is used (``--quick``: a smaller version
 with 2 repeats and 1000 epochs, which runs in seconds to a minute).
 """
@@ -133,7 +142,9 @@ class SerialExecutor(cf.Executor):
 
 @dataclass
 class FoldTask:
-    r"""Everything one fold needs; picklable, so it can travel to any executor."""
+    r"""Everything one fold needs; picklable, so it can travel to any executor. A candidate
+    fit of architecture selection (:mod:`astra_np.study.selection`) has no test rows
+    (``X_test``, ``y_test`` None)."""
 
     dataset: str
     repeat: int
@@ -625,7 +636,7 @@ def run_experiment(X, y, out, *, dataset="data", positives=None, repeats=10, fol
                    epochs=10000, methods=METHOD_ORDER, seed=0, standardize=True,
                    estimator_params=None, history_points=1000, splits=None, executor=None,
                    workers=None, max_in_flight=None, progress=True, stream=None,
-                   report=True, estimator=None, data_info=None, candidates=None, selection="g_mean"):
+                   report=True, estimator=None, data_info=None, candidates=None, selection=None):
     r"""Run (or resume) the R x K protocol on ``(X, y)`` and store the results in ``out``.
 
     Parameters
@@ -677,13 +688,15 @@ def run_experiment(X, y, out, *, dataset="data", positives=None, repeats=10, fol
         is trained per fold and method; the one the ``selection`` criterion prefers on the
         validation fold gives the fold's test metrics. ``None`` (default): the paper's
         protocol, one network per fold.
-    selection : str
+    selection : str, optional
         Criterion of :data:`astra_np.study.selection.CRITERIA` (default ``"g_mean"``, the
-        counted G-Mean of the validation fold); used with ``candidates`` only.
+        counted G-Mean of the validation fold); only with ``candidates``.
 
     Returns
     -------
     ExperimentResult
+        ``new`` counts the units of work done by this call: folds, or candidate fits with
+        ``candidates``.
     """
     X, y, methods = _check_inputs(X, y, methods, epochs, history_points, workers)
     splits, repeats, folds, positives = _resolve_splits(y, splits, repeats, folds, seed, positives, dataset)
@@ -691,6 +704,8 @@ def run_experiment(X, y, out, *, dataset="data", positives=None, repeats=10, fol
     params["epochs"] = int(epochs)
     _check_estimator_params(estimator, methods, params, standardize)
     plan = None
+    if candidates is None and selection is not None:
+        raise ValueError(f"selection={selection!r} needs candidates (the networks to choose from)")
     if candidates is not None:
         from .selection import SelectionPlan
 

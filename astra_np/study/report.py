@@ -20,6 +20,14 @@ Winners and ties (bold), decided per data set and metric:
    (default 0.05). A single bold cell is a **win** (the best beats every competitor
    at p <= alpha, as the paper requires); several are a **tie**.
 
+Architecture selection (:mod:`astra_np.study.selection`): a method run with selection is
+a column of its own, labelled ``(sel.)`` (``<method>+sel`` in ``table.csv``), next to the
+method's fixed network: a fixed run of the same data set combined with it, or else the
+selection run's ``paper`` candidate (the fixed protocol's network, same seed, same
+folds). Below the table, ``table.md`` lists per method how often each candidate was
+chosen and the test means of every candidate, of the selected one and of the best
+per-fold choice in hindsight.
+
 The numbers are recomputed from ``folds.jsonl``; nothing is taken from the run itself.
 """
 import csv

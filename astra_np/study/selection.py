@@ -48,7 +48,7 @@ candidate its validation scores and (computed after the choice) its test metrics
 """
 import math
 import os
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 import numpy as np
 
@@ -57,7 +57,7 @@ from ..core._validation import is_integer
 from ..core.registry import DEFAULT_METHOD, get_method
 from .store import ResultsStore
 
-__all__ = ["Candidate", "Criterion", "CRITERIA", "PAPER", "MAX_HIDDEN_LAYERS", "MAX_LAYER_UNITS",
+__all__ = ["QUICK", "Candidate", "Criterion", "CRITERIA", "PAPER", "MAX_HIDDEN_LAYERS", "MAX_LAYER_UNITS",
            "MAX_PARAMETERS", "parse_candidates", "check_candidates", "get_criterion", "choose",
            "validation_scores", "select_architecture", "SelectionPlan", "SELECTED_SUFFIX"]
 
@@ -68,6 +68,10 @@ PAPER = "paper"
 MAX_HIDDEN_LAYERS = 8
 MAX_LAYER_UNITS = 4096
 MAX_PARAMETERS = 1_000_000
+#: ``--quick`` with ``--select-hidden``: one repeat and 500 epochs (instead of 2 and 1000), so
+#: that ``experiment --quick --select-hidden "paper;32;64,32"`` (three fits per fold, the
+#: largest network about eight times the paper's cost) runs in well under a minute on two cores.
+QUICK = dict(repeats=1, epochs=500)
 #: Column suffix of a method run with selection in the report (``gmn-astra+sel``).
 SELECTED_SUFFIX = "+sel"
 _VALIDATION_KEYS = ("val_g_mean", "val_mcc", "val_g_mean_apx", "val_tp", "val_fp", "val_tn", "val_fn")
@@ -306,29 +310,6 @@ def select_architecture(X, y, *, validation_data, candidates=(PAPER, (32,), (64,
 # ---------------------------------------------------------------------------
 # Inside the protocol
 # ---------------------------------------------------------------------------
-@dataclass
-class CandidateTask:
-    r"""One candidate fit: everything it needs, and nothing of the test fold; picklable."""
-
-    dataset: str
-    repeat: int
-    rotation: int
-    val_fold: int
-    method: str
-    candidate: str
-    hidden_layer_sizes: tuple
-    n_parameters: int
-    X_train: np.ndarray
-    y_train: np.ndarray
-    X_val: np.ndarray
-    y_val: np.ndarray
-    random_state: int
-    standardize: bool = True
-    estimator_params: dict = field(default_factory=dict)
-    history_points: int = 1000
-    estimator: object = None
-
-
 def _params_to_json(params):
     beta = float(params.beta)
     return {"weights": [w.tolist() for w in params.weights], "biases": [b.tolist() for b in params.biases],
@@ -345,8 +326,11 @@ def _params_from_json(doc):
 
 def run_candidate(task):
     r"""Fit one candidate on the training folds, score it on the validation fold, and
-    return its JSON-ready record (with the kept weights; no test metric: the task holds
-    no test rows)."""
+    return its JSON-ready record (with the kept weights; no test metric).
+
+    ``task`` is a :class:`astra_np.study.protocol.FoldTask` without test rows
+    (``X_test``, ``y_test`` None) whose ``estimator_params`` name the candidate's
+    ``hidden_layer_sizes`` (None: the paper's rule)."""
     import warnings
 
     from .protocol import _fit_fields, _fold_identity, _make_classifier, _standardise
@@ -354,7 +338,8 @@ def run_candidate(task):
     Xt, Xv = task.X_train, task.X_val
     if task.standardize:
         Xt, Xv = _standardise(Xt, Xv)
-    clf = _make_classifier(task, hidden_layer_sizes=task.hidden_layer_sizes)
+    candidate = Candidate(task.estimator_params["hidden_layer_sizes"])
+    clf = _make_classifier(task)
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
         clf.fit(Xt, task.y_train, validation_data=(Xv, task.y_val))
@@ -362,8 +347,8 @@ def run_candidate(task):
     record = _fold_identity(task)
     record.update(scores)
     record.update(_fit_fields(clf, caught, task.history_points))
-    record.update(candidate=task.candidate, hidden_layer_sizes=list(clf.params_.layer_sizes[1:-1]),
-                  n_parameters=int(task.n_parameters), params=_params_to_json(clf.params_),
+    record.update(candidate=candidate.name, hidden_layer_sizes=list(clf.params_.layer_sizes[1:-1]),
+                  n_parameters=candidate.n_parameters(Xt.shape[1]), params=_params_to_json(clf.params_),
                   positive_label=int(clf.classes_[clf._pos_index_]))
     return record
 
@@ -395,7 +380,6 @@ class SelectionPlan:
 
     candidates: list
     criterion: Criterion
-    n_features: int
     stores: dict = None
 
     @classmethod
@@ -405,12 +389,12 @@ class SelectionPlan:
         that does not take ``hidden_layer_sizes``."""
         from .protocol import _accepts, _factory
 
-        crit = get_criterion(selection)
+        crit = get_criterion("g_mean" if selection is None else selection)
         if "hidden_layer_sizes" in params:
             raise ValueError("estimator_params: hidden_layer_sizes is set by the candidates; leave it out")
         if not _accepts(_factory(estimator), "hidden_layer_sizes"):
             raise ValueError("estimator: architecture selection needs an estimator with hidden_layer_sizes")
-        return cls(check_candidates(candidates, n_features), crit, int(n_features))
+        return cls(check_candidates(candidates, n_features), crit)
 
     def config(self):
         r"""The configuration entries of the selection (a resume with others is refused)."""
@@ -444,7 +428,7 @@ class SelectionPlan:
                      total, run=run_candidate, key_of=_candidate_key, unit="candidate fits")
 
     def _task_maker(self, context):
-        from .protocol import fold_seed
+        from .protocol import FoldTask, fold_seed
 
         X, y, splits, run, estimator = context
         by_name = {c.name: c for c in self.candidates}
@@ -452,13 +436,12 @@ class SelectionPlan:
         def make_task(key):
             r, k, m, name = key
             tr, va, _ = splits.rotation(r, k)  # the test rows stay here
-            c = by_name[name]
-            return CandidateTask(dataset=run["dataset"], repeat=r, rotation=k, val_fold=(k + 1) % run["folds"],
-                                 method=m, candidate=name, hidden_layer_sizes=c.sizes,
-                                 n_parameters=c.n_parameters(self.n_features), X_train=X[tr], y_train=y[tr],
-                                 X_val=X[va], y_val=y[va], random_state=fold_seed(run["seed"], r, k),
-                                 standardize=run["standardize"], estimator_params=run["params"],
-                                 history_points=run["history_points"], estimator=estimator)
+            params = dict(run["params"], hidden_layer_sizes=by_name[name].sizes)
+            return FoldTask(dataset=run["dataset"], repeat=r, rotation=k, val_fold=(k + 1) % run["folds"],
+                            method=m, X_train=X[tr], y_train=y[tr], X_val=X[va], y_val=y[va],
+                            X_test=None, y_test=None, random_state=fold_seed(run["seed"], r, k),
+                            standardize=run["standardize"], estimator_params=params,
+                            history_points=run["history_points"], estimator=estimator)
 
         return make_task
 
