@@ -335,6 +335,9 @@ def test_report_shows_selected_next_to_fixed_and_the_choice_frequencies(tmp_path
     counts = re.findall(r"\| GMN-ASTra \| (?:paper \(5\)|8|6,4) \| (\d) of 3 \|", table)
     assert len(counts) == 3 and sum(map(int, counts)) == 3
     assert "best per fold in hindsight" in table
+    from astra_np.study.figures import fig4
+
+    assert "the networks chosen on the validation fold" in fig4(results_dir=out).axes[0].get_title()
     # A fixed run of the same data set, combined: the fixed columns come from it.
     run_experiment(X, y, tmp_path / "fixed", **dict(RUN, report=True))
     from astra_np.study.report import write_report

@@ -623,11 +623,11 @@ def _saved_label(dataset, histories, meta):
     if isinstance(ir, (int, float)) and math.isfinite(ir):
         text += f" (IR {ir:.0f})"
     text += f", {max(map(len, histories.values()))} folds"
-    if config.get("candidates"):
-        text += ", the networks chosen on the validation fold"
     epochs = (config.get("estimator_params") or {}).get("epochs", config.get("epochs"))
     if isinstance(epochs, int):
         text += f", {epochs} epochs each"
+    if config.get("candidates"):
+        text += "\nthe networks chosen on the validation fold (architecture selection)"
     return text
 
 
