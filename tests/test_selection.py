@@ -110,6 +110,8 @@ def test_other_criteria():
     assert choose(rows, "mcc") == 1
     assert choose(rows, "g_mean_apx") == 2
     assert choose(rows, CRITERIA["mcc"]) == 1
+    assert CRITERIA["mcc"].describe() == ("counted MCC of the validation fold; ties: approximated G-Mean, "
+                                          "then the smaller network")
     # MCC ties fall to the approximated G-Mean
     assert choose([_row(0.1, 0.5, 10, m=0.3), _row(0.2, 0.6, 10, m=0.3)], "mcc") == 1
 

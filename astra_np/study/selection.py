@@ -186,7 +186,6 @@ class Criterion:
     better), then the smaller network, then the earlier candidate."""
 
     name: str
-    label: str
     scores: tuple
 
     def key(self, row, index):
@@ -198,12 +197,22 @@ class Criterion:
             values.append(float(v) if v is not None and math.isfinite(v) else -math.inf)
         return (*values, -int(row["n_parameters"]), -index)
 
+    def describe(self):
+        r"""The rule in words, e.g. "counted G-Mean of the validation fold; ties: approximated
+        G-Mean, then the smaller network"."""
+        first, *rest = (_SCORE_LABELS[s] for s in self.scores)
+        return f"{first} of the validation fold; ties: {', then '.join([*rest, 'the smaller network'])}"
+
+
+_SCORE_LABELS = {"val_g_mean": "counted G-Mean", "val_mcc": "counted MCC",
+                 "val_g_mean_apx": "approximated G-Mean"}
+
 
 #: The selection criteria by name (see the module docstring for why ``g_mean`` is the default).
 CRITERIA = {c.name: c for c in (
-    Criterion("g_mean", "counted G-Mean of the validation fold", ("val_g_mean", "val_g_mean_apx")),
-    Criterion("mcc", "counted MCC of the validation fold", ("val_mcc", "val_g_mean_apx")),
-    Criterion("g_mean_apx", "approximated G-Mean of the validation fold", ("val_g_mean_apx", "val_g_mean")),
+    Criterion("g_mean", ("val_g_mean", "val_g_mean_apx")),
+    Criterion("mcc", ("val_mcc", "val_g_mean_apx")),
+    Criterion("g_mean_apx", ("val_g_mean_apx", "val_g_mean")),
 )}
 
 
@@ -541,8 +550,7 @@ def format_choices(records):
         return ""
     crits = sorted({r["selection"]["criterion"] for recs in groups.values() for r in recs})
     lines = ["Architecture selection on the validation fold (criterion: "
-             + ", ".join(CRITERIA[c].label if c in CRITERIA else c for c in crits)
-             + "; ties: the other G-Mean, then the smaller network). Test-fold means per candidate:",
+             + "; ".join(get_criterion(c).describe() for c in crits) + "). Test-fold means per candidate:",
              "", "| data set | method | candidate | chosen | G-Mean | MCC |", "|---|---|---|---|---|---|"]
     for (ds, method), recs in sorted(groups.items(), key=lambda kv: (kv[0][0], _method_rank(kv[0][1]))):
         label = get_method(method).label
