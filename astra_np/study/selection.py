@@ -69,8 +69,8 @@ MAX_HIDDEN_LAYERS = 8
 MAX_LAYER_UNITS = 4096
 MAX_PARAMETERS = 1_000_000
 #: ``--quick`` with ``--select-hidden``: one repeat and 500 epochs (instead of 2 and 1000), so
-#: that ``experiment --quick --select-hidden "paper;32;64,32"`` (three fits per fold, the
-#: largest network about eight times the paper's cost) runs in well under a minute on two cores.
+#: that ``experiment --quick --select-hidden "paper;32;64,32"`` (about fifteen times the CPU
+#: time of the paper's network alone) runs in well under a minute on two cores.
 QUICK = dict(repeats=1, epochs=500)
 #: Column suffix of a method run with selection in the report (``gmn-astra+sel``).
 SELECTED_SUFFIX = "+sel"
@@ -418,7 +418,7 @@ class SelectionPlan:
         wanted = set(pending)
         groups = {}
         for c in self.candidates:
-            name = "paper" if c.sizes is None else "-".join(map(str, c.sizes))
+            name = PAPER if c.sizes is None else "-".join(map(str, c.sizes))
             store = ResultsStore(os.path.join(fold_store.directory, "candidates", name))
             self.stores[c.name] = store
             for record in store.open(dict(config, candidate=c.name), __version__):
@@ -431,7 +431,7 @@ class SelectionPlan:
             if len(group) == len(self.candidates):  # stopped between the last fit and the fold record
                 fold_store.append(self.fold_record(key, groups.pop(key), context))
             todo += [(*key, c.name) for c in self.candidates if c.name not in group]
-        X, y, splits, run, estimator = context
+        run = context[3]
         total = run["repeats"] * run["folds"] * len(run["methods"]) * len(self.candidates)
         return _Work(todo, self._task_maker(context), _CandidateSink(self, fold_store, groups, context),
                      total, run=run_candidate, key_of=_candidate_key, unit="candidate fits")
@@ -472,7 +472,11 @@ class SelectionPlan:
             X_test = standardize_rows(X_test, mu, sd, "X_test")
         tests = []
         for row in rows:
-            x, _ = forward(_params_from_json(row["params"]), X_test)
+            with np.errstate(over="ignore", invalid="ignore"):
+                x, _ = forward(_params_from_json(row["params"]), X_test)
+            if not np.all(np.isfinite(x)):
+                raise ValueError(f"X_test: the output of candidate {row['candidate']!r} overflows float64 "
+                                 f"on the test fold of repeat {key[0]}, rotation {key[1]}")
             pos = row["positive_label"]
             tests.append(_test_fields(y_test, np.where(x >= 0, pos, 1 - pos).astype(np.int64)))
         record = {k: v for k, v in rows[best].items() if k not in _CANDIDATE_ONLY}
