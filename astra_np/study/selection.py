@@ -227,8 +227,8 @@ def choose(rows, criterion="g_mean"):
     r"""Index of the chosen candidate among ``rows`` (mappings of validation scores and
     ``n_parameters``, in candidate order) by ``criterion``.
 
-    >>> rows = [dict(val_g_mean=0.9, val_g_mean_apx=0.7, n_parameters=60),
-    ...         dict(val_g_mean=0.9, val_g_mean_apx=0.8, n_parameters=900)]
+    >>> rows = [dict(val_g_mean=0.9, val_g_mean_apx=0.7, val_mcc=0.3, n_parameters=60),
+    ...         dict(val_g_mean=0.9, val_g_mean_apx=0.8, val_mcc=0.2, n_parameters=900)]
     >>> choose(rows), choose(rows, "mcc")
     (1, 0)
     """
