@@ -100,6 +100,7 @@ from .study.data import load_dataset, undersample_minority
 from .study.datasets import make_imbalanced
 from .study.protocol import run_experiment
 from .study.report import summarize, write_report
+from .study.selection import select_architecture
 from .study.splits import CVSplits, load_splits, make_splits
 from .study.store import ResultsStore
 

@@ -3,6 +3,7 @@ r"""``python -m astra_np experiment``: the paper's R x K protocol (:mod:`astra_n
 Example::
 
     python -m astra_np experiment --data cod-rna.csv --label y --positives 5 --out results/cod
+    python -m astra_np experiment --select-hidden "paper;32;64,32" --out results/sel
 
 Every argument is checked before any work is done and before anything is written (one
 line on stderr naming the argument, exit status 2), including the hyperparameters and
@@ -10,6 +11,7 @@ that ``--out`` can be written. Rerunning the same command resumes. Ctrl-C stops 
 once (exit status 130): the folds finished are stored, the folds in flight are lost and
 run again on resume.
 """
+import argparse
 import concurrent.futures as cf
 import os
 import sys
@@ -17,6 +19,8 @@ import sys
 from ..core.losses import METHODS
 from ..study.data import check_cv_feasible, load_dataset
 from ..study.protocol import METHOD_ORDER, QUICK, run_experiment
+from ..study.selection import CRITERIA, parse_candidates
+from ..study.selection import QUICK as QUICK_SELECTION
 from ..study.splits import load_splits
 from . import _args
 
@@ -50,11 +54,18 @@ def build_parser():
     p.add_argument("--workers", type=_args.positive_int, metavar="N", help="worker processes (default: CPUs available)")
     p.add_argument("--seed", type=_args.seed, default=0, metavar="S", help="seed of the splits and networks (default 0)")
     p.add_argument("--quick", action="store_true",
-                   help="reduced run: 2 repeats, 1000 epochs; built-in data 6000 rows, 10 positives")
+                   help="reduced run: 2 repeats, 1000 epochs (with --select-hidden: 1 repeat, 500 epochs); "
+                        "built-in data 6000 rows, 10 positives")
     p.add_argument("--no-standardize", dest="standardize", action="store_false",
                    help="do not standardise features on the training folds")
     p.add_argument("--learning-rate", type=_args.positive_float, metavar="ETA", help="Adam learning rate (default 0.001)")
     p.add_argument("--tau-init", type=_args.threshold, metavar="TAU", help="initial threshold in (0, 0.5] (default 0.25)")
+    p.add_argument("--select-hidden", metavar="CANDIDATES", type=_candidates,
+                   help="architecture selection on the validation fold: candidate networks separated "
+                        "by ';', layers by ',', 'paper' for the paper's n_h rule (e.g. 'paper;32;64,32')")
+    p.add_argument("--select-by", choices=list(CRITERIA), metavar="CRITERION",
+                   help=f"selection criterion, one of {', '.join(CRITERIA)} (default g_mean: the counted "
+                        f"G-Mean of the validation fold); needs --select-hidden")
     p.add_argument("--history-points", type=_args.positive_int, default=1000, metavar="N",
                    help="epochs kept in the sampled histories (b, tau, loss, ...; default "
                         "1000); the log10 e-ratio is kept for every epoch")
@@ -68,6 +79,14 @@ def build_parser():
     p.add_argument("--out", required=True, metavar="DIR", type=_args.output_dir,
                    help="results directory (resumed if it exists)")
     return p
+
+
+def _candidates(text):
+    r"""``--select-hidden``: the candidates as spelled (the list is checked against the data later)."""
+    try:
+        return parse_candidates(text)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
 
 
 def _methods(names):
@@ -136,18 +155,28 @@ def _prepare(args):
           f"(IR {(y.size - m1) / m1:.2f})" +
           (f"; undersampled variant: {k} positives per repeat (IR {ir_variant:.2f})"
            if k != m1 else ""), file=sys.stderr)
+    if args.select_by is not None and args.select_hidden is None:
+        raise _ArgError("--select-by", f"--select-by {args.select_by} needs --select-hidden")
     params = {}
     if args.learning_rate is not None:
         params["learning_rate"] = args.learning_rate
     if args.tau_init is not None:
         params["tau_init"] = args.tau_init
+    quick = {**QUICK, **(QUICK_SELECTION if args.select_hidden else {})} if args.quick else {}
     return X, y, dict(
         dataset=args.name or f"{base}-{round(ir_variant)}", positives=positives,
-        repeats=args.repeats or (QUICK["repeats"] if args.quick else 10), folds=args.folds,
-        epochs=args.epochs or (QUICK["epochs"] if args.quick else 10000), methods=_methods(args.methods),
+        repeats=args.repeats or quick.get("repeats", 10), folds=args.folds,
+        epochs=args.epochs or quick.get("epochs", 10000), methods=_methods(args.methods),
         seed=args.seed, standardize=args.standardize, estimator_params=params,
         history_points=args.history_points, splits=splits, workers=args.workers,
-        progress=args.progress)
+        progress=args.progress, **_selection(args))
+
+
+def _selection(args):
+    r"""The selection arguments of ``run_experiment`` (none without ``--select-hidden``)."""
+    if args.select_hidden is None:
+        return {}
+    return dict(candidates=args.select_hidden, selection=args.select_by)
 
 
 def main(argv=None):

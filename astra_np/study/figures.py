@@ -624,6 +624,8 @@ def _saved_label(dataset, histories, meta):
     epochs = (config.get("estimator_params") or {}).get("epochs", config.get("epochs"))
     if isinstance(epochs, int):
         text += f", {epochs} epochs each"
+    if config.get("candidates"):
+        text += "\nthe networks chosen on the validation fold (architecture selection)"
     return text
 
 

@@ -36,6 +36,14 @@ digits, non-finite values stored as ``null``; the test metrics are stored exactl
   ``history_sampled["epoch"]`` lists the 1-based epoch numbers kept. This keeps a
   10,000-epoch record near 150 kB (30 MB for the full 200-fold study).
 
+Architecture selection (opt-in, ``candidates=``; :mod:`astra_np.study.selection`): per
+fold and method every candidate network is trained as above and scored on the
+validation fold; a criterion (default: the counted G-Mean of the validation fold) picks
+one before the test fold is read, and its test metrics are the fold's. Each candidate
+fit is then a unit of work for the executor, stored as it finishes, and the fold record
+adds ``hidden_layer_sizes`` and ``selection`` (every candidate's validation scores and
+test metrics, the chosen one, the criterion).
+
 Results go to an append-only store (:mod:`astra_np.study.store`); rerunning the same command
 resumes, skipping finished folds. A run with a different configuration is refused.
 When the last fold is stored the records are put in canonical order, so two runs with
@@ -75,7 +83,8 @@ Command line (:mod:`astra_np.cli.experiment`)
 ---------------------------------------------
 ``python -m astra_np experiment --data FILE [--label COL] [--minority LABEL]
 [--positives 5] [--repeats 10] [--folds 5] [--epochs 10000] [--methods ...]
-[--workers N] [--quick] [--seed S] --out DIR``. Without ``--data`` the built-in data
+[--workers N] [--quick] [--seed S] [--select-hidden "paper;32;64,32" [--select-by g_mean]]
+--out DIR``. Without ``--data`` the built-in data
 set :func:`astra_np.study.datasets.make_imbalanced` is used (``--quick``: a smaller version
 with 2 repeats and 1000 epochs, which runs in seconds to a minute).
 """
@@ -134,7 +143,9 @@ class SerialExecutor(cf.Executor):
 
 @dataclass
 class FoldTask:
-    r"""Everything one fold needs; picklable, so it can travel to any executor."""
+    r"""Everything one fold needs; picklable, so it can travel to any executor. A candidate
+    fit of architecture selection (:mod:`astra_np.study.selection`) has no test rows
+    (``X_test``, ``y_test`` None)."""
 
     dataset: str
     repeat: int
@@ -238,30 +249,21 @@ def _int_or_none(value):
     return None if value is None else int(value)
 
 
-def run_fold(task):
-    r"""Train one method on one rotation and return its JSON-ready record."""
-    from ..core.metrics import confusion_matrix, g_mean, mcc
-
-    Xt, Xv, Xs = task.X_train, task.X_val, task.X_test
-    if task.standardize:
-        Xt, Xv, Xs = _standardise(Xt, Xv, Xs)
+def _make_classifier(task, **overrides):
+    r"""The estimator of a task: ``task.estimator`` (default ``ASTraClassifier``) with the
+    task's method, seed and parameters (``overrides`` on top)."""
     factory = task.estimator
     if factory is None:
         from ..learn.estimator import ASTraClassifier as factory
-    kwargs = dict(task.estimator_params)
+    kwargs = dict(task.estimator_params, **overrides)
     if "standardize" not in kwargs and _accepts(factory, "standardize"):
-        kwargs["standardize"] = False  # done above (or switched off): not twice
-    clf = factory(method=task.method, random_state=task.random_state, **kwargs)
-    with warnings.catch_warnings(record=True) as caught:
-        warnings.simplefilter("always")
-        clf.fit(Xt, task.y_train, validation_data=(Xv, task.y_val))
-        pred = np.asarray(clf.predict(Xs)).astype(np.int64)
-    cm = np.asarray(confusion_matrix(task.y_test, pred))
-    (tn, fp), (fn, tp) = cm.tolist()
-    cols = _history_columns(getattr(clf, "history_", None))
-    b = getattr(clf, "slope_", None)
-    tau = getattr(clf, "threshold_", None)
-    record = {
+        kwargs["standardize"] = False  # done by the protocol (or switched off): not twice
+    return factory(method=task.method, random_state=task.random_state, **kwargs)
+
+
+def _fold_identity(task):
+    r"""The fields naming a fold and the sizes of its training and validation folds."""
+    return {
         "dataset": task.dataset,
         "repeat": int(task.repeat),
         "rotation": int(task.rotation),
@@ -273,11 +275,27 @@ def run_fold(task):
         "n_train_pos": int(task.y_train.sum()),
         "n_val": int(task.y_val.size),
         "n_val_pos": int(task.y_val.sum()),
-        "n_test": int(task.y_test.size),
-        "n_test_pos": int(task.y_test.sum()),
-        "tp": int(tp), "fp": int(fp), "tn": int(tn), "fn": int(fn),
-        "g_mean": float(g_mean(cm)),
-        "mcc": float(mcc(cm)),
+    }
+
+
+def _test_fields(y_test, pred):
+    r"""The test fold's size, counted confusion matrix (Eq. 1), G-Mean (Eq. 3) and MCC (Eq. 2)."""
+    from ..core.metrics import confusion_matrix, g_mean, mcc
+
+    cm = np.asarray(confusion_matrix(y_test, pred))
+    (tn, fp), (fn, tp) = cm.tolist()
+    return {"n_test": int(y_test.size), "n_test_pos": int(y_test.sum()),
+            "tp": int(tp), "fp": int(fp), "tn": int(tn), "fn": int(fn),
+            "g_mean": float(g_mean(cm)), "mcc": float(mcc(cm))}
+
+
+def _fit_fields(clf, caught, history_points):
+    r"""What a fit leaves in the record: kept epoch, slope and threshold, stop flag,
+    warnings and the stored histories."""
+    cols = _history_columns(getattr(clf, "history_", None))
+    b = getattr(clf, "slope_", None)
+    tau = getattr(clf, "threshold_", None)
+    fields = {
         "best_epoch": _int_or_none(getattr(clf, "best_epoch_", None)),
         "b": None if b is None else float(b),
         "tau": None if tau is None else float(tau),
@@ -288,7 +306,23 @@ def run_fold(task):
         "stopped": bool(getattr(clf, "stopped_", False)),
         "warnings": sorted({f"{w.category.__name__}: {w.message}" for w in caught}),
     }
-    record["history"], record["history_sampled"] = _store_history(cols, task.history_points)
+    fields["history"], fields["history_sampled"] = _store_history(cols, history_points)
+    return fields
+
+
+def run_fold(task):
+    r"""Train one method on one rotation and return its JSON-ready record."""
+    Xt, Xv, Xs = task.X_train, task.X_val, task.X_test
+    if task.standardize:
+        Xt, Xv, Xs = _standardise(Xt, Xv, Xs)
+    clf = _make_classifier(task)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        clf.fit(Xt, task.y_train, validation_data=(Xv, task.y_val))
+        pred = np.asarray(clf.predict(Xs)).astype(np.int64)
+    record = _fold_identity(task)
+    record.update(_test_fields(task.y_test, pred))
+    record.update(_fit_fields(clf, caught, task.history_points))
     return record
 
 
@@ -306,8 +340,8 @@ class ExperimentResult:
 
 
 class _Progress:
-    def __init__(self, total, done, stream, enabled):
-        self.total, self.done0, self.done = total, done, done
+    def __init__(self, total, done, stream, enabled, unit="folds"):
+        self.total, self.done0, self.done, self.unit = total, done, done, unit
         self.stream, self.enabled = stream, enabled
         self.t0 = time.monotonic()
         self.last = -1e9
@@ -324,7 +358,7 @@ class _Progress:
         left = self.total - self.done
         eta = self._fmt(elapsed / new * left) if new else "?"
         pct = 100.0 * self.done / self.total if self.total else 100.0
-        return (f"folds {self.done}/{self.total} ({pct:.0f}%)  elapsed {self._fmt(elapsed)}"
+        return (f"{self.unit} {self.done}/{self.total} ({pct:.0f}%)  elapsed {self._fmt(elapsed)}"
                 f"  ETA {eta}")
 
     def update(self, force=False):
@@ -572,19 +606,38 @@ def _task_maker(X, y, splits, run, estimator):
     return make_task
 
 
-def _run_folds(pending, make_task, pool, store, bar):
-    r"""Submit ``pending`` folds (at most ``pool.limit`` at a time) and store each record
-    as it finishes. Returns ``(new, interrupted)``; on Ctrl-C the folds finished so far
+def _fold_key(record):
+    return record["repeat"], record["rotation"], record["method"]
+
+
+@dataclass
+class _Work:
+    r"""The units of work of a run: keys still to do, the function a worker runs on a
+    unit's task, the sink storing each finished record, the key a record must carry,
+    and the progress line's total and unit."""
+
+    pending: list
+    make_task: object
+    store: object
+    total: int
+    run: object = run_fold
+    key_of: object = _fold_key
+    unit: str = "folds"
+
+
+def _run_folds(work, pool, bar):
+    r"""Submit the pending units (at most ``pool.limit`` at a time) and store each record
+    as it finishes. Returns ``(new, interrupted)``; on Ctrl-C the units finished so far
     are kept and those in flight are abandoned (they rerun on resume)."""
-    in_flight, queue, new = {}, list(pending), 0
+    in_flight, queue, new = {}, list(work.pending), 0
 
     def harvest(fut):
         nonlocal new
         key = in_flight.pop(fut)
         record = fut.result()  # re-raises a fold's error
-        if (record["repeat"], record["rotation"], record["method"]) != key:
+        if work.key_of(record) != key:
             raise RuntimeError(f"fold {key!r} returned the record of another fold")
-        store.append(record)
+        work.store.append(record)
         new += 1
         bar.done += 1
         bar.update()
@@ -593,7 +646,7 @@ def _run_folds(pending, make_task, pool, store, bar):
         while queue or in_flight:
             while queue and len(in_flight) < pool.limit:
                 key = queue.pop(0)
-                in_flight[pool.executor.submit(run_fold, make_task(key))] = key
+                in_flight[pool.executor.submit(work.run, work.make_task(key))] = key
             finished, _ = cf.wait(list(in_flight), return_when=cf.FIRST_COMPLETED)
             for fut in sorted(finished, key=lambda f: in_flight[f]):
                 harvest(fut)
@@ -617,7 +670,7 @@ def run_experiment(X, y, out, *, dataset="data", positives=None, repeats=10, fol
                    epochs=10000, methods=METHOD_ORDER, seed=0, standardize=True,
                    estimator_params=None, history_points=1000, splits=None, executor=None,
                    workers=None, max_in_flight=None, progress=True, stream=None,
-                   report=True, estimator=None, data_info=None):
+                   report=True, estimator=None, data_info=None, candidates=None, selection=None):
     r"""Run (or resume) the R x K protocol on ``(X, y)`` and store the results in ``out``.
 
     Parameters
@@ -663,22 +716,42 @@ def run_experiment(X, y, out, *, dataset="data", positives=None, repeats=10, fol
         must be picklable for process pools.
     data_info : dict, optional
         Extra descriptive entries for the stored configuration.
+    candidates : sequence, optional
+        Architecture selection on the validation fold (:mod:`astra_np.study.selection`):
+        hidden-layer tuples, ``"paper"`` for the paper's :math:`n_h` rule. Every candidate
+        is trained per fold and method; the one the ``selection`` criterion prefers on the
+        validation fold gives the fold's test metrics. ``None`` (default): the paper's
+        protocol, one network per fold.
+    selection : str, optional
+        Criterion of :data:`astra_np.study.selection.CRITERIA` (default ``"g_mean"``, the
+        counted G-Mean of the validation fold); only with ``candidates``.
 
     Returns
     -------
     ExperimentResult
+        ``new`` counts the units of work done by this call: folds, or candidate fits with
+        ``candidates``.
     """
     X, y, methods = _check_inputs(X, y, methods, epochs, history_points, workers)
     splits, repeats, folds, positives = _resolve_splits(y, splits, repeats, folds, seed, positives, dataset)
     params = dict(estimator_params or {})
     params["epochs"] = int(epochs)
     _check_estimator_params(estimator, methods, params, standardize)
+    plan = None
+    if candidates is None and selection is not None:
+        raise ValueError(f"selection={selection!r} needs candidates (the networks to choose from)")
+    if candidates is not None:
+        from .selection import SelectionPlan
+
+        plan = SelectionPlan.checked(candidates, selection, X.shape[1], params, estimator)
     run = dict(dataset=dataset, positives=positives, repeats=repeats, folds=folds, seed=seed,
                methods=methods, standardize=standardize, params=params, history_points=history_points)
     config = _make_config(X, y, splits, run, estimator, data_info)
     plugin_losses = _plugin_losses(methods)
     if plugin_losses:
         config["plugin_losses"] = plugin_losses
+    if plan is not None:
+        config.update(plan.config())
     store = ResultsStore(out)
     _refuse_missing_plugins(store)
     existing = store.open(config, __version__)
@@ -688,17 +761,25 @@ def run_experiment(X, y, out, *, dataset="data", positives=None, repeats=10, fol
         pending = [(r, k, m) for r in range(repeats) for k in range(folds) for m in methods
                    if (r, k, m) not in done]
         total = repeats * folds * len(methods)
-        bar = _Progress(total, total - len(pending), sys.stderr if stream is None else stream, progress)
+        work = _Work(pending, _task_maker(X, y, splits, run, estimator), store, total)
+        if plan is not None:
+            work = plan.open(store, pending, (X, y, splits, run, estimator), config)
+        bar = _Progress(work.total, work.total - len(work.pending), sys.stderr if stream is None else stream,
+                        progress, work.unit)
         bar.update(force=True)
-        pool = _make_pool(executor, workers, max_in_flight, len(pending))
+        pool = _make_pool(executor, workers, max_in_flight, len(work.pending))
         try:
-            new, interrupted = _run_folds(pending, _task_maker(X, y, splits, run, estimator), pool, store, bar)
+            new, interrupted = _run_folds(work, pool, bar)
         finally:
             bar.close()
         if not interrupted:
             pool.close()
+        if plan is not None:
+            plan.finish(interrupted)
         return _finish(store, total, methods, interrupted, new, report)
     finally:
+        if plan is not None:
+            plan.close()
         store.close()
 
 

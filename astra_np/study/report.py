@@ -20,6 +20,14 @@ Winners and ties (bold), decided per data set and metric:
    (default 0.05). A single bold cell is a **win** (the best beats every competitor
    at p <= alpha, as the paper requires); several are a **tie**.
 
+Architecture selection (:mod:`astra_np.study.selection`): a method run with selection is
+a column of its own, labelled ``(sel.)`` (``<method>+sel`` in ``table.csv``), next to the
+method's fixed network: a fixed run of the same data set combined with it, or else the
+selection run's ``paper`` candidate (the fixed protocol's network, same seed, same
+folds). Below the table, ``table.md`` lists per method how often each candidate was
+chosen and the test means of every candidate, of the selected one and of the best
+per-fold choice in hindsight.
+
 The numbers are recomputed from ``folds.jsonl``; nothing is taken from the run itself.
 """
 import csv
@@ -31,6 +39,7 @@ import os
 import numpy as np
 
 from ..core.registry import MethodTable, get_method
+from .selection import column_label, column_of, format_choices, method_of, with_fixed_columns
 from .store import ResultsStore, read_results
 
 __all__ = ["load_results", "summarize", "paired_p_value", "format_markdown", "write_report",
@@ -68,10 +77,12 @@ def paired_p_value(a, b):
 
 
 def _methods_in(records):
-    found = {r["method"] for r in records}
-    for m in found:
-        get_method(m)  # ValueError for a method astra_np does not know
-    return [m for m in METHOD_LABELS if m in found]
+    r"""The columns of ``records`` in column order: each method, then the method with
+    architecture selection (:func:`astra_np.study.selection.column_of`)."""
+    found = {column_of(r) for r in records}
+    for c in found:
+        get_method(method_of(c))  # ValueError for a method astra_np does not know
+    return sorted(found, key=lambda c: (list(METHOD_LABELS).index(method_of(c)), c != method_of(c)))
 
 
 def _paired_folds(recs):
@@ -81,7 +92,7 @@ def _paired_folds(recs):
     methods = _methods_in(recs)
     folds = {}
     for r in recs:
-        folds.setdefault((r["repeat"], r["rotation"]), {})[r["method"]] = r
+        folds.setdefault((r["repeat"], r["rotation"]), {})[column_of(r)] = r
     keys = sorted(k for k, v in folds.items() if all(m in v for m in methods))
     return methods, folds, keys
 
@@ -128,8 +139,8 @@ def format_markdown(summary, alpha=0.05):
     methods = []
     for s in summary:
         methods += [m for m in s["methods"] if m not in methods]
-    labels = [METHOD_LABELS[m] for m in methods]
-    astra = ["with ASTra" if get_method(m).astra else "without ASTra" for m in methods]
+    labels = [column_label(m) for m in methods]
+    astra = ["with ASTra" if get_method(method_of(m)).astra else "without ASTra" for m in methods]
     lines = ["| | " + " | ".join(labels) + " |", "|---|" + "---|" * len(methods),
              "| | " + " | ".join(f"*{a}*" for a in astra) + " |"]
     for ds in dict.fromkeys(s["dataset"] for s in summary):
@@ -212,16 +223,23 @@ def write_report(results_dirs, out_dir=None, alpha=0.05, figure=True):
         meta, recs = load_results(d)
         notes.append(_describe(meta))
         for r in recs:
-            key = (r.get("dataset", ""), r["repeat"], r["rotation"], r["method"])
+            key = (r.get("dataset", ""), r["repeat"], r["rotation"], column_of(r))
             if key in seen:
                 raise ValueError(f"fold {key!r} is in both {seen[key]} and {d}; give the runs "
                                  f"different data set names (--name) to show them side by side")
             seen[key] = d
             records.append(r)
+    choices = format_choices(records)
+    records, derived = with_fixed_columns(records)
     summary = summarize(records, alpha=alpha)
     written = []
     path = os.path.join(out_dir, "table.md")
     text = format_markdown(summary, alpha=alpha)
+    if derived:
+        notes.append("The columns without (sel.) of a run with architecture selection are its 'paper' "
+                     "candidate: the paper's network, trained with the same seed on the same folds.")
+    if choices:
+        text += "\n" + choices
     notes = [n for n in dict.fromkeys(notes) if n]
     if notes:
         text += "\n" + "\n".join(f"- {n}" for n in notes) + "\n"
