@@ -159,3 +159,19 @@ def test_failures_are_one_per_failing_case(doc):
         more = len(f.entries) - 1
         assert (f"(+{more} more wrong entr" in str(f)) == (more > 0)
     assert f"{res.checked} cases, {len(res.failures)} failed: FAIL" in res.table()
+
+
+# ------------------------------------------------------------------------------------
+# results that print well
+# ------------------------------------------------------------------------------------
+
+def test_a_validation_result_prints_as_a_short_summary(doc):
+    with np.errstate(all="ignore"):
+        res = V.validate(_impl(astra=lambda x, b: 1 - (1 + b * np.exp(b * x)) ** (-1 / b),
+                               gmn=None), doc, verbose=False)
+    for text in (str(res), repr(res)):
+        assert len(text) < 2000
+        assert text.startswith(f"ValidationResult FAIL: {len(V.FUNCTIONS)} functions")
+        assert f"{len(res.failures)} failed" in text
+        assert "astra: FAIL" in text and "gmn: " in text
+    assert "result.table()" in str(res) and len(res.table()) > 0

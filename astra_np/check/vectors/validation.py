@@ -148,7 +148,10 @@ class FunctionReport:
         return self.cases > 0 and self.failed == 0 and not self.missing
 
 
-@dataclass
+_SHOWN = 12   # functions a summary names
+
+
+@dataclass(repr=False)
 class ValidationResult:
     r"""Outcome of :func:`validate`: one :class:`FunctionReport` per function and all failures.
 
@@ -255,8 +258,23 @@ class ValidationResult:
         lines.append(f"{self.checked} cases, {self.failed} failed{left_out}: {self.status}")
         return lines
 
-    def __str__(self):
-        return self.table()
+    def summary(self):
+        """The verdict in a few lines: counts, the functions not passed (at most
+        :data:`_SHOWN`) and where the rest is (``table()``, ``failures``)."""
+        n_out = sum(self.excluded.values())
+        left_out = f", {n_out} left out" if n_out else ""
+        lines = [f"ValidationResult {self.status}: {len(self.reports)} functions, {self.checked} "
+                 f"cases, {len(self.failures)} failed{left_out}"]
+        other = [r for r in self.reports if r.status != "PASS"]
+        for r in other[:_SHOWN]:
+            lines.append(f"  {r.function}: {r.status}" + (f", {r.failed} of {r.cases} cases failed"
+                                                         if r.failed else ""))
+        if len(other) > _SHOWN:
+            lines.append(f"  (+{len(other) - _SHOWN} more functions not passed)")
+        lines.append("  the table: result.table(); the failing cases: result.failures")
+        return "\n".join(lines)
+
+    __str__ = __repr__ = summary
 
 
 def _fmt(v):
