@@ -175,3 +175,31 @@ def test_a_validation_result_prints_as_a_short_summary(doc):
         assert f"{len(res.failures)} failed" in text
         assert "astra: FAIL" in text and "gmn: " in text
     assert "result.table()" in str(res) and len(res.table()) > 0
+
+
+# ------------------------------------------------------------------------------------
+# the head's astra= keyword and a forward function named astra
+# ------------------------------------------------------------------------------------
+
+def test_a_head_may_name_its_flag_use_astra_and_call_its_own_astra():
+    seen = {}
+
+    def astra(x, b):
+        return astra_np.astra(x, b)
+
+    def head_loss(x, beta, y, loss, use_astra, z):
+        seen["astra"], seen["use_astra"] = astra, use_astra   # the function, not the flag
+        return astra_np.head_loss(x, beta, y, loss=loss, astra=use_astra, z=z)[0]
+
+    def zero_grad(fun, argnums):
+        return lambda *args: tuple(np.zeros(np.shape(args[i])) for i in argnums)
+
+    impl = V.implementation_from_forward({"astra": astra, "head_loss": head_loss}, grad=zero_grad)
+    x, y = np.array([-1.0, 0.5, 2.0]), np.array([0, 1, 0])
+    value, gx, gb = impl["head_loss"](x, np.float64(0.5), y, loss="gmn", astra=True, z=True)
+    assert seen == {"astra": astra, "use_astra": True}
+    assert value == astra_np.head_loss(x, 0.5, y, loss="gmn", astra=True, z=True)[0]
+    # a head that takes astra= as it is gets it as it is
+    impl = V.implementation_from_forward({"head_loss": lambda x, beta, y, loss, astra, z: 0.0},
+                                         grad=zero_grad)
+    assert impl["head_loss"](x, np.float64(0.5), y, loss="gmn", astra=False, z=False)[0] == 0.0
