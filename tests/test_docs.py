@@ -82,7 +82,7 @@ def _shell(code):
 def _cases():
     cases = []
     for path in DOCUMENTS:
-        for k, (lang, code, directives, line) in enumerate(blocks(path)):
+        for k, (lang, _, _, line) in enumerate(blocks(path)):
             if lang in RUN_LANGUAGES:
                 cases.append(pytest.param(path, k, id=f"{path.relative_to(ROOT)}:{line}"))
     return cases
@@ -128,10 +128,9 @@ def test_every_block_runs_as_written(path, k, tmp_path_factory):
 
 
 def test_the_blocks_are_found_and_every_directive_is_known():
-    runnable = [c for c in _cases()]
-    assert len(runnable) >= 10
+    assert len(_cases()) >= 10
     for path in DOCUMENTS:
-        for lang, code, directives, line in blocks(path):
+        for _, _, directives, line in blocks(path):
             for d in directives:
                 assert _SUB.match(d), f"{path.name}:{line}: unknown directive {d!r}"
     # the harness leaves out exactly the install and suite commands
