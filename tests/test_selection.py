@@ -364,11 +364,11 @@ def test_select_architecture_returns_the_fitted_choice_and_the_table():
         select_architecture(X, y, validation_data=(X, y), hidden_layer_sizes=(3,))
 
 
-def test_readme_selection_block_runs():
-    text = (ROOT / "README.md").read_text(encoding="utf-8")
+def test_the_guide_s_selection_block_runs():
+    text = (ROOT / "docs" / "protocol.md").read_text(encoding="utf-8")
     head = "<!-- selection example -->"
     assert head in text
     block = re.search(r"```python\n(.*?)```", text[text.index(head):], re.S).group(1)
     namespace = {}
-    exec(compile(block, "README.md", "exec"), namespace)
+    exec(compile(block, "docs/protocol.md", "exec"), namespace)
     assert namespace["clf"].params_.layer_sizes[1:-1] in [tuple(r["hidden_layer_sizes"]) for r in namespace["table"]]

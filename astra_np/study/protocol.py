@@ -326,9 +326,24 @@ def run_fold(task):
     return record
 
 
-@dataclass
+_SHOWN = 12   # data sets and methods a summary names
+
+
+def _first(names, n):
+    """``names`` joined, the first ``n`` of them and how many more."""
+    more = f" (+{len(names) - n} more)" if len(names) > n else ""
+    return (", ".join(names[:n]) or "-") + more
+
+
+@dataclass(repr=False)
 class ExperimentResult:
-    r"""Outcome of :func:`run_experiment`."""
+    r"""Outcome of :func:`run_experiment`.
+
+    ``str(result)`` and ``repr(result)`` are a short summary (:meth:`summary`): the
+    directory, the data sets and methods, the folds done of those planned and the means
+    of Table 2's metrics per method; the fold records (with their histories) are
+    ``result.records``.
+    """
 
     out: str
     records: list
@@ -337,6 +352,32 @@ class ExperimentResult:
     interrupted: bool = False
     new: int = 0
     report_files: list = field(default_factory=list)
+
+    def summary(self):
+        """The short summary: a few lines whatever the number of folds and methods."""
+        from .report import METRICS
+        from .selection import column_label, column_of
+
+        state = "complete" if self.complete else ("interrupted" if self.interrupted else "incomplete")
+        datasets = sorted({str(r.get("dataset", "")) for r in self.records})
+        by_method = {}
+        for r in self.records:
+            by_method.setdefault(column_of(r), []).append(r)
+        lines = [f"ExperimentResult({self.out!r}): {len(self.records)} of {self.total} folds "
+                 f"done ({state}; {self.new} new in this run)",
+                 f"  data set{'s' * (len(datasets) != 1)}: {_first(datasets, _SHOWN)}"]
+        width = max([len(column_label(c)) for c in by_method] + [6])
+        for c, recs in list(by_method.items())[:_SHOWN]:
+            means = "  ".join(f"{label} {np.mean([float(r[key]) for r in recs]):.3f}"
+                              for key, label in METRICS)
+            lines.append(f"  {column_label(c):<{width}}  {means}  ({len(recs)} folds)")
+        if len(by_method) > _SHOWN:
+            lines.append(f"  (+{len(by_method) - _SHOWN} more methods)")
+        lines.append("  records: result.records; Table 2: result.report_files"
+                     if self.report_files else "  records: result.records")
+        return "\n".join(lines)
+
+    __str__ = __repr__ = summary
 
 
 class _Progress:

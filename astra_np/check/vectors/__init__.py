@@ -92,7 +92,7 @@ from .spec import (
     head_method,
     loss_traits,
 )
-from .validation import CaseFailure, FunctionReport, ValidationResult, _compare, validate
+from .validation import CaseFailure, FunctionReport, ValidationResult, WrongEntry, _compare, validate
 
 __all__ = [
     "SCHEMA_VERSION",
@@ -113,5 +113,6 @@ __all__ = [
     "ValidationResult",
     "FunctionReport",
     "CaseFailure",
+    "WrongEntry",
 ]
 

@@ -10,6 +10,7 @@ operator is passed in (``jax.grad`` or ``jax.vjp`` directly, a few lines for PyT
 see ``examples/``).
 """
 import difflib
+import inspect
 
 import numpy as np
 
@@ -75,6 +76,28 @@ class _Gradient:
                      for i, g in zip(self.diff, grads))
 
 
+#: Keywords of the protocol a forward function may take under another name, so that a
+#: parameter does not hide a forward function of the same name in the user's module:
+#: ``head_loss(x, beta, y, loss, use_astra, z)`` can call its own ``astra(x, b)``.
+KEYWORD_ALIASES = {"astra": "use_astra"}
+
+
+def _renamed_keywords(f):
+    r"""``f`` taking the protocol's keywords under the names its signature uses
+    (:data:`KEYWORD_ALIASES`); ``f`` itself when it takes them as they are."""
+    try:
+        params = inspect.signature(f).parameters
+    except (TypeError, ValueError):   # a builtin without a signature: as it is
+        return f
+    rename = {k: v for k, v in KEYWORD_ALIASES.items() if k not in params and v in params}
+    if not rename:
+        return f
+
+    def call(*args, **kwargs):
+        return f(*args, **{rename.get(k, k): v for k, v in kwargs.items()})
+    return call
+
+
 def _value(f, asarray, to_numpy):
     def call(*args, **kwargs):
         return to_numpy(f(*[asarray(a) for a in args], **kwargs))
@@ -110,7 +133,9 @@ def implementation_from_forward(forward, *, grad=None, vjp=None, asarray=None, t
         ``slope_from_beta(beta)`` (Eq. 7), ``z_transform(p, tau)`` (Eq. 6), ``bce(p, y)``,
         ``gmn(p, y)`` (Eqs. 8-9) and ``head_loss(x, beta, y, loss=, astra=, z=)`` returning
         the scalar loss. Each takes and returns the framework's arrays. Names left out
-        are missing in the result (and reported by :func:`validate`).
+        are missing in the result (and reported by :func:`validate`). The head may name
+        its ``astra`` keyword ``use_astra`` (:data:`KEYWORD_ALIASES`), so that the flag
+        does not hide the forward function ``astra`` inside it.
     grad : callable, optional
         Like ``jax.grad``: ``grad(fun, argnums=(0, 1, ...))`` returns a function of
         ``fun``'s arguments giving the tuple of gradients of the scalar ``fun``.
@@ -158,6 +183,7 @@ def implementation_from_forward(forward, *, grad=None, vjp=None, asarray=None, t
         f = forward.get(value_call["name"])
         if f is None or value_call["name"] in impl:
             continue
+        f = _renamed_keywords(f)
         gradient = _Gradient(f, spec, grad, vjp, asarray, to_numpy)
         if len(value_call["returns"]) > 1:      # one call: value and gradients
             impl[value_call["name"]] = _value_and_gradient(f, gradient, asarray, to_numpy)

@@ -21,12 +21,12 @@ _MAX_UNKNOWN = 5   # unknown names listed one per line with a suggestion
 
 
 @dataclass(frozen=True)
-class CaseFailure:
-    r"""One quantity of one case that an implementation got wrong (or could not compute).
+class WrongEntry:
+    r"""One wrong entry of one quantity of a case (or a call that could not be compared).
 
-    ``str(failure)`` is the failure block printed by :func:`validate`: the case id and
-    description, its inputs (round-trip decimals), the computed and expected entry, the
-    error against the tolerance and the likely cause (:mod:`.causes`).
+    ``str(entry)`` is the entry's block: the case id and description, its inputs
+    (round-trip decimals), the computed and expected entry, the error against the
+    tolerance and the likely cause (:mod:`.causes`).
     """
 
     function: str
@@ -65,6 +65,48 @@ class CaseFailure:
         if self.explanation:
             lines.append(f"    likely cause: {self.explanation}")
         return "\n".join(lines)
+
+
+def _first_entry(name):
+    return property(lambda self: getattr(self.entries[0], name),
+                    doc=f"``{name}`` of the case's first wrong entry.")
+
+
+@dataclass(frozen=True)
+class CaseFailure:
+    r"""One failing case: its wrong entries (:class:`WrongEntry`, in the order checked).
+
+    ``result.failures`` holds one per failing case, so its length is the number of
+    failing cases the table counts. The attributes of the first wrong entry
+    (``quantity``, ``got``, ``expected``, ``cause``, ``explanation``, ...) are read
+    through the case; ``entries`` holds them all. ``str(failure)`` is the block
+    :func:`validate` prints: the first wrong entry and how many more the case has.
+    """
+
+    function: str
+    case: str
+    entries: tuple
+
+    quantity = _first_entry("quantity")
+    index = _first_entry("index")
+    expected = _first_entry("expected")
+    got = _first_entry("got")
+    rel_error = _first_entry("rel_error")
+    rtol = _first_entry("rtol")
+    atol = _first_entry("atol")
+    message = _first_entry("message")
+    description = _first_entry("description")
+    inputs = _first_entry("inputs")
+    cause = _first_entry("cause")
+    explanation = _first_entry("explanation")
+    ratio = _first_entry("ratio")
+
+    def __str__(self):
+        text = str(self.entries[0])
+        more = len(self.entries) - 1
+        if more:
+            text += f"\n    (+{more} more wrong entr{'ies' if more > 1 else 'y'} in this case)"
+        return text
 
 
 @dataclass(frozen=True)
@@ -106,7 +148,10 @@ class FunctionReport:
         return self.cases > 0 and self.failed == 0 and not self.missing
 
 
-@dataclass
+_SHOWN = 12   # functions a summary names
+
+
+@dataclass(repr=False)
 class ValidationResult:
     r"""Outcome of :func:`validate`: one :class:`FunctionReport` per function and all failures.
 
@@ -128,8 +173,13 @@ class ValidationResult:
 
     @property
     def failed(self):
-        """Number of cases with at least one failing quantity."""
+        """Number of cases with at least one failing quantity (``len(self.failures)``)."""
         return sum(r.failed for r in self.reports)
+
+    @property
+    def entries(self):
+        """Every wrong entry of every failing case (:class:`WrongEntry`), in order."""
+        return [e for f in self.failures for e in f.entries]
 
     @property
     def incomplete(self):
@@ -208,8 +258,23 @@ class ValidationResult:
         lines.append(f"{self.checked} cases, {self.failed} failed{left_out}: {self.status}")
         return lines
 
-    def __str__(self):
-        return self.table()
+    def summary(self):
+        """The verdict in a few lines: counts, the functions not passed (at most
+        :data:`_SHOWN`) and where the rest is (``table()``, ``failures``)."""
+        n_out = sum(self.excluded.values())
+        left_out = f", {n_out} left out" if n_out else ""
+        lines = [f"ValidationResult {self.status}: {len(self.reports)} functions, {self.checked} "
+                 f"cases, {len(self.failures)} failed{left_out}"]
+        other = [r for r in self.reports if r.status != "PASS"]
+        for r in other[:_SHOWN]:
+            lines.append(f"  {r.function}: {r.status}" + (f", {r.failed} of {r.cases} cases failed"
+                                                         if r.failed else ""))
+        if len(other) > _SHOWN:
+            lines.append(f"  (+{len(other) - _SHOWN} more functions not passed)")
+        lines.append("  the table: result.table(); the failing cases: result.failures")
+        return "\n".join(lines)
+
+    __str__ = __repr__ = summary
 
 
 def _fmt(v):
@@ -277,11 +342,11 @@ def _fmt_inputs(inputs, index=None, focus_shape=None):
 
 
 class _CaseCheck:
-    """The failures of one case, built with its id, description and inputs."""
+    """The wrong entries of one case, built with its id, description and inputs."""
 
     def __init__(self, fn, case, inputs):
         self.fn, self.case, self.inputs = fn, case, inputs
-        self.failures = []
+        self.entries = []
         self.worst = (0.0, 0.0)   # (ratio, rel)
 
     def add(self, quantity, index, expected, got, rel, message="", cause=None, focus=None):
@@ -289,8 +354,8 @@ class _CaseCheck:
             label = cause or "shape/dtype"
             explanation = CAUSES[label]
         else:
-            label, explanation = classify(expected, got, rel, self.inputs, quantity)
-        self.failures.append(CaseFailure(
+            label, explanation = classify(expected, got, rel, self.inputs, quantity, self.fn)
+        self.entries.append(WrongEntry(
             self.fn, self.case["id"], quantity, index, expected, got, rel,
             self.case["rtol"], self.case["atol"], message, self.case["description"],
             _fmt_inputs(self.inputs, index, focus), label, explanation))
@@ -401,8 +466,9 @@ def _check_function(fn, entry, lookup, cases, tags, result):
             continue
         check = _check_case(fn, entry, case, lookup)
         n_cases += 1
-        n_failed += bool(check.failures)
-        result.failures.extend(check.failures)
+        if check.entries:
+            n_failed += 1
+            result.failures.append(CaseFailure(fn, case["id"], tuple(check.entries)))
         if check.worst[:2] > worst[:2]:
             worst = (check.worst[0], check.worst[1], case["id"])
     result.reports.append(FunctionReport(
@@ -411,41 +477,35 @@ def _check_function(fn, entry, lookup, cases, tags, result):
 
 
 def _attach_factors(result):
-    """Replace the cause of failures that share a constant factor with that factor."""
-    factors = constant_factors(result.failures)
+    """Replace the cause of wrong entries that share a constant factor with that factor."""
+    entries = result.entries
+    factors = constant_factors(entries)
     if not factors:
         return
     counts = {}
-    for f in result.failures:
-        counts[(f.function, f.quantity)] = counts.get((f.function, f.quantity), 0) + 1
-    out = []
-    for f in result.failures:
-        key = (f.function, f.quantity)
-        if key in factors and f.cause in ("digits", "value", "sign", "float32", "subnormal"):
-            f = CaseFailure(**{**f.__dict__, "cause": "factor",
-                               "explanation": describe_factor(factors[key], counts[key])})
-        out.append(f)
-    result.failures = out
+    for e in entries:
+        counts[(e.function, e.quantity)] = counts.get((e.function, e.quantity), 0) + 1
+
+    def named(e):
+        key = (e.function, e.quantity)
+        if key in factors and e.cause in ("digits", "value", "sign", "float32", "subnormal", "tie"):
+            return WrongEntry(**{**e.__dict__, "cause": "factor", "explanation":
+                                 describe_factor(factors[key], counts[key], e.function)})
+        return e
+
+    result.failures = [CaseFailure(f.function, f.case, tuple(named(e) for e in f.entries))
+                       for f in result.failures]
 
 
 def _print(result, out, max_failures):
     print(result.table(), file=out)
     if not result.failures:
         return
-    first, seen = [], set()
-    for f in result.failures:
-        if f.case not in seen:
-            seen.add(f.case)
-            first.append(f)
-    shown = first[:max_failures]
-    print(f"\nfailing cases (first {len(shown)} of {len(first)}; the first wrong quantity "
-          "of each):", file=out)
+    shown = result.failures[:max_failures]
+    print(f"\nfailing cases (first {len(shown)} of {len(result.failures)}; the first wrong "
+          "quantity of each):", file=out)
     for f in shown:
-        more = sum(1 for g in result.failures if g.case == f.case) - 1
-        text = str(f)
-        if more:
-            text += f"\n    (+{more} more wrong entr{'ies' if more > 1 else 'y'} in this case)"
-        print("  " + text.replace("\n", "\n  "), file=out)
+        print("  " + str(f).replace("\n", "\n  "), file=out)
 
 
 def validate(module_or_mapping, vectors=None, *, cases="all", functions=None, exclude=(),
@@ -495,8 +555,10 @@ def validate(module_or_mapping, vectors=None, *, cases="all", functions=None, ex
     -------
     ValidationResult
         ``result.status`` (``"PASS"``, ``"FAIL"`` or ``"INCOMPLETE"``), ``result.passed``,
-        ``result.reports`` (one row per function), ``result.failures`` (each with its
-        inputs and likely cause), ``result.unknown`` and ``result.excluded``.
+        ``result.reports`` (one row per function), ``result.failures`` (one
+        :class:`CaseFailure` per failing case, its wrong entries inside, each with its
+        inputs and likely cause; ``result.entries`` lists them all),
+        ``result.unknown`` and ``result.excluded``.
 
     Raises
     ------
