@@ -16,6 +16,9 @@ import numpy as np
 import pytest
 from hypothesis import HealthCheck, settings
 
+# The shared checks of the derivation tests report their operands on failure, as a test's own do.
+pytest.register_assert_rewrite("derivation_helpers")
+
 settings.register_profile(
     "ci",
     derandomize=True,
@@ -50,6 +53,15 @@ def _strict_floating_point():
     Underflow to zero is allowed: it is the correctly rounded result for the tails.
     """
     with np.errstate(over="raise", divide="raise", invalid="raise", under="ignore"):
+        yield
+
+
+@pytest.fixture
+def mp60():
+    """mpmath at 60 significant digits for the test (the derivation checks)."""
+    import mpmath
+
+    with mpmath.workdps(60):
         yield
 
 

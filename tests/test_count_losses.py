@@ -19,7 +19,8 @@ from hypothesis import strategies as st
 
 from astra_np.check import _complex as cx
 from astra_np.check import reference as ref
-from astra_np.check.gradcheck import _head_beta_scale, check_gradient
+from astra_np.check.certify import _head_beta_scale
+from astra_np.check.gradcheck import check_gradient
 from astra_np.core import count_losses as CL
 from astra_np.core import registry
 from astra_np.core.losses import METHODS, head_loss

@@ -1,13 +1,10 @@
-"""The public gradient checker astra_np.check.gradcheck and its command line.
+"""The public gradient checker astra_np.check.gradcheck.
 
 The checker must *fail* a gradient that is wrong by a factor 1.000001 (far below what
 torch.autograd.gradcheck's atol = 1e-5 can see in ASTra's tails) and pass the correct
 one, for every kind of derivative astra_np has, including in the saturated tails.
 """
 import dataclasses
-import subprocess
-import sys
-import time
 
 import numpy as np
 import pytest
@@ -20,10 +17,8 @@ from astra_np.check.gradcheck import (
     check_gradient,
     combine,
 )
-from astra_np.cli.gradcheck import main
 from astra_np.core import activation as act
 from astra_np.core import losses as los
-from astra_np.core import registry
 from astra_np.core import ztransform as zt
 
 WRONG = 1.000001
@@ -340,70 +335,3 @@ def test_torch_wrapped_gradient():
     good_tail = check_gradient(cx.astra_logit, _torch_logit_partials(torch, exact_sp), (x_tail, 1.0), wrt=1,
                                rtol=1e-12, atol=0.0)
     assert good_tail.passed, str(good_tail)
-
-
-# ---------------------------------------------------------------------------
-# python -m astra_np gradcheck
-# ---------------------------------------------------------------------------
-
-ROWS = [
-    "astra_partials dy/dx", "astra_partials dy/db", "astra_logit_partials dl/dx", "astra_logit_partials dl/db",
-    "astra_vjp gx", "astra_vjp gb", "threshold_grad", "threshold_logit_grad", "slope_from_beta_grad",
-    "z_transform_partials dz/dp", "z_transform_partials dz/dtau", "z_transform_vjp", "bce_grad",
-    "bce_with_logits_grad", "gmn_grad",
-] + [f"{loss.name}_with_logits" for loss in registry.losses() if loss.fused == "counts"] + [
-    f"head_loss[{m}] dL/dx" for m in registry.method_names()] + [
-    f"head_loss[{m.name}] dL/dbeta" for m in registry.methods() if m.astra  # the sigmoid head has no beta
-]
-
-
-def test_cli_main_prints_every_row_and_passes(capsys):
-    rc = main(["--points", "150", "--draws", "2", "--mp-points", "14", "--seed", "1"])
-    out = capsys.readouterr().out
-    assert rc == 0, out
-    for row in ROWS:
-        assert row in out, row
-    for ref in ("complex step", "mpmath.diff", "mpmath closed form", "FD+Richardson"):
-        assert ref in out
-    assert "FAIL" not in out and "ERROR" not in out
-    assert "all passed" in out
-    assert "head_loss[bce] dL/dbeta" not in out and "head_loss[gmn] dL/dbeta" not in out
-    # every row line reports its point count and verdict
-    lines = [ln for ln in out.splitlines()
-             if ln.startswith(("astra_", "threshold", "slope", "z_", "bce", "gmn", "head")) and "self-cert" not in ln]
-    assert len(lines) >= len(ROWS) + 8
-    assert all(" ok " in ln for ln in lines)
-
-
-def test_cli_exit_code_1_on_a_wrong_derivative(capsys, monkeypatch):
-    monkeypatch.setattr(act, "threshold_grad", _scaled(act.threshold_grad))
-    rc = main(["--points", "60", "--draws", "1", "--mp-points", "0", "--no-fd"])
-    out = capsys.readouterr().out
-    assert rc == 1
-    assert "FAIL" in out and "1 FAILED" in out
-
-
-def test_cli_help_and_bad_arguments(capsys):
-    assert main(["--help"]) == 0
-    assert "--points" in capsys.readouterr().out
-    assert main(["--points", "0"]) == 2
-    assert main(["--bogus"]) == 2
-
-
-def test_cli_module_entry_point_runs_fast():
-    t0 = time.perf_counter()
-    proc = subprocess.run([sys.executable, "-m", "astra_np", "gradcheck"], capture_output=True, text=True,
-                          timeout=120)
-    elapsed = time.perf_counter() - t0
-    assert proc.returncode == 0, proc.stdout + proc.stderr
-    assert "all passed" in proc.stdout
-    assert elapsed < 30.0  # the default run (2000 points per row) must stay interactive
-
-
-def test_cli_is_deterministic(capsys):
-    args = ["--points", "40", "--draws", "1", "--mp-points", "0", "--no-fd", "--seed", "7"]
-    outs = []
-    for _ in range(2):
-        assert main(args) == 0
-        outs.append(capsys.readouterr().out.splitlines()[:-1])  # the last line has the run time
-    assert outs[0] == outs[1]

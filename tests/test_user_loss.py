@@ -13,7 +13,7 @@ import pytest
 
 import astra_np
 from astra_np.check import vectors as V
-from astra_np.check.gradcheck import certification_rows
+from astra_np.check.certify import certification_rows
 from astra_np.check.reference import head_loss_details
 from astra_np.core import count_losses as CL
 from astra_np.core import plugins, registry

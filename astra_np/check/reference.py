@@ -9,6 +9,12 @@ the golden file ``tests/golden/core_golden.json`` is made from and that the
 tests compare the float64 core against; they are slow (milliseconds per
 value) and are not meant for training.
 
+The ``*_mp`` functions are the closed forms themselves: ``mpf`` in, ``mpf`` out, at
+the current working precision, without input checks or adaptive precision.  They are
+what the functions above evaluate, and the forward forms that ``mpmath.diff``
+differentiates (``check_gradient(..., reference="mpmath")`` of
+:mod:`astra_np.check.gradcheck`).
+
 mpmath is an optional dependency (extras ``ref`` and ``test``); it is
 imported lazily, so ``import astra_np.check.reference`` always works and the first
 call raises an :class:`ImportError` explaining how to install it.
@@ -71,9 +77,19 @@ definition, differentiated by the complex step at the working precision
 """
 
 import math
-import numbers
 
 from ..core.registry import DEFAULT_LOSS, get_loss
+from ._precision import (
+    adaptive,
+    as_float,
+    check_positive,
+    check_prob,
+    check_tau,
+    float_list,
+    import_mpmath,
+    label_list,
+    to_mpf,
+)
 
 __all__ = [
     "DPS",
@@ -85,16 +101,22 @@ __all__ = [
     "astra_db_scale",
     "astra_all",
     "astra_terms_mp",
+    "astra_mp",
+    "astra_logit_mp",
     "threshold",
     "threshold_grad",
     "slope_for_threshold",
+    "threshold_mp",
+    "threshold_logit_mp",
     "slope_from_beta",
     "slope_from_beta_grad",
+    "slope_from_beta_mp",
     "beta_from_slope",
     "band_edge",
     "z_transform",
     "z_transform_complement",
     "z_transform_partials",
+    "z_transform_mp",
     "bce",
     "bce_grad",
     "bce_with_logits",
@@ -115,172 +137,6 @@ __all__ = [
 #: Default number of significant decimal digits of every returned value.
 DPS = 60
 
-_GUARD = 20  # extra digits of the first evaluation
-_MAX_WORK_DPS = 4000  # give up (ArithmeticError) beyond this working precision
-
-
-def _mpmath():
-    """Import mpmath lazily, with an actionable message when it is missing."""
-    try:
-        import mpmath
-    except ImportError as exc:  # pragma: no cover - depends on the environment
-        raise ImportError(
-            "astra_np.check.reference needs the optional dependency mpmath; install it "
-            "with `pip install mpmath` or `pip install astra_np[ref]`"
-        ) from exc
-    return mpmath
-
-
-# --------------------------------------------------------------------------
-# input handling
-
-
-def _as_float(name, value):
-    """Return ``value`` as a finite Python float or raise ValueError naming it."""
-    if isinstance(value, bool) or not isinstance(value, numbers.Real):
-        try:
-            import numpy as np
-
-            if isinstance(value, np.ndarray) and value.ndim == 0:
-                value = value.item()
-            else:
-                raise TypeError
-        except (ImportError, TypeError):
-            raise ValueError(
-                f"{name} must be a real float64 scalar, got {value!r}"
-            ) from None
-    v = float(value)
-    if not math.isfinite(v):
-        raise ValueError(f"{name} must be finite, got {v!r}")
-    return v
-
-
-def to_mpf(value, name="value"):
-    r"""Convert a finite float64 ``value`` exactly to ``mpmath.mpf``.
-
-    Parameters
-    ----------
-    value : float
-        Any finite real scalar representable as float64.
-    name : str, optional
-        Argument name used in the error message.
-
-    Returns
-    -------
-    mpmath.mpf
-        The same binary number (exact: a float64 has a 53-bit significand).
-    """
-    mpmath = _mpmath()
-    with mpmath.mp.workprec(max(mpmath.mp.prec, 64)):
-        return mpmath.mpf(_as_float(name, value))
-
-
-def _positive(name, v):
-    if not v > 0.0:
-        raise ValueError(f"{name} must be > 0, got {v!r}")
-    return v
-
-
-def _tau(name, v):
-    if not 0.0 < v <= 0.5:
-        raise ValueError(f"{name} must lie in (0, 0.5], got {v!r}")
-    return v
-
-
-def _prob(name, v):
-    if not 0.0 <= v <= 1.0:
-        raise ValueError(f"{name} must lie in [0, 1], got {v!r}")
-    return v
-
-
-def _float_list(name, values):
-    try:
-        seq = list(values)
-    except TypeError:
-        raise ValueError(f"{name} must be a 1-D sequence of floats, got {values!r}") from None
-    if len(seq) == 0:
-        raise ValueError(f"{name} must not be empty")
-    return [_as_float(f"{name}[{i}]", v) for i, v in enumerate(seq)]
-
-
-def _labels(name, values, n=None, need_both=False):
-    seq = _float_list(name, values)
-    for i, v in enumerate(seq):
-        if v not in (0.0, 1.0):
-            raise ValueError(f"{name} must be binary (0 or 1), got {name}[{i}] = {v!r}")
-    if n is not None and len(seq) != n:
-        raise ValueError(f"{name} has length {len(seq)}, expected {n} (shape mismatch)")
-    if need_both and (0.0 not in seq or 1.0 not in seq):
-        raise ValueError(f"{name} must contain both classes 0 and 1, got only {seq[0]!r}")
-    return [int(v) for v in seq]
-
-
-# --------------------------------------------------------------------------
-# adaptive precision driver
-
-
-def _leaves(obj):
-    if isinstance(obj, dict):
-        for k in sorted(obj):
-            yield from _leaves(obj[k])
-    elif isinstance(obj, (list, tuple)):
-        for v in obj:
-            yield from _leaves(v)
-    else:
-        yield obj
-
-
-def _map(obj, fn):
-    if isinstance(obj, dict):
-        return {k: _map(v, fn) for k, v in obj.items()}
-    if isinstance(obj, tuple):
-        return tuple(_map(v, fn) for v in obj)
-    if isinstance(obj, list):
-        return [_map(v, fn) for v in obj]
-    return fn(obj)
-
-
-def _agree(a, b, digits):
-    mpmath = _mpmath()
-    if a == b:
-        return True
-    if not (mpmath.isfinite(a) and mpmath.isfinite(b)):
-        return False
-    return abs(a - b) <= mpmath.mpf(10) ** (-digits) * max(abs(a), abs(b))
-
-
-def _adaptive(compute, dps, extra=0):
-    """Evaluate ``compute()`` at rising precision until ``dps + 2`` digits are stable.
-
-    ``extra`` adds working digits from the start (e.g. ``log10 |b x|``, the
-    digits a sum like ``b x + log b`` needs before ``log b`` shows up in it).
-    """
-    mpmath = _mpmath()
-    dps = int(dps)
-    if dps < 15:
-        raise ValueError(f"dps must be >= 15, got {dps!r}")
-    work = dps + _GUARD + int(extra)
-    previous = None
-    while True:
-        with mpmath.mp.workdps(work):
-            current = compute()
-        if previous is not None:
-            with mpmath.mp.workdps(work):
-                if all(
-                    _agree(a, b, dps + 2)
-                    for a, b in zip(_leaves(previous), _leaves(current))
-                ):
-                    break
-        if work >= _MAX_WORK_DPS:
-            raise ArithmeticError(
-                f"reference evaluation did not stabilise to {dps} digits "
-                f"at {work} working digits"
-            )
-        previous = current
-        work *= 2
-    with mpmath.mp.workdps(dps):
-        return _map(current, lambda v: +v if isinstance(v, mpmath.mpf) else v)
-
 
 # --------------------------------------------------------------------------
 # ASTra, Eq. 4 (work on mpf at the current working precision)
@@ -294,7 +150,7 @@ def astra_terms_mp(x, b):
     ``mpmath.diff`` (``x`` and ``b`` may be any mpf, ``b > 0``).  Keys as in
     :func:`astra_all`.
     """
-    mp = _mpmath().mp
+    mp = import_mpmath().mp
     u = b * mp.exp(b * x)  # b e^{bx}
     L = mp.log1p(u)  # log(1 + u)
     s = L / b  # -log(1 - y)
@@ -328,15 +184,32 @@ def astra_terms_mp(x, b):
     }
 
 
+def astra_mp(x, b):
+    r"""ASTra (Eq. 4) at ``mpf`` inputs up to a constant, for ``mpmath.diff``.
+
+    ``y`` for ``x < 1/2`` and ``y - 1 = -(1 - y)`` otherwise: the two have the same
+    derivatives, and the second keeps the digits of ``1 - y`` that ``y`` (rounded to 1
+    at any fixed precision far enough in the tail) would lose. A form to differentiate,
+    never to compare as a value (:func:`astra` is the value).
+    """
+    terms = astra_terms_mp(x, b)
+    return terms["y"] if x < 0.5 else -terms["yc"]
+
+
+def astra_logit_mp(x, b):
+    r"""The ASTra logit ``log(expm1(log1p(b e^{bx}) / b))`` (Eq. 4) at ``mpf`` inputs."""
+    return astra_terms_mp(x, b)["logit"]
+
+
 def _extra_digits(x, b):
-    """Working digits to add for inputs with a large ``|b x|`` (see :func:`_adaptive`)."""
+    """Working digits to add for inputs with a large ``|b x|`` (see :func:`astra_np.check._precision.adaptive`)."""
     bx = abs(float(x) * float(b)) if math.isfinite(float(x) * float(b)) else 1e308
     return max(0, int(math.log10(max(1.0, bx, abs(float(x)), abs(float(b))))))
 
 
 def _astra_inputs(x, b):
-    xf = _as_float("x", x)
-    bf = _positive("b", _as_float("b", b))
+    xf = as_float("x", x)
+    bf = check_positive("b", as_float("b", b))
     return to_mpf(xf), to_mpf(bf)
 
 
@@ -362,7 +235,7 @@ def astra_all(x, b, dps=DPS):
         is to a sign change.
     """
     xm, bm = _astra_inputs(x, b)
-    return _adaptive(lambda: astra_terms_mp(xm, bm), dps, _extra_digits(x, b))
+    return adaptive(lambda: astra_terms_mp(xm, bm), dps, _extra_digits(x, b))
 
 
 def _pick(x, b, dps, *keys):
@@ -372,7 +245,7 @@ def _pick(x, b, dps, *keys):
         t = astra_terms_mp(xm, bm)
         return tuple(t[k] for k in keys)
 
-    out = _adaptive(compute, dps, _extra_digits(x, b))
+    out = adaptive(compute, dps, _extra_digits(x, b))
     return out[0] if len(out) == 1 else out
 
 
@@ -450,6 +323,16 @@ def threshold_grad(b, dps=DPS):
     return astra_partials(0.0, b, dps)[1]
 
 
+def threshold_mp(b):
+    r"""Eq. 5 at an ``mpf`` slope: ``tau(b) = ASTra(0, b)``, for ``mpmath.diff``."""
+    return astra_mp(import_mpmath().mpf(0), b)
+
+
+def threshold_logit_mp(b):
+    r"""``logit tau(b) = log(expm1(log1p(b) / b))`` (Eq. 5) at an ``mpf`` slope."""
+    return astra_logit_mp(import_mpmath().mpf(0), b)
+
+
 def slope_for_threshold(tau, dps=DPS):
     r"""The slope ``b >= 1`` with ``tau(b) = tau`` (inverse of Eq. 5).
 
@@ -466,9 +349,9 @@ def slope_for_threshold(tau, dps=DPS):
     mpmath.mpf
         The root, found with ``mpmath.findroot`` in ``c = log b``.
     """
-    t_f = _tau("tau", _as_float("tau", tau))
+    t_f = check_tau("tau", as_float("tau", tau))
     t = to_mpf(t_f)
-    mpmath = _mpmath()
+    mpmath = import_mpmath()
 
     def compute():
         mp = mpmath.mp
@@ -489,35 +372,39 @@ def slope_for_threshold(tau, dps=DPS):
             raise ArithmeticError(f"slope_for_threshold did not converge for tau={t_f!r}")
         return mp.exp(c)
 
-    return _adaptive(compute, dps)
+    return adaptive(compute, dps)
 
 
 # --------------------------------------------------------------------------
 # beta -> b, Eq. 7
 
 
+def slope_from_beta_mp(beta):
+    r"""Eq. 7 at an ``mpf`` input: ``b = 2 + beta`` for ``beta > 0``, else ``1 + exp(beta)``."""
+    return 2 + beta if beta > 0 else 1 + import_mpmath().mp.exp(beta)
+
+
 def slope_from_beta(beta, dps=DPS):
     r"""Eq. 7: ``b = 2 + beta`` for ``beta > 0``, else ``1 + exp(beta)``."""
     bm = to_mpf(beta, "beta")
-    mpmath = _mpmath()
-    return _adaptive(lambda: 2 + bm if bm > 0 else 1 + mpmath.mp.exp(bm), dps)
+    return adaptive(lambda: slope_from_beta_mp(bm), dps)
 
 
 def slope_from_beta_grad(beta, dps=DPS):
     r"""``db/dbeta`` of Eq. 7: 1 for ``beta > 0``, else ``exp(beta)`` (both 1 at 0)."""
     bm = to_mpf(beta, "beta")
-    mpmath = _mpmath()
-    return _adaptive(lambda: mpmath.mp.mpf(1) if bm > 0 else mpmath.mp.exp(bm), dps)
+    mpmath = import_mpmath()
+    return adaptive(lambda: mpmath.mp.mpf(1) if bm > 0 else mpmath.mp.exp(bm), dps)
 
 
 def beta_from_slope(b, dps=DPS):
     r"""Inverse of Eq. 7 for ``b > 1``: ``b - 2`` if ``b > 2``, else ``log(b - 1)``."""
-    bf = _as_float("b", b)
+    bf = as_float("b", b)
     if not bf > 1.0:
         raise ValueError(f"b must be > 1 to have a beta, got {bf!r}")
     bm = to_mpf(bf, "b")
-    mpmath = _mpmath()
-    return _adaptive(lambda: bm - 2 if bm > 2 else mpmath.mp.log(bm - 1), dps)
+    mpmath = import_mpmath()
+    return adaptive(lambda: bm - 2 if bm > 2 else mpmath.mp.log(bm - 1), dps)
 
 
 def band_edge(b, dps=DPS):
@@ -526,9 +413,9 @@ def band_edge(b, dps=DPS):
     Between 0 and ``x*`` the BCE contributions without the z-transform are
     wrongly ordered (Section 3.1).
     """
-    bm = to_mpf(_positive("b", _as_float("b", b)), "b")
-    mpmath = _mpmath()
-    return _adaptive(lambda: mpmath.mp.log((2 ** bm - 1) / bm) / bm, dps)
+    bm = to_mpf(check_positive("b", as_float("b", b)), "b")
+    mpmath = import_mpmath()
+    return adaptive(lambda: mpmath.mp.log((2 ** bm - 1) / bm) / bm, dps)
 
 
 # --------------------------------------------------------------------------
@@ -536,21 +423,26 @@ def band_edge(b, dps=DPS):
 
 
 def _z_inputs(p, tau):
-    pm = to_mpf(_prob("p", _as_float("p", p)), "p")
-    tm = to_mpf(_tau("tau", _as_float("tau", tau)), "tau")
+    pm = to_mpf(check_prob("p", as_float("p", p)), "p")
+    tm = to_mpf(check_tau("tau", as_float("tau", tau)), "tau")
     return pm, tm
+
+
+def z_transform_mp(p, tau):
+    r"""Eq. 6 at ``mpf`` inputs: ``z = p (1 - tau) / (p (1 - tau) + (1 - p) tau)``."""
+    return p * (1 - tau) / (p * (1 - tau) + (1 - p) * tau)
 
 
 def z_transform(p, tau, dps=DPS):
     r"""Eq. 6: ``z = p (1 - tau) / (p (1 - tau) + (1 - p) tau)``, p in [0, 1]."""
     pm, tm = _z_inputs(p, tau)
-    return _adaptive(lambda: pm * (1 - tm) / (pm * (1 - tm) + (1 - pm) * tm), dps)
+    return adaptive(lambda: z_transform_mp(pm, tm), dps)
 
 
 def z_transform_complement(p, tau, dps=DPS):
     r"""``1 - z = (1 - p) tau / (p (1 - tau) + (1 - p) tau)`` of Eq. 6."""
     pm, tm = _z_inputs(p, tau)
-    return _adaptive(lambda: (1 - pm) * tm / (pm * (1 - tm) + (1 - pm) * tm), dps)
+    return adaptive(lambda: (1 - pm) * tm / (pm * (1 - tm) + (1 - pm) * tm), dps)
 
 
 def z_transform_partials(p, tau, dps=DPS):
@@ -564,7 +456,7 @@ def z_transform_partials(p, tau, dps=DPS):
         D = pm * (1 - tm) + (1 - pm) * tm
         return (tm * (1 - tm) / D ** 2, -pm * (1 - pm) / D ** 2)
 
-    return _adaptive(compute, dps)
+    return adaptive(compute, dps)
 
 
 # --------------------------------------------------------------------------
@@ -572,11 +464,11 @@ def z_transform_partials(p, tau, dps=DPS):
 
 
 def _p_y(p, y, need_both=False):
-    ps = _float_list("p", p)
+    ps = float_list("p", p)
     for i, v in enumerate(ps):
         if not 0.0 <= v <= 1.0:
             raise ValueError(f"p must lie in [0, 1], got p[{i}] = {v!r}")
-    ys = _labels("y", y, n=len(ps), need_both=need_both)
+    ys = label_list("y", y, n=len(ps), need_both=need_both)
     return [to_mpf(v) for v in ps], ys
 
 
@@ -586,7 +478,7 @@ def bce(p, y, dps=DPS):
     Returns ``+inf`` when a label has probability 0.
     """
     pm, ys = _p_y(p, y)
-    mpmath = _mpmath()
+    mpmath = import_mpmath()
 
     def compute():
         mp = mpmath.mp
@@ -595,7 +487,7 @@ def bce(p, y, dps=DPS):
         terms = [-mp.log(pi) if yi else -mp.log1p(-pi) for pi, yi in zip(pm, ys)]
         return mp.fsum(terms) / len(terms)
 
-    return _adaptive(compute, dps)
+    return adaptive(compute, dps)
 
 
 def bce_grad(p, y, dps=DPS):
@@ -605,38 +497,38 @@ def bce_grad(p, y, dps=DPS):
     for i, (pi, yi) in enumerate(zip(pm, ys)):
         if (yi == 1 and pi == 0) or (yi == 0 and pi == 1):
             raise ValueError(f"bce gradient is infinite at p[{i}] = {float(pi)!r}, y = {yi}")
-    return _adaptive(lambda: [(-1 / pi if yi else 1 / (1 - pi)) / n for pi, yi in zip(pm, ys)], dps)
+    return adaptive(lambda: [(-1 / pi if yi else 1 / (1 - pi)) / n for pi, yi in zip(pm, ys)], dps)
 
 
 def bce_with_logits(logit, y, dps=DPS):
     r"""Mean BCE of ``sigmoid(logit)``: ``mean(y log1p(e^{-l}) + (1 - y) log1p(e^{l}))``."""
-    ls = [to_mpf(v) for v in _float_list("logit", logit)]
-    ys = _labels("y", y, n=len(ls))
-    mpmath = _mpmath()
+    ls = [to_mpf(v) for v in float_list("logit", logit)]
+    ys = label_list("y", y, n=len(ls))
+    mpmath = import_mpmath()
 
     def compute():
         mp = mpmath.mp
         return mp.fsum(mp.log1p(mp.exp(-li if yi else li)) for li, yi in zip(ls, ys)) / len(ls)
 
-    return _adaptive(compute, dps)
+    return adaptive(compute, dps)
 
 
 def bce_with_logits_grad(logit, y, dps=DPS):
     r"""``dL/dl_i = (sigmoid(l_i) - y_i) / n``, formed as ``-sigmoid(-l_i) / n`` for y = 1."""
-    ls = [to_mpf(v) for v in _float_list("logit", logit)]
-    ys = _labels("y", y, n=len(ls))
+    ls = [to_mpf(v) for v in float_list("logit", logit)]
+    ys = label_list("y", y, n=len(ls))
     n = len(ls)
-    mpmath = _mpmath()
+    mpmath = import_mpmath()
 
     def compute():
         mp = mpmath.mp
         return [(-1 / (1 + mp.exp(li)) if yi else 1 / (1 + mp.exp(-li))) / n for li, yi in zip(ls, ys)]
 
-    return _adaptive(compute, dps)
+    return adaptive(compute, dps)
 
 
 def _confusion(pm, ys):
-    mp = _mpmath().mp
+    mp = import_mpmath().mp
     tn = mp.fsum((1 - pi) for pi, yi in zip(pm, ys) if yi == 0)
     fp = mp.fsum(pi for pi, yi in zip(pm, ys) if yi == 0)
     fn = mp.fsum((1 - pi) for pi, yi in zip(pm, ys) if yi == 1)
@@ -647,7 +539,7 @@ def _confusion(pm, ys):
 def approx_confusion(p, y, dps=DPS):
     r"""Approximated confusion matrix, Eq. 8, as ``(TN, FP, FN, TP)``."""
     pm, ys = _p_y(p, y)
-    return _adaptive(lambda: _confusion(pm, ys), dps)
+    return adaptive(lambda: _confusion(pm, ys), dps)
 
 
 def gmn(p, y, dps=DPS):
@@ -655,13 +547,13 @@ def gmn(p, y, dps=DPS):
     pm, ys = _p_y(p, y, need_both=True)
     m1 = sum(ys)
     m0 = len(ys) - m1
-    mpmath = _mpmath()
+    mpmath = import_mpmath()
 
     def compute():
         tn, _, _, tp = _confusion(pm, ys)
         return 1 - mpmath.mp.sqrt(tn * tp / (m0 * m1))
 
-    return _adaptive(compute, dps)
+    return adaptive(compute, dps)
 
 
 def gmn_grad(p, y, dps=DPS):
@@ -674,7 +566,7 @@ def gmn_grad(p, y, dps=DPS):
     pm, ys = _p_y(p, y, need_both=True)
     m1 = sum(ys)
     m0 = len(ys) - m1
-    mpmath = _mpmath()
+    mpmath = import_mpmath()
     with mpmath.mp.workdps(DPS):
         tn, _, _, tp = _confusion(pm, ys)
     if tn == 0 or tp == 0:
@@ -687,7 +579,7 @@ def gmn_grad(p, y, dps=DPS):
         gneg = mp.sqrt(tp / (m0 * m1 * tn)) / 2
         return [gpos if yi else gneg for yi in ys]
 
-    return _adaptive(compute, dps)
+    return adaptive(compute, dps)
 
 
 # --------------------------------------------------------------------------
@@ -701,10 +593,10 @@ def head_mp(xs, beta, ys, loss=DEFAULT_LOSS, astra=True, z=True):
     mpf, ``ys``: list of 0/1 ints); exposed for numerical differentiation with
     ``mpmath.diff``.  Returns the same dict as :func:`head_loss_details`.
     """
-    mp = _mpmath().mp
+    mp = import_mpmath().mp
     beta_m = +beta
     if astra:
-        b = 2 + beta_m if beta_m > 0 else 1 + mp.exp(beta_m)
+        b = slope_from_beta_mp(beta_m)
         db_dbeta = mp.mpf(1) if beta_m > 0 else mp.exp(beta_m)
     else:
         b = mp.mpf(1)
@@ -732,13 +624,13 @@ def head_mp(xs, beta, ys, loss=DEFAULT_LOSS, astra=True, z=True):
 
 def _sigmoids_mp(l):
     """``(sigmoid(l_i), 1 - sigmoid(l_i))`` lists at the working precision."""
-    mp = _mpmath().mp
+    mp = import_mpmath().mp
     return [1 / (1 + mp.exp(-li)) for li in l], [1 / (1 + mp.exp(li)) for li in l]
 
 
 def bce_head_terms(l, ys):
     r"""Mean BCE (``derivations/bce.md``) on logits ``l`` (list of mpf): ``(J, dJ/dl, {})``."""
-    mp = _mpmath().mp
+    mp = import_mpmath().mp
     n = len(l)
     q, qc = _sigmoids_mp(l)
     value = mp.fsum(mp.log1p(mp.exp(-li if yi else li)) for li, yi in zip(l, ys)) / n
@@ -747,7 +639,7 @@ def bce_head_terms(l, ys):
 
 def _head_counts(l, ys):
     """``(q, 1 - q, (TN, FP, FN, TP))`` of Eq. 8 on ``q = sigmoid(l)`` at the working precision."""
-    mp = _mpmath().mp
+    mp = import_mpmath().mp
     q, qc = _sigmoids_mp(l)
     tn = mp.fsum(qci for qci, yi in zip(qc, ys) if yi == 0)
     fp = mp.fsum(qi for qi, yi in zip(q, ys) if yi == 0)
@@ -768,7 +660,7 @@ def count_partials(definition, counts):
     :math:`O(\varepsilon^2)`, is far below the working precision. No hand derivation is
     involved: the definition is the only statement of the loss.
     """
-    mp = _mpmath().mp
+    mp = import_mpmath().mp
     value = definition(*counts, mp)
     ks = []
     for i, j in ((0, 1), (2, 3)):
@@ -844,12 +736,12 @@ def head_loss_details(x, beta, y, loss=DEFAULT_LOSS, astra=True, z=True, dps=DPS
         GMN; ``None`` for BCE).
     """
     entry = get_loss(loss)
-    xs = [to_mpf(v) for v in _float_list("x", x)]
-    ys = _labels("y", y, n=len(xs), need_both=entry.needs_both_classes)
+    xs = [to_mpf(v) for v in float_list("x", x)]
+    ys = label_list("y", y, n=len(xs), need_both=entry.needs_both_classes)
     beta_m = to_mpf(beta, "beta")
     b_f = (2.0 + float(beta_m) if beta_m > 0 else 2.0) if astra else 1.0
     extra = max(_extra_digits(float(v), b_f) for v in xs)
-    return _adaptive(lambda: head_mp(xs, beta_m, ys, loss=loss, astra=astra, z=z), dps, extra)
+    return adaptive(lambda: head_mp(xs, beta_m, ys, loss=loss, astra=astra, z=z), dps, extra)
 
 
 def head_loss(x, beta, y, loss=DEFAULT_LOSS, astra=True, z=True, dps=DPS):

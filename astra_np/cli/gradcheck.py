@@ -4,16 +4,17 @@ Every public derivative of astra_np is compared with complex-step derivatives of
 complex-safe forward forms (:mod:`astra_np.check._complex`) over bulk and tails (``x``
 in ``[-1e4, 1e4]``, ``b`` in ``[1, 1000]``, ``p`` down to ``1e-300`` and up to
 ``1 - 1e-16``), then a subsample with ``mpmath.diff`` and the 60-digit closed forms of
-:mod:`astra_np.check.reference`, and the bulk with finite differences
-(:mod:`astra_np.check.gradcheck`). Runs under ``numpy.errstate(over/divide/invalid=
-"raise")``: a floating-point warning is a failure.
+:mod:`astra_np.check.reference`, and the bulk with finite differences; the rows are built
+in :mod:`astra_np.check.certify` and checked by :mod:`astra_np.check.gradcheck`. Runs
+under ``numpy.errstate(over/divide/invalid="raise")``: a floating-point warning is a
+failure.
 """
 import sys
 import time
 
 import numpy as np
 
-from ..check.gradcheck import certification_rows, has_mpmath, short_reference
+from ..check.certify import certification_rows, has_mpmath, short_reference
 from . import _args
 
 __all__ = ["main", "build_parser"]
