@@ -433,43 +433,73 @@ def test_missing_matplotlib_names_the_plot_extra(monkeypatch):
 
 
 # --------------------------------------------------------------------------- Fig. 4, built-in run
-def test_builtin_histories_match_independent_training():
-    from astra_np.learn.train import train
+def _stored(values):
+    """Values as the results store keeps a history: HISTORY_DIGITS significant digits."""
+    from astra_np.study.protocol import HISTORY_DIGITS
+
+    return np.array([float(f"{v:.{HISTORY_DIGITS}g}") for v in values])
+
+
+def test_builtin_experiment_matches_independent_training(tmp_path):
+    from astra_np.learn.estimator import ASTraClassifier
     from astra_np.study.datasets import make_imbalanced
+    from astra_np.study.protocol import fold_seed
     from astra_np.study.splits import make_splits
 
     data = dict(n_samples=900, n_features=4, n_positives=9, random_state=3)
-    hist, label = figures.builtin_histories(epochs=4, n_folds=3, data=data, positives=3, random_state=1)
+    result = figures.builtin_experiment(tmp_path / "run", epochs=4, n_folds=3, data=data, positives=3,
+                                        random_state=1)
+    assert result.complete and not (tmp_path / "run" / "table.md").exists()  # no report
+    hist = figures.load_histories(tmp_path / "run", with_epochs=True)
     assert list(hist) == ["bce", "gmn", "bce-astra", "gmn-astra"]
     assert all(len(folds) == 3 for folds in hist.values())
-    assert "built-in data" in label and "3 positives" in label and "4 epochs" in label
-    # Rotation 2 of "gmn-astra" recomputed by hand from the documented recipe.
+    # Named like `experiment`'s built-in data: IR of the undersampled variant, 891 / 3.
+    assert {r["dataset"] for r in result.records} == {"builtin-297"}
+    # Rotation 2 of "gmn-astra" recomputed by hand from the documented recipe: the
+    # rotation's folds, the rotation's seed, the classifier standardising on the training folds.
     X, y = make_imbalanced(**data)
     tr, va, _ = make_splits(y, n_repeats=1, n_folds=3, seed=1, positives=3).rotation(0, 2)
-    mu, sd = X[tr].mean(axis=0), X[tr].std(axis=0)
-    res = train((X[tr] - mu) / sd, y[tr], (X[va] - mu) / sd, y[va], method="gmn-astra",
-                epochs=4, random_state=3)
+    clf = ASTraClassifier(method="gmn-astra", epochs=4, random_state=fold_seed(1, 0, 2))
+    clf.fit(X[tr], y[tr], validation_data=(X[va], y[va]))
     epochs, values = hist["gmn-astra"][2]
     assert epochs.tolist() == [1, 2, 3, 4]
-    # Same deterministic computation; log10 = ln / ln 10 is 1 ulp at most: rtol 1e-15,
-    # atol 1e-15 for values that happen to be near 0.
-    np.testing.assert_allclose(values, res.history["log_e_ratio"] / math.log(10.0), rtol=1e-15, atol=1e-15)
+    # Same deterministic computation, rounded as the store rounds it: equal.
+    want = _stored(clf.history_["log_e_ratio"] / np.log(10.0))
+    np.testing.assert_allclose(values, want, rtol=0.0, atol=0.0)
     with pytest.raises(ValueError, match="epochs must be"):
-        figures.builtin_histories(epochs=0)
+        figures.builtin_experiment(tmp_path / "bad", epochs=0)
+    assert not (tmp_path / "bad").exists()
 
 
-def test_cli_fig4_trains_on_builtin_data(tmp_path):
+def test_builtin_experiment_is_the_experiment_command(tmp_path):
+    # The docstring's claim: the same records as `experiment --positives 5 --repeats 1`.
+    from astra_np.cli import experiment as cli_experiment
+
+    assert cli_experiment.main(["--positives", "5", "--repeats", "1", "--epochs", "3", "--workers", "1",
+                                "--no-progress", "--out", str(tmp_path / "cli")]) == 0
+    figures.builtin_experiment(tmp_path / "fig4", epochs=3)
+    assert (tmp_path / "fig4" / "folds.jsonl").read_bytes() == (tmp_path / "cli" / "folds.jsonl").read_bytes()
+
+
+def test_cli_fig4_draws_the_builtin_experiment(tmp_path):
     rc = cli_figures.main(["--out", str(tmp_path), "--only", "4", "--epochs", "2", "--folds", "3",
-                       "--format", "svg"])
+                           "--format", "svg"])
     assert rc == 0
     text = (tmp_path / "fig4.svg").read_text(encoding="utf-8")
     assert text.startswith("<?xml")
     fig = figures.fig4(epochs=2, n_folds=3)
     title = fig.axes[0].get_title()
-    assert "built-in data" in title and "2 epochs" in title
-    for method in registry.paper_method_names():  # Fig. 4 trains the paper's methods by default
-        x, _ = _xy(_one(fig.axes[0], f"mean {method}"))
+    assert "built-in data: builtin-3993 (IR 3993), 3 folds, 2 epochs each" in title
+    # The plotted lines are the fold means of the stored histories of the same run.
+    figures.builtin_experiment(tmp_path / "run", epochs=2, n_folds=3)
+    stored = figures.load_histories(tmp_path / "run")
+    assert list(stored) == list(registry.paper_method_names())  # the paper's methods by default
+    for method, folds in stored.items():
+        x, y = _xy(_one(fig.axes[0], f"mean {method}"))
         assert x.tolist() == [1, 2]
+        # Mean of three values, the same additions as np.mean's (n < 8): equal to 1 ulp;
+        # atol 1e-15 for values near 0.
+        np.testing.assert_allclose(y, np.mean(np.vstack(folds), axis=0), rtol=1e-15, atol=1e-15)
 
 
 # --------------------------------------------------------------------------- committed images

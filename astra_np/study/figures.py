@@ -14,9 +14,9 @@ visual check of the core:
 * :func:`fig3` -- :math:`z(\hat{y}, \tau)` and :math:`1 - z` against
   :math:`\hat{y}` (Eq. 6), crossing at :math:`\hat{y} = \tau`.
 * :func:`fig4` -- the fold-averaged :math:`\log_{10}` e-ratio (Eq. 11) of the
-  training set against epoch for the four methods, either from saved
-  histories (:func:`load_histories`) or from a short training run on the
-  package's built-in data set.
+  training set against epoch for the four methods, from the histories an
+  experiment stored (:func:`load_histories`), by default those of a short run of
+  the protocol on the package's built-in data set (:func:`builtin_experiment`).
 
 Command line::
 
@@ -30,12 +30,12 @@ figures are plain :class:`matplotlib.figure.Figure` objects attached to the
 Agg canvas: no display is needed and pyplot's global state is never touched.
 """
 import math
+import tempfile
 from pathlib import Path
 
 import numpy as np
 
 from ..core._stable import softplus
-from ..core._validation import is_integer
 from ..core.activation import astra, astra_logit, astra_partials, slope_for_threshold, threshold_logit
 from ..core.registry import MethodTable, get_method, losses, paper_method_names
 from ..core.ztransform import z_transform
@@ -613,10 +613,10 @@ def _select_records(results_dir, dataset):
     return path, str(dataset), chosen, meta
 
 
-def _saved_label(dataset, histories, meta):
-    r"""Title line for saved histories: data set, IR and run size when the configuration has them."""
+def _saved_label(dataset, histories, meta, source):
+    r"""Title line of stored histories: source, data set, IR and run size when the configuration has them."""
     config = (meta or {}).get("config") or {}
-    text = f"saved histories: {dataset}"
+    text = f"{source}: {dataset}"
     ir = config.get("imbalance_ratio")
     if isinstance(ir, (int, float)) and math.isfinite(ir):
         text += f" (IR {ir:.0f})"
@@ -685,24 +685,28 @@ def load_histories(results_dir, dataset=None, with_epochs=False):
     return _histories_from_records(_select_records(results_dir, dataset)[2], with_epochs)
 
 
-def builtin_histories(epochs=DEFAULT_EPOCHS, n_folds=DEFAULT_FOLDS, methods=PAPER_METHODS,
-                      data=None, positives=BUILTIN_POSITIVES, random_state=0):
-    r"""Train the four methods on the built-in data and record the train-set e-ratio.
+def builtin_experiment(out, epochs=DEFAULT_EPOCHS, n_folds=DEFAULT_FOLDS, methods=PAPER_METHODS,
+                       data=None, positives=BUILTIN_POSITIVES, random_state=0, workers=1):
+    r"""Run the paper's protocol on the built-in data for Fig. 4, storing the histories in ``out``.
 
     The data come from :func:`astra_np.study.datasets.make_imbalanced` with ``data``
-    (default :data:`BUILTIN_DATA`), undersampled to ``positives`` positives like
-    the paper's Fig. 4 data set (skin-4000: 5 positives, one per fold). One
-    repeat of stratified ``n_folds``-fold splits (:func:`astra_np.study.splits.make_splits`)
-    gives ``n_folds`` rotations (test fold k, validation fold k + 1, training the
-    rest, Section 4.1); features are standardised on the training rows, and on
-    each rotation every method is trained with :func:`astra_np.learn.train.train` for
-    ``epochs`` full-batch epochs (the validation fold as validation data; the
-    four methods of a rotation start from the same initial weights).
+    (default :data:`BUILTIN_DATA`), undersampled to ``positives`` positives like the
+    paper's Fig. 4 data set (skin-4000: 5 positives, one per fold). The run is
+    :func:`astra_np.study.protocol.run_experiment` with one repeat of ``n_folds``
+    stratified folds: ``n_folds`` rotations (test fold k, validation fold k + 1,
+    training the rest, Section 4.1), features standardised on the training folds,
+    every method fitted for ``epochs`` full-batch epochs from the rotation's shared
+    initial weights, no report. The same run as ``python -m astra_np experiment
+    --positives 5 --repeats 1 --epochs 3000 --seed 0 --out DIR`` with the defaults,
+    whose ``DIR`` ``--fig4`` draws alike; the data set is named ``builtin-<IR>``
+    like that command's.
 
     Parameters
     ----------
+    out : str or path
+        Results directory (:mod:`astra_np.study.store`); resumed if it holds this run.
     epochs : int
-        Epochs per run (the paper uses 10,000).
+        Epochs per fit (the paper uses 10,000).
     n_folds : int
         Number of stratified folds (>= 3).
     methods : sequence of str
@@ -712,43 +716,30 @@ def builtin_histories(epochs=DEFAULT_EPOCHS, n_folds=DEFAULT_FOLDS, methods=PAPE
     positives : int or None
         Positives kept (None keeps all).
     random_state : int
-        Seed of the split and of the networks.
+        The protocol's ``seed``: the folds and every initialisation.
+    workers : int
+        Processes of the protocol (1: in this process).
 
     Returns
     -------
-    histories : dict
-        method -> list of per-fold ``(epochs, log10 e-ratio)`` pairs.
-    label : str
-        Description of the data and the run, for the figure's title.
+    astra_np.study.protocol.ExperimentResult
     """
-    from ..learn.estimator import standardization, standardize_rows
-    from ..learn.train import train
     from .datasets import make_imbalanced
-    from .splits import make_splits
+    from .protocol import run_experiment
 
-    if not is_integer(epochs) or epochs < 1:
-        raise ValueError(f"epochs must be an integer >= 1, got {epochs!r}")
-    data = dict(BUILTIN_DATA if data is None else data)
-    X, y = make_imbalanced(**data)
-    splits = make_splits(y, n_repeats=1, n_folds=n_folds, seed=random_state, positives=positives)
-    rows = splits.rows(0)
-    m1 = int(np.count_nonzero(y[rows] == 1))
-    m0 = int(rows.size - m1)
-    histories = {m: [] for m in methods}
-    for k in range(n_folds):
-        rows_train, rows_val, _ = splits.rotation(0, k)
-        mu, sd = standardization(X[rows_train])  # a constant column is centred only
-        Xt, Xv = standardize_rows(X[rows_train], mu, sd), standardize_rows(X[rows_val], mu, sd, "X_val")
-        for method in methods:
-            result = train(Xt, y[rows_train], Xv, y[rows_val], method=method, epochs=int(epochs),
-                           random_state=random_state + k)
-            values, epoch_numbers = history_log10_e_ratio(result.history, with_epochs=True)
-            histories[method].append((epoch_numbers, values))
-    label = (
-        f"built-in data: make_imbalanced, {rows.size} rows, {m1} positives (IR {m0 / m1:.0f})\n"
-        f"{n_folds} rotations, {int(epochs)} epochs each"
-    )
-    return histories, label
+    X, y = make_imbalanced(**dict(BUILTIN_DATA if data is None else data))
+    m1 = int(y.sum())
+    name = f"builtin-{round((y.size - m1) / (positives or m1))}"
+    return run_experiment(X, y, out, dataset=name, positives=positives, repeats=1, folds=n_folds,
+                          epochs=epochs, methods=methods, seed=random_state, workers=workers,
+                          progress=False, report=False)
+
+
+def _stored_histories(results_dir, dataset, source):
+    r"""``(histories, title line)`` of the fold records in ``results_dir``: Fig. 4's one source."""
+    _, dataset, records, meta = _select_records(results_dir, dataset)
+    histories = _histories_from_records(records, with_epochs=True)
+    return histories, _saved_label(dataset, histories, meta, source)
 
 
 def fig4(histories=None, *, label=None, results_dir=None, dataset=None, epochs=DEFAULT_EPOCHS,
@@ -764,8 +755,10 @@ def fig4(histories=None, *, label=None, results_dir=None, dataset=None, epochs=D
     Sources, in order: ``histories`` (method -> list of per-fold arrays of
     :math:`\log_{10}` e-ratio, or ``(epochs, values)`` pairs, see
     :func:`fold_average`); saved histories in ``results_dir``
-    (:func:`load_histories`); otherwise a short run on the built-in data
-    (:func:`builtin_histories` with ``epochs``, ``n_folds``, ``random_state``).
+    (:func:`load_histories`); otherwise a short run of the protocol on the built-in
+    data (:func:`builtin_experiment` with ``epochs``, ``n_folds``, ``random_state``)
+    into a temporary directory, removed once its histories are read. Both runs are
+    drawn from the stored fold records, the same way.
 
     Parameters
     ----------
@@ -789,13 +782,12 @@ def fig4(histories=None, *, label=None, results_dir=None, dataset=None, epochs=D
     """
     if histories is None:
         if results_dir is not None:
-            _, dataset, records, meta = _select_records(results_dir, dataset)
-            histories = _histories_from_records(records, with_epochs=True)
-            if label is None:
-                label = _saved_label(dataset, histories, meta)
+            histories, default_label = _stored_histories(results_dir, dataset, "saved histories")
         else:
-            histories, default_label = builtin_histories(epochs, n_folds, random_state=random_state)
-            label = default_label if label is None else label
+            with tempfile.TemporaryDirectory(prefix="astra_np-fig4-") as out:
+                builtin_experiment(out, epochs, n_folds, random_state=random_state)
+                histories, default_label = _stored_histories(out, None, "built-in data")
+        label = default_label if label is None else label
     if not histories:
         raise ValueError("histories: no methods to draw")
     with _style():
