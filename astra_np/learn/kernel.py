@@ -181,9 +181,9 @@ def _count_terms(loss, tn, fp, fn, tp, m0, m1, clamped=False):
 def _factor(g_neg, k_neg, k_pos):
     r"""The factor of the fused backward for row terms ``k z(1 - z) dlogit/dx``.
 
-    ``g_neg`` holds the negatives' terms without ``k_neg``. Returns ``(scale, pos)``:
+    ``g_neg`` holds the negatives' terms without ``k_neg``. Returns ``(scale, pos_factor)``:
     the gradient is ``scale`` times the backward of the row terms, the positives' terms
-    multiplied by ``pos``; when ``|k_pos| > GMN_RATIO_MAX |k_neg|`` the factor is
+    multiplied by ``pos_factor``; when ``|k_pos| > GMN_RATIO_MAX |k_neg|`` the factor is
     ``k_pos`` and ``g_neg`` is rescaled in place by ``k_neg/k_pos`` (no row term
     overflows); with ``k_neg = k_pos = 0`` the gradient is 0.
     """
@@ -402,7 +402,7 @@ class EpochKernel:
     """
 
     def __init__(self, X, y, layer_sizes, method=registry.DEFAULT_METHOD, metrics_on="z", need_grad=True):
-        X, pos = _check_xy(X, y)
+        X, positive = _check_xy(X, y)
         entry = registry.get_method(method)
         if metrics_on not in ("z", "output"):
             raise ValueError(f"metrics_on must be 'z' or 'output', got {metrics_on!r}")
@@ -414,7 +414,7 @@ class EpochKernel:
         if self.layer_sizes[0] != X.shape[1] or self.layer_sizes[-1] != 1:
             raise ValueError(f"layer_sizes {self.layer_sizes} do not fit X of shape {X.shape}")
         n = X.shape[0]
-        self.n, self.m1 = n, int(pos.sum())
+        self.n, self.m1 = n, int(positive.sum())
         self.m0 = n - self.m1
         if need_grad and (self.m1 == 0 or self.m0 == 0):
             raise ValueError("the training rows need at least one example of each class")
@@ -422,13 +422,13 @@ class EpochKernel:
         self.y_sorted = np.concatenate([np.ones(self.m1), np.zeros(self.m0)])
         self.Xa = np.empty((X.shape[1] + 1, n))
         self.Xa[-1] = 1.0
-        self._store_rows(X, pos)
+        self._store_rows(X, positive)
         self.offsets = layer_offsets(self.layer_sizes)
         self.size = self.offsets[-1][1] + 1
         self._allocate(n, self.layer_sizes[1:-1])
 
-    def _store_rows(self, X, pos):
-        order = np.concatenate([np.flatnonzero(pos), np.flatnonzero(~pos)])
+    def _store_rows(self, X, positive):
+        order = np.concatenate([np.flatnonzero(positive), np.flatnonzero(~positive)])
         self.Xa[:-1] = X[order].T
 
     def _allocate(self, n, hidden):
@@ -495,13 +495,13 @@ class EpochKernel:
 
         Reuses every buffer (mini-batches of a fixed composition).
         """
-        X, pos = _check_xy(X, y)
-        if X.shape != (self.n, self.layer_sizes[0]) or int(pos.sum()) != self.m1:
+        X, positive = _check_xy(X, y)
+        if X.shape != (self.n, self.layer_sizes[0]) or int(positive.sum()) != self.m1:
             raise ValueError(
                 f"set_rows needs {self.n} rows with {self.m1} positives and {self.layer_sizes[0]} features, "
-                f"got shape {X.shape} with {int(pos.sum())} positives"
+                f"got shape {X.shape} with {int(positive.sum())} positives"
             )
-        self._store_rows(X, pos)
+        self._store_rows(X, positive)
 
     # -- forward ------------------------------------------------------------------
 
@@ -990,9 +990,9 @@ class EpochKernel:
         g *= w  # sigma (1 - sigma)
         if saturated.size:
             g[saturated] = w[saturated]
-        scale, pos = _factor(g[m1:], kn, kp)
-        if pos != 1.0:
-            g[:m1] *= pos
+        scale, pos_factor = _factor(g[m1:], kn, kp)
+        if pos_factor != 1.0:
+            g[:m1] *= pos_factor
         return loss, scale, fn, fp
 
     #: Row terms of each family of :data:`astra_np.core.registry.FUSED_TERMS`:
