@@ -94,7 +94,7 @@ def test_same_seed_same_bits(split):
 
 
 @pytest.mark.parametrize("method", METHOD_NAMES)
-def test_fast_and_reference_paths_agree(split, method):
+def test_kernel_and_reference_paths_agree(split, method):
     X, y, Xv, yv = split
     kw = dict(method=method, epochs=25, random_state=3, monitor="mcc_apx")
     a = train(X, y, Xv, yv, fast=True, **kw)

@@ -7,7 +7,7 @@ function it must match, is ``derivations/kernel.md``.
 (:class:`astra_np.learn.nn.TrainingPath`): ``loss_and_grad(theta, grad)`` returns an
 :class:`~astra_np.learn.nn.EpochTerms` ``(loss, log FN_apx, log FP_apx, fallback)`` and
 writes the gradient; ``counts(theta)`` returns the counts of Eq. 8. It is tested against
-the reference (``tests/test_fast.py``: loss and every gradient entry to ``1e-12`` of its
+the reference (``tests/test_kernel.py``: loss and every gradient entry to ``1e-12`` of its
 sum of absolute terms, every registered method, several depths). What makes it fast:
 
 * **Features-by-rows layout with folded biases.** The training rows are stored once
@@ -20,8 +20,8 @@ sum of absolute terms, every registered method, several depths). What makes it f
   one call: nothing a caller reads is left in them.
 * **Few passes over the rows in the hidden layers.** Pre-activations are written into
   the activation buffer and scaled there by the slopes ``S`` (built from the sign mask
-  through a ``uint8`` view, the fast cast); the backward product ``S g`` is formed in
-  place of the last layer's slopes. Those slopes are stored divided by
+  through a ``uint8`` view, the fast cast); the backward signal ``S g`` of the last
+  hidden layer is formed in place of its slopes. Those slopes are stored divided by
   :math:`1 - 0.3` (one pass fewer), a factor folded into the output weights. The
   output weights' gradient needs no pass of its own:
   :math:`\sum_n g_n a_{jn} = W_j \cdot \sum_n S_{jn} g_n [a_{prev}; 1]_n`.
@@ -40,49 +40,17 @@ sum of absolute terms, every registered method, several depths). What makes it f
 * **Validation for the price of its positives.** :math:`FNR_{apx}` (Section 4.3)
   depends on the positive validation rows only (:meth:`EpochKernel.fnr`).
 
-Every finite input stays on the fused path (``derivations/kernel.md``, section 5),
-except the named corner:
+Every finite input stays on the fused path but one corner, which is handed to the
+reference path and flagged (``EpochTerms.fallback``, counted by
+:func:`astra_np.learn.train.train` in ``TrainResult.epochs_off_fused_path``). The
+regimes, which rows leave the bulk forms, the constants below that bound them and the
+corner, are listed in ``derivations/kernel.md``, section 5; results never depend on the
+path beyond rounding.
 
-* negative rows with :math:`t < -650` (``T_LOW``) are evaluated at :math:`t = -650`
-  (their :math:`z` is below :math:`10^{-282}` either way), so that no subnormal number
-  enters the bulk passes (a slow path of the processor); :math:`FP_{apx}` is then summed
-  in log space when it is below ``FP_EXACT_BELOW``, so the e-ratio keeps its digits;
-* ``log1p`` and ``expm1`` of arguments below ``TINY_ARG`` (:math:`2^{-60}`, where both are
-  the identity in float64) skip the library's slow path for tiny arguments (squares
-  subnormal), with the same bits, whenever some argument may be below ``SLOW_ARG``;
-* **asymptotic rows** (every argument below ``TINY_ARG``; late in training most negatives)
-  have :math:`\sigma = q`, :math:`s = q/b`, :math:`e = s`, :math:`K = r` bit for bit: when
-  the other rows are few (``SPARSE_MAX_FRACTION``), the library functions run on those
-  alone (:meth:`EpochKernel._head_rows_sparse`, same bits);
-* rows with :math:`t > 700` (``T_CLIP``) take ``q`` from ``min(t, 700)`` and correct the
-  softplus by the excess, exact to :math:`e^{-700}`;
-* positive rows with :math:`bx = t - \log b < -600` (``T_POS``: there :math:`e \approx e^{bx}`
-  could underflow) or a saturated positive row (below)
-  are evaluated with the core's stable functions
-  (:func:`~astra_np.core.activation.astra_logit`,
-  :func:`~astra_np.core.activation.astra_logit_partials`);
-* **saturated rows**, :math:`s > 650 + \min(0, \log c_0)` (``S_MAX``; pre-activations in
-  the hundreds or thousands, or a large slope), where ``expm1(s)`` or ``e/c_0`` would
-  overflow, are removed from the bulk passes (their ``e`` and ``r`` set to 0) and
-  evaluated row by row with the same core functions; they cost one comparison pass
-  and work proportional to their number;
-* any slope up to ``B_MAX`` (``1e150``, :math:`\tau \approx 10^{-148}`) for which
-  :math:`b x` is finite (the head's domain);
-* count-based losses with :math:`|k_+/k_-|` beyond ``GMN_RATIO_MAX`` factor the
-  gradient by :math:`k_+` instead of :math:`k_-` (the negatives' row terms are
-  rescaled), so no row term overflows;
-* **the corner**: a count-based loss whose ``counts`` function has no finite value
-  (GMN: :math:`TN_{apx}` or :math:`TP_{apx}` underflows to 0, every row of a class
-  saturated beyond :math:`e^{-745}`); a count-based loss that weighs clamped negatives
-  too heavily for the clamp to be exact (the soft MCC with every output next to 0,
-  :func:`_count_terms`); or a slope beyond ``B_MAX``. The epoch is then evaluated by the reference path
-  (finite for every finite input, in log space) and flagged:
-  ``EpochTerms.fallback`` is True and :func:`astra_np.learn.train.train` counts it in
-  ``TrainResult.epochs_off_fused_path``.
-
-Results never depend on the path beyond rounding. The beta gradient, reduced with dot
-products, loses about :math:`\log_{10}(b \max|x|)` digits to cancellation for rows with
-large positive pre-activations (``1e-13`` relative at ``|x| ~ 100``).
+Each buffer of :meth:`EpochKernel._allocate` holds one quantity, named by its attribute;
+where a quantity is formed in steps (``sigma = q/(1 + q)`` from ``1 + q``), its buffer
+holds those steps in the lines that form it, and nothing else. The one exception, for
+speed, is the last hidden layer's ``S g`` above.
 """
 import math
 from typing import NamedTuple
@@ -186,26 +154,6 @@ def head_constants(beta):
     return b, log_b, c0, dl0, db
 
 
-_LAST_CONSTANTS = (None, None)  # (beta, head_constants(beta) + (log c0,)) of the last call
-
-
-def _head_constants_and_log_c0(beta):
-    r""":func:`head_constants` followed by :math:`\log c_0`, kept for the last ``beta``.
-
-    An epoch asks twice for the same ``beta``: the validation monitor after the update
-    and the next epoch's forward pass. One tuple is stored and read at once, so kernels
-    in other threads never see a half-written pair.
-    """
-    global _LAST_CONSTANTS
-    beta = float(beta)  # one key per value: a float32 beta is not its float64 neighbour
-    last_beta, constants = _LAST_CONSTANTS
-    if beta != last_beta:
-        constants = head_constants(beta)
-        constants += (math.log(constants[2]),)
-        _LAST_CONSTANTS = (beta, constants)
-    return constants
-
-
 def _log(v):
     return math.log(v) if v > 0 else -math.inf
 
@@ -233,9 +181,9 @@ def _count_terms(loss, tn, fp, fn, tp, m0, m1, clamped=False):
 def _factor(g_neg, k_neg, k_pos):
     r"""The factor of the fused backward for row terms ``k z(1 - z) dlogit/dx``.
 
-    ``g_neg`` holds the negatives' terms without ``k_neg``. Returns ``(scale, pos)``:
+    ``g_neg`` holds the negatives' terms without ``k_neg``. Returns ``(scale, pos_factor)``:
     the gradient is ``scale`` times the backward of the row terms, the positives' terms
-    multiplied by ``pos``; when ``|k_pos| > GMN_RATIO_MAX |k_neg|`` the factor is
+    multiplied by ``pos_factor``; when ``|k_pos| > GMN_RATIO_MAX |k_neg|`` the factor is
     ``k_pos`` and ``g_neg`` is rescaled in place by ``k_neg/k_pos`` (no row term
     overflows); with ``k_neg = k_pos = 0`` the gradient is 0.
     """
@@ -257,24 +205,23 @@ class _Head(NamedTuple):
     log_c0: float
     dl0: float
     db: float
-    robust: bool  # the positives take the core functions
-    sat: np.ndarray  # saturated negative rows (indices into the negatives)
+    positives_by_core: bool  # the positives take the core functions
+    saturated_negatives: np.ndarray  # saturated negative rows (indices into the negatives)
     clamped: bool  # some t was below -T_LOW
     tiny: bool  # some q, s or e/c0 may be below SLOW_ARG
-    rows: np.ndarray | None  # the rows that are not asymptotic, when they are few (else None)
+    active_rows: np.ndarray | None  # the rows that are not asymptotic, when they are few (else None)
 
 
-class _Rows(NamedTuple):
-    r"""Per-row head terms of a set of rows: ``z``, ``1 - z``, the logit's partials,
-    ``1 - y-hat`` (positives) or ``y-hat`` (saturated negatives), and the BCE sum.
-    Fields not needed by the caller are None."""
+class _RowTerms(NamedTuple):
+    r"""Per-row head terms of a set of rows of one class (the positives, or the saturated
+    negatives). Fields not needed by the caller are None."""
 
     z: np.ndarray | None
-    omz: np.ndarray
-    dldx: np.ndarray | None
-    dldb: np.ndarray | None
-    y_out: np.ndarray | None
-    bce: float | None
+    one_minus_z: np.ndarray
+    dl_dx: np.ndarray | None  # partials of l = logit z
+    dl_db: np.ndarray | None
+    output_error: np.ndarray | None  # the row's term of FN_apx (1 - y-hat) or FP_apx (y-hat) on the output
+    bce: float | None  # the sum of the rows' BCE terms
 
 
 
@@ -287,7 +234,7 @@ def _check_xy(X, y):
 
 def _exp_and_one_minus_sigmoid(x, q, w, m1, work=None):
     r"""In place: ``q = e^x`` and ``w = 1/(1 + q) = 1 - sigma(x)``; returns
-    ``(saturated rows, min x, rows)``.
+    ``(saturated rows, min x, active rows)``.
 
     Rows with ``x > T_CLIP`` (where ``e^x`` could overflow) are saturated: they get the
     exact ``w = e^{-x}`` and ``q = 0``, so they drop out of every product ``q w``;
@@ -296,9 +243,9 @@ def _exp_and_one_minus_sigmoid(x, q, w, m1, work=None):
     ``q = e^{-T_LOW}`` (clamped): no subnormal number enters the passes. The
     positive rows ``[:m1]`` keep the exact ``q`` (TP_apx, and the counts of a count-based
     loss, need it to full relative precision). With a workspace ``work``
-    (:class:`_SparseRows`), ``rows`` are the rows that are not asymptotic (``x`` above
+    (:class:`_SparseRows`), the active rows are those that are not asymptotic (``x`` above
     ``log TINY_ARG``) when they are few: ``w`` is formed on them alone (``w = 1`` exactly
-    elsewhere); otherwise ``rows`` is None.
+    elsewhere); otherwise they are None.
     """
     x_min, x_max = float(_min(x)), float(_max(x))
     hi, lo = x_max > T_CLIP, x_min < -T_LOW
@@ -312,22 +259,21 @@ def _exp_and_one_minus_sigmoid(x, q, w, m1, work=None):
     if lo and m1:
         np.minimum(x[:m1], T_CLIP, out=q[:m1])
         np.exp(q[:m1], out=q[:m1])
-    rows = None if work is None else work.select(x, x_min, x_max, _LOG_TINY)
-    if rows is None:
+    active = None if work is None else work.select(x, x_min, x_max, _LOG_TINY)
+    if active is None:
         np.add(q, 1.0, out=w)
         np.reciprocal(w, out=w)
-    else:  # 1 + q = 1 off the rows
+    else:  # 1 + q = 1 off the active rows
         w.fill(1.0)
-        a = work.gather(q, rows)
-        a += 1.0
-        np.reciprocal(a, out=a)
-        w[rows] = a
+        one_plus_q = work.gather(q, active, work.one_plus_q)
+        one_plus_q += 1.0
+        w[active] = np.reciprocal(one_plus_q, out=work.one_minus_sigma[:active.size])
     if not hi:
-        return _NO_ROWS, x_min, rows
-    sat = np.flatnonzero(x > T_CLIP)
-    w[sat] = np.exp(-x[sat])
-    q[sat] = 0.0
-    return sat, x_min, rows
+        return _NO_ROWS, x_min, active
+    saturated = np.flatnonzero(x > T_CLIP)
+    w[saturated] = np.exp(-x[saturated])
+    q[saturated] = 0.0
+    return saturated, x_min, active
 
 
 def _log1p_tiny(v, out):
@@ -339,31 +285,36 @@ def _log1p_tiny(v, out):
     np.minimum(out, v, out=out)
 
 
-def _expm1_tiny(v, out, tmp):
-    r"""``out = expm1(v)`` for ``v >= 0`` (``out``, ``tmp`` not ``v``), bit for bit, without
-    the slow path of tiny arguments: :math:`\operatorname{expm1}(\max(v, T)) \cdot
-    \min(v / T, 1)`. Above ``T = TINY_ARG`` the factor is 1; below it
+def _expm1_tiny(v, out, factor):
+    r"""``out = expm1(v)`` for ``v >= 0`` (``out`` may be ``v``; ``factor`` is neither), bit
+    for bit, without the slow path of tiny arguments: :math:`\operatorname{expm1}(\max(v, T))
+    \cdot \min(v / T, 1)`. Above ``T = TINY_ARG`` the factor is 1; below it
     :math:`\operatorname{expm1}(T) = T` and :math:`T \cdot (v / T) = v` exactly (``T`` is a
     power of two)."""
+    np.multiply(v, 1.0 / TINY_ARG, out=factor)
+    np.minimum(factor, 1.0, out=factor)
     np.maximum(v, TINY_ARG, out=out)
     np.expm1(out, out=out)
-    np.multiply(v, 1.0 / TINY_ARG, out=tmp)
-    np.minimum(tmp, 1.0, out=tmp)
-    out *= tmp
+    out *= factor
 
 
 class _SparseRows:
     r"""Workspace of the row-selective forms: preallocated, so that an epoch allocates only
-    the index of the gathered rows (8 bytes a row, at most ``SPARSE_MAX_FRACTION`` of them).
+    the index of the active rows (8 bytes a row, at most ``SPARSE_MAX_FRACTION`` of them).
 
-    :meth:`select` finds the rows that are not asymptotic when they are few;
-    :meth:`EpochKernel._head_rows_sparse` and :meth:`log1p` then evaluate the library
-    functions on those rows alone (gathered into ``values``) and the identity elsewhere.
+    :meth:`select` finds the active rows (those that are not asymptotic) when they are
+    few; :meth:`EpochKernel._head_rows_sparse`, :func:`_exp_and_one_minus_sigmoid` and
+    :meth:`log1p` then evaluate the library functions on those rows alone, gathered into
+    the buffer named for the quantity (the first ``rows.size`` entries of each), and the
+    identity elsewhere.
     """
 
-    def __init__(self, n):
-        self.mask = np.empty(n, dtype=bool)
-        self.values = (np.empty(n), np.empty(n), np.empty(n))
+    def __init__(self, n, astra):
+        self.above_bound = np.empty(n, dtype=bool)
+        names = ("q", "s", "clip_excess", "e", "one_plus_e", "K", "one_plus_q", "sigma") if astra else \
+            ("one_plus_q", "one_minus_sigma")
+        for name in names + ("log1p_arg", "log1p_value"):
+            setattr(self, name, np.empty(n))
 
     def select(self, v, v_min, v_max, bound):
         r"""Sorted indices of the rows with ``v > bound`` when they are few, else None.
@@ -376,15 +327,16 @@ class _SparseRows:
             return None
         if v_max <= bound:
             return _NO_ROWS
-        np.greater(v, bound, out=self.mask)
-        if np.count_nonzero(self.mask) > SPARSE_MAX_FRACTION * n:
+        np.greater(v, bound, out=self.above_bound)
+        if np.count_nonzero(self.above_bound) > SPARSE_MAX_FRACTION * n:
             return None
-        return np.flatnonzero(self.mask)
+        return np.flatnonzero(self.above_bound)
 
-    def gather(self, v, rows, slot=0):
-        r"""``v[rows]`` in the workspace's buffer ``slot`` (0, 1 or 2); ``mode="clip"`` (the
+    @staticmethod
+    def gather(v, rows, buffer):
+        r"""``v[rows]`` in the first ``rows.size`` entries of ``buffer``; ``mode="clip"`` (the
         rows are in range) writes straight into it, without a temporary."""
-        return np.take(v, rows, out=self.values[slot][:rows.size], mode="clip")
+        return np.take(v, rows, out=buffer[:rows.size], mode="clip")
 
     def log1p(self, v, out, rows, scale=None):
         r"""``out = log1p(u)`` with ``u = v`` or ``u = v * scale`` (``out`` not ``v``), where
@@ -394,11 +346,10 @@ class _SparseRows:
             np.copyto(out, v)
         else:
             np.multiply(v, scale, out=out)
-        a = self.gather(v, rows)
+        arg = self.gather(v, rows, self.log1p_arg)
         if scale is not None:
-            a *= scale
-        np.log1p(a, out=a)
-        out[rows] = a
+            arg *= scale
+        out[rows] = np.log1p(arg, out=self.log1p_value[:rows.size])
 
 
 def _log1p_any(v, out, tiny):
@@ -410,11 +361,11 @@ def _log1p_any(v, out, tiny):
         np.log1p(v, out=out)
 
 
-def _expm1_any(v, out, tiny, tmp):
-    r"""``out = expm1(v)`` for ``v >= 0`` (``out``, ``tmp`` not ``v``), by :func:`_expm1_tiny`
-    when some argument may be below ``SLOW_ARG`` (``tiny``; same bits)."""
+def _expm1_any(v, out, tiny, factor):
+    r"""``out = expm1(v)`` for ``v >= 0`` (``out`` may be ``v``; ``factor`` is neither), by
+    :func:`_expm1_tiny` when some argument may be below ``SLOW_ARG`` (``tiny``; same bits)."""
     if tiny:
-        _expm1_tiny(v, out, tmp)
+        _expm1_tiny(v, out, factor)
     else:
         np.expm1(v, out=out)
 
@@ -451,7 +402,7 @@ class EpochKernel:
     """
 
     def __init__(self, X, y, layer_sizes, method=registry.DEFAULT_METHOD, metrics_on="z", need_grad=True):
-        X, pos = _check_xy(X, y)
+        X, positive = _check_xy(X, y)
         entry = registry.get_method(method)
         if metrics_on not in ("z", "output"):
             raise ValueError(f"metrics_on must be 'z' or 'output', got {metrics_on!r}")
@@ -463,7 +414,7 @@ class EpochKernel:
         if self.layer_sizes[0] != X.shape[1] or self.layer_sizes[-1] != 1:
             raise ValueError(f"layer_sizes {self.layer_sizes} do not fit X of shape {X.shape}")
         n = X.shape[0]
-        self.n, self.m1 = n, int(pos.sum())
+        self.n, self.m1 = n, int(positive.sum())
         self.m0 = n - self.m1
         if need_grad and (self.m1 == 0 or self.m0 == 0):
             raise ValueError("the training rows need at least one example of each class")
@@ -471,58 +422,93 @@ class EpochKernel:
         self.y_sorted = np.concatenate([np.ones(self.m1), np.zeros(self.m0)])
         self.Xa = np.empty((X.shape[1] + 1, n))
         self.Xa[-1] = 1.0
-        self._store_rows(X, pos)
+        self._store_rows(X, positive)
         self.offsets = layer_offsets(self.layer_sizes)
         self.size = self.offsets[-1][1] + 1
         self._allocate(n, self.layer_sizes[1:-1])
 
-    def _store_rows(self, X, pos):
-        order = np.concatenate([np.flatnonzero(pos), np.flatnonzero(~pos)])
+    def _store_rows(self, X, positive):
+        order = np.concatenate([np.flatnonzero(positive), np.flatnonzero(~positive)])
         self.Xa[:-1] = X[order].T
 
     def _allocate(self, n, hidden):
-        r"""Every buffer of an epoch, once."""
-        self.M = [np.empty((h, n), dtype=bool) for h in hidden]
-        self._M8 = [m.view(np.uint8) for m in self.M]  # the uint8 -> float64 cast is the fast one
-        self.S = [np.empty((h, n)) for h in hidden]
+        r"""Every buffer of an epoch, once: one quantity each, named by its attribute.
+
+        Hidden layer ``l`` (rows are columns): ``A[l]``, its output ``[a_l^T; 1]`` (the
+        pre-activations ``Z`` are written into it and scaled there into the activations);
+        with ``need_grad``, ``above_zero[l]`` (``Z > 0``), ``slopes[l]`` (the Leaky ReLU's
+        slopes, the last layer's divided by ``1 - LEAKY_SLOPE``) and, below the last layer,
+        ``delta[l]`` (the backward signal at ``Z``); without, ``leaky_branch[l]``
+        (``LEAKY_SLOPE * Z``). One exception to one quantity per buffer: the last hidden
+        layer's signal :math:`\delta_L = S_L g` (before its row scaling by the output
+        weights) is formed in place of its slopes ``slopes[-1]``, which the epoch does not
+        read again: a buffer of its own costs about a sixth of an epoch on the paper's
+        network (an ``h``-by-``n`` array more in the cache). The output: ``x``
+        (pre-activations), ``g`` (the row terms the backward receives), ``w_out`` (the
+        output weights folded with ``_out_fold``), ``_out_weight_products`` (``W_L`` times
+        its gradient, whose row sums are the output weights' gradient).
+
+        The head, one value per row (``derivations/kernel.md``; the attribute is the name
+        with a leading underscore): ASTra, ``t``, ``q = e^t``, ``sigma = sigma(t)``, ``s``,
+        ``e = expm1(s)``, ``r = 1/(c0 + e)``, ``K = (1 + e) r``, ``clip_excess``
+        (``t - min(t, T_CLIP)``), ``expm1_factor`` (of :func:`_expm1_tiny`); for the
+        cross-entropy family ``e_over_c0`` and ``softplus_l`` (the BCE terms of the
+        negatives, ``log1p(e/c0)``); for the count family ``K_r`` (``K r``) and ``z``
+        (``e r``); with ``metrics_on="output"``, ``one_minus_y_hat``. Plain sigmoid:
+        ``q = e^x``, ``one_minus_sigma``, and for the cross-entropy family ``softplus_x``.
+        The row-selective forms gather into :class:`_SparseRows`.
+        """
         self.A = []
         for h in hidden:
             a = np.empty((h + 1, n))
             a[h] = 1.0
             self.A.append(a)
-        # backward of layer l < L - 1 (the last hidden layer's is formed in place of its slopes)
-        self.P = [np.empty((h, n)) for h in hidden[:-1]] if self.need_grad else []
+        if self.need_grad:
+            self.above_zero = [np.empty((h, n), dtype=bool) for h in hidden]
+            self._above_zero_u8 = [m.view(np.uint8) for m in self.above_zero]  # the fast cast to float64
+            self.slopes = [np.empty((h, n)) for h in hidden]
+            self.delta = [np.empty((h, n)) for h in hidden[:-1]]
+        else:
+            self.leaky_branch = [np.empty((h, n)) for h in hidden]
         self.x = np.empty((1, n))
-        for name in ("t", "q", "sig", "s", "em", "r", "K", "w"):
-            setattr(self, "_" + name, np.empty(n))
-        self._sparse = _SparseRows(n)
         self.g = np.empty((1, n))
+        family = self.loss.fused
+        if self.astra:
+            names = ["t", "q", "sigma", "s", "e", "r", "K", "clip_excess", "expm1_factor"]
+            names += ["e_over_c0", "softplus_l"] if family == "cross-entropy" else ["K_r", "z"]
+            names += [] if self.metrics_z else ["one_minus_y_hat"]
+        else:
+            names = ["q", "one_minus_sigma"] + (["softplus_x"] if family == "cross-entropy" else [])
+        for name in names:
+            setattr(self, "_" + name, np.empty(n))
+        self._sparse = _SparseRows(n, self.astra)
         self._view_cache = [(None, None), (None, None)]
-        self._w_tmp = np.empty(self.offsets[-2][2]) if hidden else None
+        self._head_cache = (None, None)  # (beta, _head_constants(beta)) of the last beta
         if hidden:  # output weights [(1 - 0.3) w | c] on the last hidden layer's scaled activations
             self._out_fold = np.full(self.offsets[-1][2], 1.0 - LEAKY_SLOPE)
             self._out_fold[0, -1] = 1.0
             self.w_out = np.empty(self.offsets[-1][2])
+            self._out_weight_products = np.empty(self.offsets[-2][2])
 
     def set_rows(self, X, y):
         r"""Replace the rows by others with the same numbers of positives and negatives.
 
         Reuses every buffer (mini-batches of a fixed composition).
         """
-        X, pos = _check_xy(X, y)
-        if X.shape != (self.n, self.layer_sizes[0]) or int(pos.sum()) != self.m1:
+        X, positive = _check_xy(X, y)
+        if X.shape != (self.n, self.layer_sizes[0]) or int(positive.sum()) != self.m1:
             raise ValueError(
                 f"set_rows needs {self.n} rows with {self.m1} positives and {self.layer_sizes[0]} features, "
-                f"got shape {X.shape} with {int(pos.sum())} positives"
+                f"got shape {X.shape} with {int(positive.sum())} positives"
             )
-        self._store_rows(X, pos)
+        self._store_rows(X, positive)
 
     # -- forward ------------------------------------------------------------------
 
     def _forward(self, theta):
         r"""Output pre-activations ``x`` of the held rows at ``theta``.
 
-        With ``need_grad`` the slopes ``S`` of every hidden layer are kept for
+        With ``need_grad`` the slopes of every hidden layer are kept for
         :meth:`_backward`, and those of the last hidden layer are stored divided by
         ``1 - LEAKY_SLOPE`` (values 1/(1 - 0.3) and 0.3/(1 - 0.3): one pass fewer), so that
         layer's activations are too; the factor is folded into the output weights
@@ -532,21 +518,23 @@ class EpochKernel:
         views = self._views(theta)
         last = len(views) - 2
         for l, W in enumerate(views[:-1]):
-            S, A = self.S[l], self.A[l]
+            A = self.A[l]
             Z = A[:-1]  # pre-activations, turned into activations in place
             np.matmul(W, a_prev, out=Z)
-            if self.need_grad:  # keep the slopes S for the backward pass: A = Z S
-                np.greater(Z, 0.0, out=self.M[l])
-                np.copyto(S, self._M8[l])
+            if self.need_grad:  # keep the slopes for the backward pass: A = slopes Z
+                slopes = self.slopes[l]
+                np.greater(Z, 0.0, out=self.above_zero[l])
+                np.copyto(slopes, self._above_zero_u8[l])
                 if l == last:
-                    S += LEAKY_SLOPE / (1.0 - LEAKY_SLOPE)
+                    slopes += LEAKY_SLOPE / (1.0 - LEAKY_SLOPE)
                 else:
-                    S *= 1.0 - LEAKY_SLOPE
-                    S += LEAKY_SLOPE
-                Z *= S
+                    slopes *= 1.0 - LEAKY_SLOPE
+                    slopes += LEAKY_SLOPE
+                Z *= slopes
             else:  # forward only: A = max(Z, 0.3 Z)
-                np.multiply(Z, LEAKY_SLOPE, out=S)
-                np.maximum(Z, S, out=Z)
+                leaky = self.leaky_branch[l]
+                np.multiply(Z, LEAKY_SLOPE, out=leaky)
+                np.maximum(Z, leaky, out=Z)
             a_prev = A
         if self.need_grad and last >= 0:
             np.multiply(views[-1], self._out_fold, out=self.w_out)
@@ -571,6 +559,20 @@ class EpochKernel:
 
     # -- the head: bulk passes, saturated rows, positives ------------------------
 
+    def _head_constants(self, beta):
+        r""":func:`head_constants` followed by :math:`\log c_0`, kept for the last ``beta``.
+
+        Held by the kernel: calls at one ``beta`` (an epoch's loss and its counts, the
+        validation monitor's repeated evaluations) compute them once.
+        """
+        beta = float(beta)  # one key per value: a float32 beta is not its float64 neighbour
+        cached_beta, constants = self._head_cache
+        if beta != cached_beta:
+            constants = head_constants(beta)
+            constants += (math.log(constants[2]),)
+            self._head_cache = (beta, constants)
+        return constants
+
     def _head_setup(self, x, beta, light=False):
         r"""Head constants and the bulk passes over every row (:meth:`_head_rows`).
 
@@ -578,7 +580,7 @@ class EpochKernel:
         :math:`\max t + \log 2 > b\,s_{cap}`, since :math:`s \le (\max(t, 0) + \log 2)/b`),
         and whether the positives need the core functions.
         """
-        b, log_b, c0, dl0, db, log_c0 = _head_constants_and_log_c0(beta)
+        b, log_b, c0, dl0, db, log_c0 = self._head_constants(beta)
         if not b <= B_MAX:
             return None
         t = self._t
@@ -593,15 +595,16 @@ class EpochKernel:
         # some q, s = log1p(q)/b or e/c0 may be below SLOW_ARG (s ~ q/b and e/c0 ~ s/c0 there)
         tiny = t_min < _LOG_SLOW + log_b - log_c0 + 1.0
         # rows below this t are asymptotic: q, s = q/b, e = s and e/c0 are below TINY_ARG
-        rows = self._sparse.select(t, t_min, t_max, _LOG_TINY + min(0.0, log_c0))
-        if rows is None:
-            sat = self._head_rows(b, c0, t_max > T_CLIP, s_cap if capped else None, light, tiny)
+        active = self._sparse.select(t, t_min, t_max, _LOG_TINY + min(0.0, log_c0))
+        if active is None:
+            saturated = self._head_rows(b, c0, t_max > T_CLIP, s_cap if capped else None, light, tiny)
         else:
-            sat = self._head_rows_sparse(b, c0, t_max > T_CLIP, s_cap if capped else None, light, rows)
+            saturated = self._head_rows_sparse(b, c0, t_max > T_CLIP, s_cap if capped else None, light, active)
         m1 = self.m1
-        robust = m1 > 0 and (float(_min(t[:m1])) - log_b < -T_POS or bool(sat.size and sat[0] < m1))
-        return _Head(b, log_b, c0, log_c0, dl0, db, robust, sat[sat >= m1] - m1 if sat.size else sat, clamped, tiny,
-                     rows)
+        positives_by_core = m1 > 0 and (float(_min(t[:m1])) - log_b < -T_POS
+                                        or bool(saturated.size and saturated[0] < m1))
+        saturated_negatives = saturated[saturated >= m1] - m1 if saturated.size else saturated
+        return _Head(b, log_b, c0, log_c0, dl0, db, positives_by_core, saturated_negatives, clamped, tiny, active)
 
     def _head_rows(self, b, c0, clip, s_cap, light, tiny=False):
         r"""t -> q = e^t, sigma(t), s, e = expm1(s), r = 1/(c0 + e), K = (1 + e) r.
@@ -615,167 +618,169 @@ class EpochKernel:
         ``tiny``: some q or s may lie below ``SLOW_ARG``; ``log1p`` and ``expm1`` avoid their
         slow path there (:func:`_log1p_tiny`, :func:`_expm1_tiny`; same bits).
         """
-        t, q, sig, s, em, r, K = self._t, self._q, self._sig, self._s, self._em, self._r, self._K
+        t, q, sigma, s, e, r, K = self._t, self._q, self._sigma, self._s, self._e, self._r, self._K
         if clip:
-            tc = self._w
-            np.minimum(t, T_CLIP, out=tc)
-            np.exp(tc, out=q)
+            np.minimum(t, T_CLIP, out=q)
+            np.exp(q, out=q)
         else:
             np.exp(t, out=q)
         if not light:
-            np.add(q, 1.0, out=sig)
-            np.divide(q, sig, out=sig)
+            np.add(q, 1.0, out=sigma)
+            np.divide(q, sigma, out=sigma)
         _log1p_any(q, s, tiny)
-        if clip:
-            np.subtract(t, tc, out=tc)
-            s += tc
+        if clip:  # the softplus's excess over log1p(e^T_CLIP): t - min(t, T_CLIP)
+            excess = self._clip_excess
+            np.subtract(t, T_CLIP, out=excess)
+            np.maximum(excess, 0.0, out=excess)
+            s += excess
         s *= 1.0 / b
-        sat = _NO_ROWS
-        v = s
-        if s_cap is not None:
-            v = r
-            np.minimum(s, s_cap, out=v)
-            sat = np.flatnonzero(s > s_cap)
-        _expm1_any(v, em, tiny, K)
-        np.add(em, c0, out=r)
+        saturated = _NO_ROWS
+        if s_cap is None:
+            _expm1_any(s, e, tiny, self._expm1_factor)
+        else:
+            np.minimum(s, s_cap, out=e)
+            saturated = np.flatnonzero(s > s_cap)
+            _expm1_any(e, e, tiny, self._expm1_factor)
+        np.add(e, c0, out=r)
         np.reciprocal(r, out=r)
-        if sat.size:
-            em[sat] = 0.0
-            r[sat] = 0.0
+        if saturated.size:
+            e[saturated] = 0.0
+            r[saturated] = 0.0
         if not light:
-            np.add(em, 1.0, out=K)
+            np.add(e, 1.0, out=K)
             K *= r
-        return sat
+        return saturated
 
-    def _head_rows_sparse(self, b, c0, clip, s_cap, light, rows):
-        r"""The terms of :meth:`_head_rows` with the library functions on ``rows`` alone.
+    def _head_rows_sparse(self, b, c0, clip, s_cap, light, active):
+        r"""The terms of :meth:`_head_rows` with the library functions on the ``active`` rows alone.
 
         Every other row is asymptotic (:meth:`_SparseRows.select`: q, s, e and e/c0 below
         ``TINY_ARG``), where ``log1p(q) = q``, ``expm1(s) = s`` and ``1 + q = 1 + e = 1``
         in float64: :math:`\sigma = q`, :math:`s = q/b`, :math:`e = s` and :math:`K = r`,
-        the bits :meth:`_head_rows` computes for them. The rows are gathered, evaluated by
-        operations that give :meth:`_head_rows`'s bits (its own, but for the clip excess
-        taken as ``max(t - T_CLIP, 0)`` and ``K`` as ``r (1 + e)``), and written back;
-        ``q`` is formed in the buffer of :math:`\sigma`, which it equals off the rows.
+        the bits :meth:`_head_rows` computes for them. The active rows are gathered,
+        evaluated by the operations of :meth:`_head_rows` (``K`` as ``r (1 + e)``), and
+        written back.
         """
-        t, sig, s, em, r, K, work = self._t, self._sig, self._s, self._em, self._r, self._K, self._sparse
-        q = sig
+        t, q, sigma, s, e, r, K = self._t, self._q, self._sigma, self._s, self._e, self._r, self._K
+        work, k = self._sparse, active.size
         if clip:
             np.minimum(t, T_CLIP, out=q)
             np.exp(q, out=q)
         else:
             np.exp(t, out=q)
         np.multiply(q, 1.0 / b, out=s)
-        np.copyto(em, s)
-        q_a = work.gather(q, rows, 0)
-        s_a = np.log1p(q_a, out=work.values[1][:rows.size])
-        if clip:  # the softplus's excess over log1p(e^T_CLIP): t - min(t, T_CLIP)
-            excess = work.gather(t, rows, 2)
+        np.copyto(e, s)
+        q_a = work.gather(q, active, work.q)
+        s_a = np.log1p(q_a, out=work.s[:k])
+        if clip:
+            excess = work.gather(t, active, work.clip_excess)
             np.subtract(excess, T_CLIP, out=excess)
             np.maximum(excess, 0.0, out=excess)
             s_a += excess
         s_a *= 1.0 / b
-        s[rows] = s_a
-        sat = _NO_ROWS
-        if s_cap is not None:
-            sat_a = np.flatnonzero(s_a > s_cap)
-            sat = rows[sat_a]
-            np.minimum(s_a, s_cap, out=s_a)
-        e_a = np.expm1(s_a, out=s_a)
-        em[rows] = e_a
-        np.add(em, c0, out=r)
+        s[active] = s_a
+        e_a = work.e[:k]
+        saturated = _NO_ROWS
+        if s_cap is None:
+            np.expm1(s_a, out=e_a)
+        else:
+            saturated_a = np.flatnonzero(s_a > s_cap)
+            saturated = active[saturated_a]
+            np.minimum(s_a, s_cap, out=e_a)
+            np.expm1(e_a, out=e_a)
+        e[active] = e_a
+        np.add(e, c0, out=r)
         np.reciprocal(r, out=r)
-        if sat.size:
-            em[sat] = 0.0
-            r[sat] = 0.0
-            e_a[sat_a] = 0.0
+        if saturated.size:
+            e[saturated] = 0.0
+            r[saturated] = 0.0
+            e_a[saturated_a] = 0.0
         if not light:
             np.copyto(K, r)
-            e_a += 1.0
-            K_a = work.gather(r, rows, 2)
-            K_a *= e_a
-            K[rows] = K_a
-            one_plus_q = np.add(q_a, 1.0, out=work.values[2][:rows.size])
-            np.divide(q_a, one_plus_q, out=q_a)
-            sig[rows] = q_a
-        return sat
+            one_plus_e = np.add(e_a, 1.0, out=work.one_plus_e[:k])
+            K_a = work.gather(r, active, work.K)
+            K_a *= one_plus_e
+            K[active] = K_a
+            np.copyto(sigma, q)
+            one_plus_q = np.add(q_a, 1.0, out=work.one_plus_q[:k])
+            sigma[active] = np.divide(q_a, one_plus_q, out=work.sigma[:k])
+        return saturated
 
     def _positives(self, x, head, grad=True):
-        r"""Positive rows as :class:`_Rows` (``y_out`` = ``1 - y-hat``).
+        r"""Positive rows as :class:`_RowTerms` (``output_error`` = ``1 - y-hat``).
 
-        The bulk forms divide by e = expm1(s); when ``head.robust`` (some positive with
-        ``b x < -T_POS``, where e could underflow, or saturated) the core functions are
-        used instead. Not needed (None): ``grad=False``, everything but ``1 - z`` and
-        ``1 - y-hat``; ``1 - y-hat`` unless ``metrics_on="output"``; the BCE sum for a
-        count-based loss.
+        The bulk forms divide by e = expm1(s); when ``head.positives_by_core`` (some
+        positive with ``b x < -T_POS``, where e could underflow, or saturated) the core
+        functions are used instead. Not needed (None): ``grad=False``, everything but
+        ``1 - z`` and ``1 - y-hat``; ``1 - y-hat`` unless ``metrics_on="output"``; the BCE
+        sum for a count-based loss.
         """
         m1 = self.m1
         b, c0 = head.b, head.c0
-        z = dldx = dldb = omy = bce = None
-        if not head.robust:
-            em, r = self._em[:m1], self._r[:m1]
-            omz = c0 * r
+        z = dl_dx = dl_db = one_minus_y_hat = bce = None
+        if not head.positives_by_core:
+            e, r = self._e[:m1], self._r[:m1]
+            one_minus_z = c0 * r
             if not self.metrics_z:
-                omy = 1.0 / (1.0 + em)
+                one_minus_y_hat = 1.0 / (1.0 + e)
             if grad:
-                sig, s = self._sig[:m1], self._s[:m1]
-                z = em * r
-                k = (1.0 + em) / em
-                dldx = sig * k
-                dldb = k * (sig * (x[:m1] + 1.0 / b) - s) / b
+                sigma, s = self._sigma[:m1], self._s[:m1]
+                z = e * r
+                dlogit_y_ds = (1.0 + e) / e
+                dl_dx = sigma * dlogit_y_ds
+                dl_db = dlogit_y_ds * (sigma * (x[:m1] + 1.0 / b) - s) / b
                 if self.loss.fused == "cross-entropy":
-                    bce = float(_sum(np.log1p(c0 / em)))
-            return _Rows(z, omz, dldx, dldb, omy, bce)
+                    bce = float(_sum(np.log1p(c0 / e)))
+            return _RowTerms(z, one_minus_z, dl_dx, dl_db, one_minus_y_hat, bce)
         logit = astra_logit(x[:m1], b) - head.log_c0
-        z, omz = expit(logit), expit(-logit)
+        z, one_minus_z = expit(logit), expit(-logit)
         if not self.metrics_z:
-            omy = np.exp(-self._s[:m1])
+            one_minus_y_hat = np.exp(-self._s[:m1])
         if grad:
-            dldx, dldb = astra_logit_partials(x[:m1], b)
+            dl_dx, dl_db = astra_logit_partials(x[:m1], b)
             bce = float(softplus(-logit).sum())
-        return _Rows(z, omz, dldx, dldb, omy, bce)
+        return _RowTerms(z, one_minus_z, dl_dx, dl_db, one_minus_y_hat, bce)
 
     def _saturated(self, x, head, grad=True):
-        r"""Saturated negative rows as :class:`_Rows` (``y_out`` = ``y-hat``), or None.
+        r"""Saturated negative rows as :class:`_RowTerms` (``output_error`` = ``y-hat``), or None.
 
         Their exact terms from the core functions: :math:`\operatorname{logit} z =
         \operatorname{logit}\hat y - \log c_0`, :math:`z = \sigma(\operatorname{logit} z)`,
         the BCE term :math:`\operatorname{softplus}(\operatorname{logit} z)`.
         """
-        if not head.sat.size:
+        if not head.saturated_negatives.size:
             return None
-        xs = x[self.m1:][head.sat]
+        xs = x[self.m1:][head.saturated_negatives]
         logit_y = astra_logit(xs, head.b)
         logit = logit_y - head.log_c0
-        dldx, dldb = astra_logit_partials(xs, head.b) if grad else (None, None)
+        dl_dx, dl_db = astra_logit_partials(xs, head.b) if grad else (None, None)
         bce = float(softplus(logit).sum()) if grad else None
-        return _Rows(expit(logit), expit(-logit), dldx, dldb, expit(logit_y), bce)
+        return _RowTerms(expit(logit), expit(-logit), dl_dx, dl_db, expit(logit_y), bce)
 
-    def _astra_fn_fp(self, x, head, P, S, fp_z):
+    def _astra_fn_fp(self, x, head, pos_terms, sat_terms, fp_z):
         r"""``(FN_apx, FP_apx)`` in ``metrics_on`` space; ``fp_z`` is the bulk sum of z over the
-        negatives (``w`` is overwritten). A clamped FP below ``FP_EXACT_BELOW`` is summed in
-        log space."""
+        negatives. A clamped FP below ``FP_EXACT_BELOW`` is summed in log space."""
         m1 = self.m1
-        fn = self._astra_fn(P)
+        fn = self._astra_fn(pos_terms)
         if self.metrics_z:
             fp = fp_z
         else:
-            em, w = self._em[m1:], self._w[m1:]
-            np.add(em, 1.0, out=w)
-            np.reciprocal(w, out=w)  # 1 - y-hat = 1/(1 + e)
-            fp = float(np.dot(em, w))
-        if S is not None:
-            fp += float(_sum(S.z if self.metrics_z else S.y_out))
+            e, one_minus_y_hat = self._e[m1:], self._one_minus_y_hat[m1:]
+            np.add(e, 1.0, out=one_minus_y_hat)
+            np.reciprocal(one_minus_y_hat, out=one_minus_y_hat)  # 1 - y-hat = 1/(1 + e)
+            fp = float(np.dot(e, one_minus_y_hat))
+        if sat_terms is not None:
+            fp += float(_sum(sat_terms.z if self.metrics_z else sat_terms.output_error))
         if head.clamped and fp < FP_EXACT_BELOW:
             logit = astra_logit(x[m1:], head.b) - (head.log_c0 if self.metrics_z else 0.0)
             fp = _exact_sum_sigmoid(logit)
         return fn, fp
 
-    def _astra_fn(self, P):
-        r""":math:`FN_{apx}` of the positives :class:`_Rows` ``P`` in ``metrics_on`` space."""
+    def _astra_fn(self, pos_terms):
+        r""":math:`FN_{apx}` of the positives' :class:`_RowTerms` in ``metrics_on`` space."""
         if not self.m1:
             return 0.0
-        return float(_sum(P.omz if self.metrics_z else P.y_out))
+        return float(_sum(pos_terms.one_minus_z if self.metrics_z else pos_terms.output_error))
 
     # -- counts (validation) ------------------------------------------------------
 
@@ -787,16 +792,17 @@ class EpochKernel:
             head = self._head_setup(x, float(theta[-1]), light=True)
             if head is None:
                 return self._reference_path().counts(theta)
-            P = self._positives(x, head, grad=False) if m1 else None
-            S = self._saturated(x, head, grad=False)
-            fn, fp = self._astra_fn_fp(x, head, P, S, float(np.dot(self._em[m1:], self._r[m1:])))
+            pos_terms = self._positives(x, head, grad=False) if m1 else None
+            sat_terms = self._saturated(x, head, grad=False)
+            fp_z = float(np.dot(self._e[m1:], self._r[m1:]))
+            fn, fp = self._astra_fn_fp(x, head, pos_terms, sat_terms, fp_z)
         else:
-            q, w = self._q, self._w
-            sat, x_min, _ = _exp_and_one_minus_sigmoid(x, q, w, m1)
+            q, w = self._q, self._one_minus_sigma
+            saturated, x_min, _ = _exp_and_one_minus_sigmoid(x, q, w, m1)
             fn = float(_sum(w[:m1]))
             fp = float(np.dot(q[m1:], w[m1:]))
-            if sat.size:
-                fp += float(sat.size - np.searchsorted(sat, m1))
+            if saturated.size:
+                fp += float(saturated.size - np.searchsorted(saturated, m1))
             if x_min < -T_LOW and fp < FP_EXACT_BELOW:
                 fp = _exact_sum_sigmoid(x[m1:])
         return ApproxCounts(self.m0 - fp, fp, fn, m1 - fn, self.m0, m1)
@@ -816,7 +822,7 @@ class EpochKernel:
                 return self._reference_path().counts(theta).fnr()
             return self._astra_fn(self._positives(x, head, grad=False)) / m1
         x = self._forward(theta)[:m1]
-        q, w = self._q[:m1], self._w[:m1]
+        q, w = self._q[:m1], self._one_minus_sigma[:m1]
         _exp_and_one_minus_sigmoid(x, q, w, m1)  # 1 - sigma is exact on saturated rows too
         return float(_sum(w)) / m1
 
@@ -846,79 +852,82 @@ class EpochKernel:
         if head is None:
             return None
         m1 = self.m1
-        P, S = self._positives(x, head), self._saturated(x, head)
-        fp_z = float(np.dot(self._em[m1:], self._r[m1:]))  # FP_apx: sum of z = e r over the negatives
-        out = row_terms(self, x, head, P, S, fp_z)
+        pos_terms, sat_terms = self._positives(x, head), self._saturated(x, head)
+        fp_z = float(np.dot(self._e[m1:], self._r[m1:]))  # FP_apx: sum of z = e r over the negatives
+        out = row_terms(self, x, head, pos_terms, sat_terms, fp_z)
         if out is None:
             return None
         loss, scale, beta = out
         self._backward(theta, grad, scale)
         grad[-1] = beta * head.db
-        fn, fp = self._astra_fn_fp(x, head, P, S, fp_z)
+        fn, fp = self._astra_fn_fp(x, head, pos_terms, sat_terms, fp_z)
         return EpochTerms(loss, _log(fn), _log(fp))
 
-    def _astra_cross_entropy(self, x, head, P, S, fp_z):
+    def _astra_cross_entropy(self, x, head, pos_terms, sat_terms, fp_z):
         r"""Mean BCE on z (``derivations/kernel.md``, section 3): the row terms in ``g``;
         returns ``(loss, scale, dJ/db)``."""
         m1, n = self.m1, self.n
         b, c0, dl0 = head.b, head.c0, head.dl0
-        gn, w = self.g[0][m1:], self._w[m1:]
+        g_neg = self.g[0][m1:]
         # negatives: g_l = z/n, z dlogit/dx = U = sigma K, z dlogit/db = (U (x + 1/b) - s K)/b
-        np.multiply(self._sig[m1:], self._K[m1:], out=gn)
-        # log1p(e/c0) into t (free once the head's passes are done)
-        if head.rows is None:
-            np.multiply(self._em[m1:], 1.0 / c0, out=w)
-            _log1p_any(w, self._t[m1:], head.tiny)
-        else:  # e/c0 is below TINY_ARG off the rows, where log1p is the identity
-            self._sparse.log1p(self._em, self._t, head.rows, scale=1.0 / c0)
-        w = self._t[m1:]
-        bce_n = float(_sum(w)) if S is None else float(_sum(w)) + S.bce
-        loss = (bce_n + P.bce) / n
+        np.multiply(self._sigma[m1:], self._K[m1:], out=g_neg)
+        # their BCE terms softplus(l) = log1p(e/c0)
+        if head.active_rows is None:
+            e_over_c0 = self._e_over_c0[m1:]
+            np.multiply(self._e[m1:], 1.0 / c0, out=e_over_c0)
+            _log1p_any(e_over_c0, self._softplus_l[m1:], head.tiny)
+        else:  # e/c0 is below TINY_ARG off the active rows, where log1p is the identity
+            self._sparse.log1p(self._e, self._softplus_l, head.active_rows, scale=1.0 / c0)
+        bce_neg = float(_sum(self._softplus_l[m1:]))
+        if sat_terms is not None:
+            bce_neg += sat_terms.bce
+        loss = (bce_neg + pos_terms.bce) / n
         scale = 1.0 / n
-        wsum = float(np.dot(self._s[m1:], self._K[m1:]))
-        sum_gN = float(_sum(gn))
-        beta = scale * (float(np.dot(gn, x[m1:])) + sum_gN / b - wsum) / b - dl0 * (fp_z * scale)
-        if S is not None:
-            beta += self._saturated_grad(head.sat, S, S.z * scale, scale, dl0)
-        gl_P = -P.omz * scale
-        self.g[0][:m1] = gl_P * P.dldx / scale
-        beta += float(np.dot(gl_P, P.dldb)) - dl0 * float(_sum(gl_P))
+        s_dot_K = float(np.dot(self._s[m1:], self._K[m1:]))
+        sum_g_neg = float(_sum(g_neg))
+        beta = scale * (float(np.dot(g_neg, x[m1:])) + sum_g_neg / b - s_dot_K) / b - dl0 * (fp_z * scale)
+        if sat_terms is not None:
+            beta += self._saturated_grad(head.saturated_negatives, sat_terms, sat_terms.z * scale, scale, dl0)
+        gl_pos = -pos_terms.one_minus_z * scale
+        self.g[0][:m1] = gl_pos * pos_terms.dl_dx / scale
+        beta += float(np.dot(gl_pos, pos_terms.dl_db)) - dl0 * float(_sum(gl_pos))
         return loss, scale, beta
 
-    def _astra_counts(self, x, head, P, S, fp_z):
+    def _astra_counts(self, x, head, pos_terms, sat_terms, fp_z):
         r"""A loss of the approximated counts on z (``derivations/kernel.md``, section 4): the
         row terms in ``g``; returns ``(loss, scale, dJ/db)`` or None (the corner)."""
         m1, m0 = self.m1, self.m0
         b, c0, dl0 = head.b, head.c0, head.dl0
-        r, w, gn = self._r[m1:], self._w[m1:], self.g[0][m1:]
-        tn, fp, tp = c0 * float(_sum(r)), fp_z, float(_sum(P.z))
-        if S is not None:
-            tn, fp = tn + float(_sum(S.omz)), fp + float(_sum(S.z))
-        terms = _count_terms(self.loss, tn, fp, float(_sum(P.omz)), tp, m0, m1, head.clamped)
+        r, K_r, z, g_neg = self._r[m1:], self._K_r[m1:], self._z[m1:], self.g[0][m1:]
+        tn, fp, tp = c0 * float(_sum(r)), fp_z, float(_sum(pos_terms.z))
+        if sat_terms is not None:
+            tn, fp = tn + float(_sum(sat_terms.one_minus_z)), fp + float(_sum(sat_terms.z))
+        terms = _count_terms(self.loss, tn, fp, float(_sum(pos_terms.one_minus_z)), tp, m0, m1, head.clamped)
         if terms is None:
             return None
         loss, kn, kp = terms
         # negatives: g_l = kn z (1 - z) = kn c0 e r^2; g_x = kn c0 r U = kn c0 sigma K r
         scale_n = kn * c0
-        np.multiply(self._K[m1:], r, out=w)
-        np.multiply(self._sig[m1:], w, out=gn)
-        wsum = float(np.dot(self._s[m1:], w))
-        np.multiply(self._em[m1:], r, out=w)
-        sum_gl_N = scale_n * float(np.dot(w, r))
-        sum_gN = float(_sum(gn))
-        beta = scale_n * (float(np.dot(gn, x[m1:])) + sum_gN / b - wsum) / b - dl0 * sum_gl_N
-        scale, _ = _factor(gn, scale_n, kp)
-        if S is not None:
-            beta += self._saturated_grad(head.sat, S, kn * S.z * S.omz, scale, dl0)
-        gl_P = kp * P.z * P.omz
-        self.g[0][:m1] = gl_P * P.dldx / scale
-        beta += float(np.dot(gl_P, P.dldb)) - dl0 * float(_sum(gl_P))
+        np.multiply(self._K[m1:], r, out=K_r)
+        np.multiply(self._sigma[m1:], K_r, out=g_neg)
+        s_dot_K_r = float(np.dot(self._s[m1:], K_r))
+        np.multiply(self._e[m1:], r, out=z)
+        sum_gl_neg = scale_n * float(np.dot(z, r))
+        sum_g_neg = float(_sum(g_neg))
+        beta = scale_n * (float(np.dot(g_neg, x[m1:])) + sum_g_neg / b - s_dot_K_r) / b - dl0 * sum_gl_neg
+        scale, _ = _factor(g_neg, scale_n, kp)
+        if sat_terms is not None:
+            gl_sat = kn * sat_terms.z * sat_terms.one_minus_z
+            beta += self._saturated_grad(head.saturated_negatives, sat_terms, gl_sat, scale, dl0)
+        gl_pos = kp * pos_terms.z * pos_terms.one_minus_z
+        self.g[0][:m1] = gl_pos * pos_terms.dl_dx / scale
+        beta += float(np.dot(gl_pos, pos_terms.dl_db)) - dl0 * float(_sum(gl_pos))
         return loss, scale, beta
 
-    def _saturated_grad(self, sat, S, gl, scale, dl0):
-        r"""Saturated negatives ``sat``: row terms ``gl dlogit/dx / scale`` into ``g``; return their dJ/db."""
-        self.g[0][self.m1:][sat] = gl * S.dldx / scale
-        return float(np.dot(gl, S.dldb)) - dl0 * float(_sum(gl))
+    def _saturated_grad(self, saturated_negatives, sat_terms, gl, scale, dl0):
+        r"""The saturated negatives' row terms ``gl dlogit/dx / scale`` into ``g``; returns their dJ/db."""
+        self.g[0][self.m1:][saturated_negatives] = gl * sat_terms.dl_dx / scale
+        return float(np.dot(gl, sat_terms.dl_db)) - dl0 * float(_sum(gl))
 
     def _sigmoid(self, theta, grad, x, row_terms):
         r"""Plain sigmoid: ``q = e^x``, ``w = 1 - sigma``, the family's row terms, backward.
@@ -926,8 +935,9 @@ class EpochKernel:
         Saturated rows (``x > T_CLIP``, :func:`_exp_and_one_minus_sigmoid`) have
         ``sigma = 1``, ``1 - sigma = e^{-x}`` and softplus ``x``, patched row by row.
         """
-        sat, x_min, rows = _exp_and_one_minus_sigmoid(x, self._q, self._w, self.m1, self._sparse)
-        out = row_terms(self, x, sat, x_min < _LOG_SLOW + 1.0, rows)
+        saturated, x_min, active = _exp_and_one_minus_sigmoid(x, self._q, self._one_minus_sigma, self.m1,
+                                                              self._sparse)
+        out = row_terms(self, x, saturated, x_min < _LOG_SLOW + 1.0, active)
         if out is None:
             return None
         loss, scale, fn, fp = out
@@ -937,38 +947,38 @@ class EpochKernel:
         grad[-1] = 0.0
         return EpochTerms(loss, _log(fn), _log(fp))
 
-    def _sigmoid_cross_entropy(self, x, sat, tiny, rows):
+    def _sigmoid_cross_entropy(self, x, saturated, tiny, active):
         r"""Mean BCE on sigma(x): row terms in ``g``; ``(loss, scale, FN, FP)``."""
         m1, n = self.m1, self.n
-        g, q, w, sp = self.g[0], self._q, self._w, self._s
+        g, q, w, softplus_x = self.g[0], self._q, self._one_minus_sigma, self._softplus_x
         np.multiply(q, w, out=g)  # sigma: the gradient of the negatives
         fn = float(_sum(w[:m1]))
         fp = float(np.dot(q[m1:], w[m1:]))
-        if rows is None:  # softplus(x)
-            _log1p_any(q, sp, tiny)
+        if active is None:
+            _log1p_any(q, softplus_x, tiny)
         else:
-            self._sparse.log1p(q, sp, rows)
-        if sat.size:
-            g[sat] = 1.0
-            sp[sat] = x[sat]
-            fp += float(sat.size - np.searchsorted(sat, m1))
-        loss = (float(_sum(sp)) - float(_sum(x[:m1]))) / n
+            self._sparse.log1p(q, softplus_x, active)
+        if saturated.size:
+            g[saturated] = 1.0
+            softplus_x[saturated] = x[saturated]
+            fp += float(saturated.size - np.searchsorted(saturated, m1))
+        loss = (float(_sum(softplus_x)) - float(_sum(x[:m1]))) / n
         np.negative(w[:m1], out=g[:m1])
         return loss, 1.0 / n, fn, fp
 
-    def _sigmoid_counts(self, x, sat, tiny, rows):
+    def _sigmoid_counts(self, x, saturated, tiny, active):
         r"""A loss of the approximated counts on sigma(x): row terms ``sigma (1 - sigma)``
         in ``g``; ``(loss, scale, FN, FP)`` or None (the corner)."""
         m1, m0 = self.m1, self.m0
-        g, q, w = self.g[0], self._q, self._w
+        g, q, w = self.g[0], self._q, self._one_minus_sigma
         # FP = sum of sigma = q (1 - sigma) over the negatives, TN = m0 - FP (exact to
         # 2 ulp of TN while FP <= m0/2; summed directly otherwise)
         fp = float(np.dot(q[m1:], w[m1:]))
         tn = m0 - fp if fp <= 0.5 * m0 else float(_sum(w[m1:]))
         tp = float(np.dot(q[:m1], w[:m1]))
-        if sat.size:  # sigma = 1 on the saturated rows
-            n_pos = int(np.searchsorted(sat, m1))
-            fp, tp = fp + float(sat.size - n_pos), tp + float(n_pos)
+        if saturated.size:  # sigma = 1 on the saturated rows
+            n_pos = int(np.searchsorted(saturated, m1))
+            fp, tp = fp + float(saturated.size - n_pos), tp + float(n_pos)
             tn = m0 - fp if fp <= 0.5 * m0 else float(_sum(w[m1:]))
         fn = float(_sum(w[:m1]))
         clamped = fp < FP_EXACT_BELOW and float(_min(x[m1:])) < -T_LOW
@@ -978,11 +988,11 @@ class EpochKernel:
         loss, kn, kp = terms
         np.multiply(q, w, out=g)
         g *= w  # sigma (1 - sigma)
-        if sat.size:
-            g[sat] = w[sat]
-        scale, pos = _factor(g[m1:], kn, kp)
-        if pos != 1.0:
-            g[:m1] *= pos
+        if saturated.size:
+            g[saturated] = w[saturated]
+        scale, pos_factor = _factor(g[m1:], kn, kp)
+        if pos_factor != 1.0:
+            g[:m1] *= pos_factor
         return loss, scale, fn, fp
 
     #: Row terms of each family of :data:`astra_np.core.registry.FUSED_TERMS`:
@@ -1002,31 +1012,32 @@ class EpochKernel:
         if not L:
             np.matmul(g, self.Xa.T, out=g_out)
         else:
-            # output layer folded: dz_L = S_L * (w g) = w * (S_L g); P_L = S_L g, formed in
-            # place of S_L (the slopes are not needed again before the next forward pass).
-            # S_L and the weights w are stored scaled by 1/(1 - 0.3) and (1 - 0.3): see _forward
+            # output layer folded: dz_L = S_L * (w g) = w * (S_L g); delta_L = S_L g, and the
+            # row scaling by w is carried into the products. S_L and the weights w are stored
+            # scaled by 1/(1 - 0.3) and (1 - 0.3): see _forward. delta_L is formed in place of
+            # S_L, the one buffer that holds two quantities in turn (see _allocate)
             h = shape[1] - 1
-            P = self.S[-1]
-            P *= g
-            carry = self.w_out[0, :h, None]  # row scaling of P that gives dz
+            delta = self.slopes[-1]
+            delta *= g
+            carry = self.w_out[0, :h, None]  # row scaling of delta_L that gives dz_L
             for l in range(L - 1, -1, -1):
                 a_prev = self.A[l - 1] if l else self.Xa
                 gW, Wl = g_views[l], W_views[l]
-                np.matmul(P, a_prev.T, out=gW)
+                np.matmul(delta, a_prev.T, out=gW)
                 if l == L - 1:
                     # the output weights from the same product, without another pass over
-                    # the rows: sum_n g a_jn = sum_n g S_jn (W_j a_prev)_n = W_j . (P_j a_prev^T)
-                    w_tmp = self._w_tmp
-                    np.multiply(Wl, gW, out=w_tmp)
-                    _sum(w_tmp, axis=1, out=g_out[0, :h])
+                    # the rows: sum_n g a_jn = sum_n g S_jn (W_j a_prev)_n = W_j . (delta_j a_prev^T)
+                    products = self._out_weight_products
+                    np.multiply(Wl, gW, out=products)
+                    _sum(products, axis=1, out=g_out[0, :h])
                     g_out[0, :h] *= 1.0 - LEAKY_SLOPE  # S_L was stored scaled
                     g_out[0, h] = _sum(g[0])
                 gW *= carry
                 if l:
-                    Pn = self.P[l - 1]
-                    np.matmul((Wl[:, :-1] * carry).T, P, out=Pn)
-                    Pn *= self.S[l - 1]
-                    P = Pn
+                    delta_prev = self.delta[l - 1]
+                    np.matmul((Wl[:, :-1] * carry).T, delta, out=delta_prev)
+                    delta_prev *= self.slopes[l - 1]
+                    delta = delta_prev
                     carry = 1.0
         grad[:-1] *= scale
 

@@ -17,7 +17,7 @@ from astra_np.core import registry
 from astra_np.core.activation import beta_from_slope
 from astra_np.core.losses import head_logits, head_loss
 from astra_np.core.metrics import log_e_ratio
-from astra_np.learn import kernel as _fast
+from astra_np.learn import kernel as kernel_module
 from astra_np.learn import nn
 from astra_np.learn.kernel import EpochKernel, fast_loss_and_grad
 from astra_np.learn.nn import log_e_ratio_from_counts
@@ -104,7 +104,7 @@ def _in_corner(p, X, y, method):
     that weighs clamped negatives too heavily (the soft MCC with every output next to 0;
     kernel._count_terms)."""
     entry = registry.get_method(method)
-    if entry.astra and _fast.head_constants(p.beta)[0] > _fast.B_MAX:
+    if entry.astra and kernel_module.head_constants(p.beta)[0] > kernel_module.B_MAX:
         return True
     if entry.loss.fused != "counts":
         return False
@@ -113,11 +113,11 @@ def _in_corner(p, X, y, method):
     if out is None:
         return True
     x = nn.forward(p, X)[0][np.asarray(y) == 0]
-    b, log_b = _fast.head_constants(p.beta)[:2] if entry.astra else (1.0, 0.0)
-    clamped = x.size and float(np.min(b * x + log_b)) < -_fast.T_LOW
+    b, log_b = kernel_module.head_constants(p.beta)[:2] if entry.astra else (1.0, 0.0)
+    clamped = x.size and float(np.min(b * x + log_b)) < -kernel_module.T_LOW
     _, fp, _, tp, m0, _ = counts
-    return bool(clamped and fp < _fast.FP_EXACT_BELOW
-                and abs(out[1]) * m0 * math.exp(-_fast.T_LOW) > 1e-16 * abs(out[2]) * tp)
+    return bool(clamped and fp < kernel_module.FP_EXACT_BELOW
+                and abs(out[1]) * m0 * math.exp(-kernel_module.T_LOW) > 1e-16 * abs(out[2]) * tp)
 
 
 def _check_fused(p, X, y, method, allow_corner=False):
@@ -132,7 +132,7 @@ def branches(monkeypatch):
     calls = {"saturated": 0, "robust": 0, "sigmoid_saturated": 0, "reference": 0}
     orig_rows, orig_pos, orig_ref = EpochKernel._head_rows, EpochKernel._positives, EpochKernel._reference
     orig_sparse = EpochKernel._head_rows_sparse
-    orig_sig = _fast._exp_and_one_minus_sigmoid
+    orig_sig = kernel_module._exp_and_one_minus_sigmoid
 
     def rows(self, *args):
         out = orig_rows(self, *args)
@@ -145,15 +145,15 @@ def branches(monkeypatch):
         return out
 
     def pos(self, x, head, grad=True):
-        calls["robust"] += bool(head.robust)
+        calls["robust"] += bool(head.positives_by_core)
         return orig_pos(self, x, head, grad)
 
     def ref(self, theta, grad):
         calls["reference"] += 1
         return orig_ref(self, theta, grad)
 
-    def sig(x, q, w, m1, *mask):
-        out = orig_sig(x, q, w, m1, *mask)
+    def sig(x, q, w, m1, *work):
+        out = orig_sig(x, q, w, m1, *work)
         calls["sigmoid_saturated"] += bool(out[0].size)
         return out
 
@@ -161,7 +161,7 @@ def branches(monkeypatch):
     monkeypatch.setattr(EpochKernel, "_head_rows_sparse", sparse)
     monkeypatch.setattr(EpochKernel, "_positives", pos)
     monkeypatch.setattr(EpochKernel, "_reference", ref)
-    monkeypatch.setattr(_fast, "_exp_and_one_minus_sigmoid", sig)
+    monkeypatch.setattr(kernel_module, "_exp_and_one_minus_sigmoid", sig)
     return calls
 
 
@@ -226,11 +226,11 @@ def test_kernel_regimes(branches, method, hidden, x_max, beta, branch, label):
     _check_fused(p, X, y, method, allow_corner=True)
     if registry.get_method(method).astra and branch is not None:
         x, _ = nn.forward(p, X)
-        b, log_b, c0 = _fast.head_constants(beta)[:3]
+        b, log_b, c0 = kernel_module.head_constants(beta)[:3]
         t = b * x + log_b
         s = np.logaddexp(0.0, t) / b
-        holds = {"robust": bool(np.min(t[y == 1]) - log_b < -_fast.T_POS),
-                 "saturated": bool(np.max(s) > _fast.S_MAX + min(0.0, math.log(c0)))}[branch]
+        holds = {"robust": bool(np.min(t[y == 1]) - log_b < -kernel_module.T_POS),
+                 "saturated": bool(np.max(s) > kernel_module.S_MAX + min(0.0, math.log(c0)))}[branch]
         assert holds or hidden != DEPTHS[0], label  # the regime is real on the one-layer network
         assert (branches[branch] >= 1) == holds, label
     if not registry.get_method(method).astra and x_max > 700:
@@ -342,8 +342,8 @@ def test_row_order_does_not_matter():
 def _shift_for_active_share(p, X, method, share):
     """The output shift that leaves about ``share`` of the rows above the asymptotic bound."""
     entry = registry.get_method(method)
-    b, log_b, c0 = _fast.head_constants(p.beta)[:3] if entry.astra else (1.0, 0.0, 1.0)
-    bound = math.log(_fast.TINY_ARG) + min(0.0, math.log(c0))
+    b, log_b, c0 = kernel_module.head_constants(p.beta)[:3] if entry.astra else (1.0, 0.0, 1.0)
+    bound = math.log(kernel_module.TINY_ARG) + min(0.0, math.log(c0))
     x, _ = nn.forward(p, X)
     return (bound - log_b - np.quantile(b * x, 1.0 - share)) / b
 
@@ -386,7 +386,7 @@ def test_head_constants_match_core():
     from astra_np.core.activation import slope_from_beta, slope_from_beta_grad, threshold, threshold_logit_grad
 
     for beta in (-5.0, -0.5, 0.0, 0.3, 5.3963487604, 80.0, 1e6, 1e20, 1e149):
-        b, log_b, c0, dl0, db = _fast.head_constants(beta)
+        b, log_b, c0, dl0, db = kernel_module.head_constants(beta)
         tau = float(threshold(b))
         assert b == float(slope_from_beta(beta)) and db == float(slope_from_beta_grad(beta))
         assert log_b == pytest.approx(math.log(b), rel=1e-15, abs=0)
@@ -405,29 +405,54 @@ def test_head_constants_beyond_b_squared_overflow():
             b = mpmath.mpf(beta) + 2
             c0 = mpmath.expm1(mpmath.log1p(b) / b)
             exact = -(mpmath.log1p(b) - b / (1 + b)) * (1 + c0) / (c0 * b * b)
-        assert _fast.head_constants(beta)[3] == pytest.approx(float(exact), rel=1e-14, abs=0)
+        assert kernel_module.head_constants(beta)[3] == pytest.approx(float(exact), rel=1e-14, abs=0)
 
 
 def test_head_constants_kept_for_the_last_beta_are_those_of_that_beta():
     # the kept constants must follow beta: alternating, repeated, signed zeros, NaN
+    X, y, p = _case(1, 40, 3, (2,), 1.0, 1.0)
+    kernel = EpochKernel(X, y, p.layer_sizes, method="gmn-astra")
     betas = (0.3, 0.3, 5.25, 0.3, -0.0, 0.0, -7.5, 1e149, 1e160, -7.5, float("nan"), 0.3)
     for beta in betas + (np.float32(0.3), float(np.float32(0.3)), np.float64(5.25)):
-        got = _fast._head_constants_and_log_c0(beta)
-        want = _fast.head_constants(float(beta))
+        got = kernel._head_constants(beta)
+        want = kernel_module.head_constants(float(beta))
         want += (math.log(want[2]),)
         # bit for bit (float.hex tells -0.0 from 0.0 and compares NaNs)
         assert [float(v).hex() for v in got] == [float(v).hex() for v in want], (beta, got, want)
-    # a kernel after another at a different beta gives what it gives alone
-    X, y, p = _case(1, 40, 3, (2,), 1.0, 1.0)
+    # the kernel after an epoch at a different beta gives what it gives alone
     theta = p.to_vector()
     other = theta.copy()
     other[-1] += 1.0
-    kernel = EpochKernel(X, y, p.layer_sizes, method="gmn-astra")
     grad_alone, grad_after = np.empty_like(theta), np.empty_like(theta)
     alone = kernel.loss_and_grad(theta, grad_alone)
     kernel.loss_and_grad(other, np.empty_like(theta))
     after = kernel.loss_and_grad(theta, grad_after)
     assert alone == after and np.array_equal(grad_alone, grad_after)
+
+
+def test_head_constants_are_held_by_each_kernel(monkeypatch):
+    # each kernel keeps the constants of its own last beta: another kernel at another
+    # beta in between computes its own and leaves the first kernel's in place
+    computed = []
+    orig = kernel_module.head_constants
+
+    def counting(beta):
+        computed.append(beta)
+        return orig(beta)
+
+    monkeypatch.setattr(kernel_module, "head_constants", counting)
+    X, y, p = _case(1, 40, 3, (2,), 1.0, 1.0)
+    first = EpochKernel(X, y, p.layer_sizes, method="bce-astra")
+    second = EpochKernel(X, y, p.layer_sizes, method="bce-astra")
+    theta = p.to_vector()
+    other = theta.copy()
+    other[-1] += 1.0
+    first.counts(theta)
+    second.counts(other)
+    first.counts(theta)
+    first.loss_and_grad(theta, np.empty_like(theta))
+    second.counts(other)
+    assert computed == [theta[-1], other[-1]]
 
 
 def test_kernel_validates_inputs():
@@ -470,7 +495,7 @@ def test_clamped_rows_keep_the_e_ratio_exact(branches, method, metrics_on):
     p = _with_output(p, X, 2.0, shift=-700.0 / b)
     kernel = EpochKernel(X, y, p.layer_sizes, method=method, metrics_on=metrics_on)
     r = approx_counts(p, X, y, method, metrics_on)
-    assert 0 < r[1] < _fast.FP_EXACT_BELOW
+    assert 0 < r[1] < kernel_module.FP_EXACT_BELOW
     c = kernel.counts(p.to_vector())
     np.testing.assert_allclose([c[1], c[2]], [r[1], r[2]], rtol=1e-12, atol=0)
     terms, fast = _kernel_terms(p, X, y, method, metrics_on)
@@ -483,12 +508,12 @@ def test_clamped_rows_keep_the_e_ratio_exact(branches, method, metrics_on):
 def test_tiny_argument_forms_are_bit_identical():
     # log1p and expm1 without their slow path below TINY_ARG: the same bits as NumPy's
     rng = np.random.default_rng(3)
-    v = np.concatenate([[0.0, 5e-324, 1e-310, _fast.TINY_ARG, np.nextafter(_fast.TINY_ARG, 0), 1e-17, 1e-16],
+    v = np.concatenate([[0.0, 5e-324, 1e-310, kernel_module.TINY_ARG, np.nextafter(kernel_module.TINY_ARG, 0), 1e-17, 1e-16],
                         np.exp(rng.uniform(-745, 5, 20000))])
     out, tmp = np.empty_like(v), np.empty_like(v)
-    _fast._log1p_tiny(v, out)
+    kernel_module._log1p_tiny(v, out)
     np.testing.assert_array_equal(out, np.log1p(v))
-    _fast._expm1_tiny(v, out, tmp)
+    kernel_module._expm1_tiny(v, out, tmp)
     np.testing.assert_array_equal(out, np.expm1(v))
 
 
@@ -505,11 +530,11 @@ class _Forms:
         self.values = self.SETTINGS[name]
 
     def __enter__(self):
-        self.saved = _fast.SPARSE_MIN_ROWS, _fast.SPARSE_MAX_FRACTION
-        _fast.SPARSE_MIN_ROWS, _fast.SPARSE_MAX_FRACTION = self.values
+        self.saved = kernel_module.SPARSE_MIN_ROWS, kernel_module.SPARSE_MAX_FRACTION
+        kernel_module.SPARSE_MIN_ROWS, kernel_module.SPARSE_MAX_FRACTION = self.values
 
     def __exit__(self, *exc):
-        _fast.SPARSE_MIN_ROWS, _fast.SPARSE_MAX_FRACTION = self.saved
+        kernel_module.SPARSE_MIN_ROWS, kernel_module.SPARSE_MAX_FRACTION = self.saved
 
 
 def _epoch_bits(p, X, y, method, metrics_on="z"):
@@ -528,14 +553,14 @@ def _epoch_bits(p, X, y, method, metrics_on="z"):
 def selections(monkeypatch):
     """Sizes of the row selections the kernel used (None: every row took the full forms)."""
     sizes = []
-    orig = _fast._SparseRows.select
+    orig = kernel_module._SparseRows.select
 
     def select(self, *args):
         rows = orig(self, *args)
         sizes.append(None if rows is None else rows.size)
         return rows
 
-    monkeypatch.setattr(_fast._SparseRows, "select", select)
+    monkeypatch.setattr(kernel_module._SparseRows, "select", select)
     return sizes
 
 
@@ -579,12 +604,12 @@ def test_late_training_takes_the_sparse_forms_at_the_default_settings(selections
     # rows take the library functions, and the epoch matches the reference
     X, y, p = _case(12, 3000, 5, (5,), 1.0, 5.3963, n_pos=20)
     entry = registry.get_method(method)
-    b = _fast.head_constants(p.beta)[0] if entry.astra else 1.0
+    b = kernel_module.head_constants(p.beta)[0] if entry.astra else 1.0
     p = _with_output(p, X, 10.0 / b)  # t spread over about +-10
     p = _with_output(p, X, 10.0 / b, shift=_shift_for_active_share(p, X, method, 0.03))
     _check_fused(p, X, y, method, allow_corner=True)
     used = [k for k in selections if k is not None]
-    assert used and 0 < max(used) <= _fast.SPARSE_MAX_FRACTION * X.shape[0], selections
+    assert used and 0 < max(used) <= kernel_module.SPARSE_MAX_FRACTION * X.shape[0], selections
 
 
 @pytest.mark.parametrize("method", [m.name for m in registry.methods() if m.astra])
@@ -609,7 +634,7 @@ def test_fnr_of_the_positives_is_counts_fnr_bit_for_bit(method, metrics_on, x_ma
 def test_positives_whose_e_underflows_take_the_core_functions(branches, method, beta):
     # a positive at t = -500 with b ~ 1e149: t >= -600, but e ~ e^(b x) = e^(t - log b)
     # underflows, and the bulk forms divide by e; such positives take the core functions
-    b, log_b = _fast.head_constants(beta)[:2]
+    b, log_b = kernel_module.head_constants(beta)[:2]
     t = np.array([-500.0, -20.0, 10.0, 20.0, 30.0, -40.0])
     X = ((t - log_b) / b)[:, None]
     y = np.array([1, 1, 0, 0, 0, 0])
