@@ -8,7 +8,7 @@ log k_-, log(-k_+))`` on the natural logs of the four counts (:class:`LogCounts`
 :math:`k_- = \partial J/\partial FP - \partial J/\partial TN \ge 0`
 (:mod:`astra_np.core.registry`). The counts are log-sum-exps of
 :math:`\log\sigma(\pm\ell_i)`, and the row gradient is
-:math:`\pm\exp(\log|k_\pm| + \log z_i + \log(1 - z_i))`, exact to rounding or the
+:math:`\pm\exp(\log|k_\pm| + \log p_i + \log(1 - p_i))`, exact to rounding or the
 correctly rounded 0.
 """
 import math
@@ -43,9 +43,9 @@ def lse(*terms):
 
 
 def log_counts_from_logits(log_z, log_omz, pos):
-    r"""The :class:`LogCounts` of Eq. 8 from :math:`\log z_i` and :math:`\log(1 - z_i)`.
+    r"""The :class:`LogCounts` of Eq. 8 from :math:`\log p_i` and :math:`\log(1 - p_i)`.
 
-    :math:`\log TP = \operatorname{logsumexp}_{y_i = 1}\log z_i`, likewise FN, FP, TN:
+    :math:`\log TP = \operatorname{logsumexp}_{y_i = 1}\log p_i`, likewise FN, FP, TN:
     finite for every finite logit (no count underflows in log space). ``pos`` is the
     boolean mask of the positives; both classes must be present.
     """
@@ -63,7 +63,7 @@ def count_loss_with_logits(logit, y, log_form):
     Parameters
     ----------
     logit : array_like, shape (n,)
-        Logits :math:`\ell_i` of :math:`z_i = \sigma(\ell_i)`, any finite float64.
+        Logits :math:`\ell_i` of :math:`p_i = \sigma(\ell_i)`, any finite float64.
     y : array_like, shape (n,)
         Binary labels; both classes must be present.
     log_form : callable
@@ -74,8 +74,8 @@ def count_loss_with_logits(logit, y, log_form):
     -------
     J : float
     dJ_dlogit : ndarray, shape (n,)
-        :math:`k_\pm z_i (1 - z_i)`, formed as :math:`\pm\exp(\log|k_\pm| + \log z_i +
-        \log(1 - z_i))`: finite, and 0 only where the exact value underflows.
+        :math:`k_\pm p_i (1 - p_i)`, formed as :math:`\pm\exp(\log|k_\pm| + \log p_i +
+        \log(1 - p_i))`: finite, and 0 only where the exact value underflows.
     """
     logit, y = check_logits_and_labels(logit, y)
     m0, m1 = check_both_classes(y)
@@ -83,7 +83,7 @@ def count_loss_with_logits(logit, y, log_form):
     log_z = log_expit(logit)
     log_omz = log_expit(-logit)
     value, log_k_neg, log_mk_pos = log_form(log_counts_from_logits(log_z, log_omz, pos), m0, m1)
-    log_w = log_z + log_omz  # log z(1 - z) = log dz/dlogit
+    log_w = log_z + log_omz  # log p(1 - p) = log dp/dlogit, p = sigmoid(logit)
     grad = np.empty_like(logit)
     grad[pos] = -np.exp(log_mk_pos + log_w[pos])
     grad[~pos] = np.exp(log_k_neg + log_w[~pos])

@@ -99,7 +99,7 @@ def check_slope(value, name="b"):
 def check_tau(value, name="tau"):
     r"""Validate a threshold: in (0, 0.5] and not subnormal (``tau >= 2.2e-308``).
 
-    A subnormal ``tau`` is refused: ``dz/dp = (1 - tau)/tau`` at ``p = 0`` (Eq. 6)
+    A subnormal ``tau`` is refused: ``dz/dy_hat = (1 - tau)/tau`` at ``y_hat = 0`` (Eq. 6)
     would overflow, and ``tau`` itself carries no relative precision there.
     """
     _refuse_bool(name, value)

@@ -4,23 +4,23 @@ and the beta -> b parametrisation (Eq. 7), with hand-derived partials and VJPs.
 Definitions (``derivations/astra.md``, ``derivations/threshold.md``,
 ``derivations/beta_to_b.md``)::
 
-    y(x, b)   = 1 - (1 + b e^{bx})^{-1/b}                       (Eq. 4)
-    tau(b)    = y(0, b) = 1 - (1 + b)^{-1/b}                    (Eq. 5)
-    b(beta)   = 2 + beta  if beta > 0  else  1 + e^beta         (Eq. 7)
+    y_hat(x, b) = 1 - (1 + b e^{bx})^{-1/b}                     (Eq. 4)
+    tau(b)      = y_hat(0, b) = 1 - (1 + b)^{-1/b}              (Eq. 5)
+    b(beta)     = 2 + beta  if beta > 0  else  1 + e^beta       (Eq. 7)
 
 Everything is computed from three auxiliary quantities that never overflow::
 
     t = b x + log b
-    s = softplus(t) / b = log(1 + b e^{bx}) / b        (so 1 - y = e^{-s})
-    logit y = log(y / (1 - y)) = log(e^s - 1)
+    s = softplus(t) / b = log(1 + b e^{bx}) / b        (so 1 - y_hat = e^{-s})
+    logit y_hat = log(y_hat / (1 - y_hat)) = log(e^s - 1)
 
-``1 - y = exp(-s)`` and ``y = -expm1(-s)`` are then accurate to a few ulps relative
+``1 - y_hat = exp(-s)`` and ``y_hat = -expm1(-s)`` are then accurate to a few ulps relative
 (times the conditioning ``max(1, b|x|)`` of ``t`` itself), in both tails, while the
-naive Eq. 4 loses every digit of ``y`` once ``b e^{bx} < 1e-16`` and overflows once
+naive Eq. 4 loses every digit of ``y_hat`` once ``b e^{bx} < 1e-16`` and overflows once
 ``b x > 709``:
 
 >>> import numpy as np
->>> x, b = -10.0, 1.0                      # y = sigmoid(-10) = 4.5397868702434395e-05
+>>> x, b = -10.0, 1.0                      # y_hat = sigmoid(-10) = 4.5397868702434395e-05
 >>> naive = 1 - (1 + b * np.exp(b * x)) ** (-1 / b)
 >>> float(naive)                           # five digits lost to cancellation
 4.5397868702390376e-05
@@ -85,7 +85,7 @@ def _prepare(x, b):
 
 
 def astra(x, b):
-    r"""ASTra activation, Eq. 4: :math:`y = 1 - (1 + b e^{bx})^{-1/b}`.
+    r"""ASTra activation, Eq. 4: :math:`\hat y = 1 - (1 + b e^{bx})^{-1/b}`.
 
     Parameters
     ----------
@@ -97,15 +97,15 @@ def astra(x, b):
 
     Returns
     -------
-    y : ndarray
-        ``y = -expm1(-s)`` with ``s = softplus(b x + log b) / b``. Relative error
+    y_hat : ndarray
+        ``y_hat = -expm1(-s)`` with ``s = softplus(b x + log b) / b``. Relative error
         within a few ulps times ``max(1, b|x|)`` (the conditioning of ``b x``);
         underflows gracefully to 0 for ``b x < -745``.
 
     Notes
     -----
-    See ``derivations/astra.md``. Use :func:`astra_complement` for ``1 - y`` when
-    ``y`` is close to 1 and :func:`astra_logit` for losses.
+    See ``derivations/astra.md``. Use :func:`astra_complement` for ``1 - y_hat`` when
+    ``y_hat`` is close to 1 and :func:`astra_logit` for losses.
 
     Examples
     --------
@@ -119,9 +119,9 @@ def astra(x, b):
 
 
 def astra_complement(x, b):
-    r"""``1 - astra(x, b) = exp(-s)``, accurate when ``y`` is close to 1 (Eq. 4).
+    r"""``1 - astra(x, b) = exp(-s)``, accurate when ``y_hat`` is close to 1 (Eq. 4).
 
-    Computing ``1 - astra(x, b)`` by subtraction loses all digits once ``y`` rounds
+    Computing ``1 - astra(x, b)`` by subtraction loses all digits once ``y_hat`` rounds
     to 1 (``x > 37`` for ``b = 1``); ``exp(-s)`` keeps them.
 
     >>> float(1 - astra(40.0, 1.0)), float(astra_complement(40.0, 1.0))
@@ -132,14 +132,14 @@ def astra_complement(x, b):
 
 
 def astra_logit(x, b):
-    r"""Logit of ASTra, :math:`\ell = \log(y/(1-y)) = \log(e^{s} - 1)`, without forming ``y``.
+    r"""Logit of ASTra, :math:`\hat\ell = \log(\hat y/(1-\hat y)) = \log(e^{s} - 1)`, without forming ``y_hat``.
 
     This is the stable core every loss builds on. With
-    :math:`s = \operatorname{softplus}(bx + \log b)/b` (so :math:`1-y = e^{-s}`),
-    :math:`\ell = \log y - \log(1-y) = \log(1-e^{-s}) + s = \log(e^s - 1)`, evaluated
-    by :func:`astra_np.core._stable.log_expm1` in three regimes. Limits: :math:`\ell \approx bx`
-    as :math:`x \to -\infty` (slope ``b``) and :math:`\ell \approx x + \log(b)/b` as
-    :math:`x \to +\infty` (slope 1); for ``b = 1``, :math:`\ell = x`.
+    :math:`s = \operatorname{softplus}(bx + \log b)/b` (so :math:`1-\hat y = e^{-s}`),
+    :math:`\hat\ell = \log \hat y - \log(1-\hat y) = \log(1-e^{-s}) + s = \log(e^s - 1)`, evaluated
+    by :func:`astra_np.core._stable.log_expm1` in three regimes. Limits: :math:`\hat\ell \approx bx`
+    as :math:`x \to -\infty` (slope ``b``) and :math:`\hat\ell \approx x + \log(b)/b` as
+    :math:`x \to +\infty` (slope 1); for ``b = 1``, :math:`\hat\ell = x`.
 
     Absolute error within ``2e-15 * max(1, |logit|)`` for ``|b x| <= 700``,
     ``1 <= b <= 1000``. The result is ``+-inf`` only when ``|b x|`` itself exceeds the
@@ -147,7 +147,7 @@ def astra_logit(x, b):
 
     See ``derivations/astra.md``.
 
-    >>> float(astra_logit(-800.0, 1.0))      # y underflows, the logit does not
+    >>> float(astra_logit(-800.0, 1.0))      # y_hat underflows, the logit does not
     -800.0
     """
     _, _, _, _, s, log_s = _prepare(x, b)
@@ -160,7 +160,7 @@ def _partials_core(x, b, bx, t, s):
     Returns ``(dy_dx, dy_db, dl_dx, dl_db)`` for arrays already prepared.
     """
     v = expit(t)
-    comp = np.exp(-s)  # 1 - y
+    comp = np.exp(-s)  # 1 - y_hat
     dy_dx = comp * v
 
     small_v = v < 0.25  # t < -log 3: the q-form, safe when everything underflows
@@ -172,7 +172,7 @@ def _partials_core(x, b, bx, t, s):
     # N / b^2 = x q - q^2 S(v)   (N = b x sigma(t) - g(t))
     xs = np.where(small_v, x, 0.0)
     n_over_b2_small = xs * q - q * q * ssum
-    # rho(t) phi(s) = (sigma(t) / b) / y = q / y
+    # rho(t) phi(s) = (sigma(t) / b) / y_hat = q / y_hat
     q_over_y = expit_over_softplus(t) * s_over_neg_expm1(s)
     dl_db_small = q_over_y * (xs - q * ssum)
 
@@ -189,15 +189,15 @@ def _partials_core(x, b, bx, t, s):
     n_pos = one_minus_log(np.where(small_v, 1.0, b)) - prod_pos - softplus(-tt)
     n_big = np.where(tt > 0, n_pos, n_neg)
 
-    y = -np.expm1(-s)
-    y_safe = np.where(small_v, 1.0, y)
+    y_hat = -np.expm1(-s)
+    y_safe = np.where(small_v, 1.0, y_hat)
     bb = np.where(small_v, 1.0, b)
     # Division by b^2 overflows only where the exact derivative exceeds the float64
     # range (b < ~1e-150 with huge |x|); the correctly rounded +-inf is returned then.
-    # dl/db divides by y before the second b: for b > ~1e154, N/b^2 alone underflows
-    # while N/(b^2 y) (y ~ log(b)/b near x = 0) is a normal number. Neither order
+    # dl/db divides by y_hat before the second b: for b > ~1e154, N/b^2 alone underflows
+    # while N/(b^2 y_hat) (y_hat ~ log(b)/b near x = 0) is a normal number. Neither order
     # overflows where the result does not: for b < 1 every division enlarges, and for
-    # b >= 1, N/(b y) = b dl/db stays of the order of log b + |b x| on this branch
+    # b >= 1, N/(b y_hat) = b dl/db stays of the order of log b + |b x| on this branch
     # (b x >= -log(3 b); b dl/db is about -1 at x = 0 and tends to (1 - log b)/b).
     with np.errstate(over="ignore"):
         dy_db_big = ((np.where(small_v, 0.0, comp) * n_big) / bb) / bb
@@ -206,10 +206,10 @@ def _partials_core(x, b, bx, t, s):
     dy_db = np.where(small_v, comp * n_over_b2_small, dy_db_big)
     dl_db = np.where(small_v, dl_db_small, dl_db_big)
 
-    # d logit / dx = sigma(t) / y: b rho(t) phi(s) while s is small, sigma(t)/y otherwise.
+    # d logit / dx = sigma(t) / y_hat: b rho(t) phi(s) while s is small, sigma(t)/y_hat otherwise.
     small_s = s < 1e-3
     dl_dx_small = np.where(small_s, b, 0.0) * q_over_y
-    dl_dx_big = v / np.where(small_s, 1.0, y)
+    dl_dx_big = v / np.where(small_s, 1.0, y_hat)
     dl_dx = np.where(small_s, dl_dx_small, dl_dx_big)
     return dy_dx, dy_db, dl_dx, dl_db
 
@@ -219,8 +219,8 @@ def astra_partials(x, b):
 
     .. math::
 
-        \frac{\partial y}{\partial x} = (1-y)\,\sigma(t), \qquad
-        \frac{\partial y}{\partial b} = (1-y)\,\frac{N}{b^2}, \qquad
+        \frac{\partial \hat y}{\partial x} = (1-\hat y)\,\sigma(t), \qquad
+        \frac{\partial \hat y}{\partial b} = (1-\hat y)\,\frac{N}{b^2}, \qquad
         N = b x\,\sigma(t) - g(t),
 
     with :math:`t = bx + \log b` and :math:`g = \operatorname{softplus} - \sigma \ge 0`.
@@ -238,15 +238,15 @@ def astra_partials(x, b):
 
 
 def astra_logit_partials(x, b):
-    r"""Partials of the logit :math:`\ell(x, b)` of Eq. 4: ``(dl_dx, dl_db)``.
+    r"""Partials of the logit :math:`\hat\ell(x, b)` of Eq. 4: ``(dl_dx, dl_db)``.
 
     .. math::
 
-        \frac{\partial \ell}{\partial x} = \frac{\sigma(t)}{y} \in [1, b], \qquad
-        \frac{\partial \ell}{\partial b} = \frac{N}{b^2 y},
+        \frac{\partial \hat\ell}{\partial x} = \frac{\sigma(t)}{\hat y} \in [1, b], \qquad
+        \frac{\partial \hat\ell}{\partial b} = \frac{N}{b^2 \hat y},
 
-    evaluated as ratios of quantities that never underflow (``q/y = rho(t) phi(s)``),
-    so both stay finite and accurate when ``y`` underflows: ``dl_dx -> b`` and
+    evaluated as ratios of quantities that never underflow (``q/y_hat = rho(t) phi(s)``),
+    so both stay finite and accurate when ``y_hat`` underflows: ``dl_dx -> b`` and
     ``dl_db -> x`` as ``x -> -inf``. See ``derivations/astra.md``.
     """
     x, b, bx, t, s, _ = _prepare(x, b)

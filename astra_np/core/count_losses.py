@@ -9,15 +9,16 @@ the same footing:
 
 * ``"gmn"``: :math:`J = 1 - \sqrt{TN\,TP/(m_0 m_1)}` (``derivations/gmn.md``);
 * ``"f1"``: :math:`J = 1 - F1_{apx} = (FP + FN)/(2TP + FP + FN)` (``derivations/f1.md``);
-* ``"mcc"``: :math:`J = 1 - MCC_{apx}`, :math:`MCC = (TP\,TN - FP\,FN)/S`,
-  :math:`S = \sqrt{(TP+FP)(TP+FN)(TN+FP)(TN+FN)}` (``derivations/mcc.md``).
+* ``"mcc"``: :math:`J = 1 - MCC_{apx}`, :math:`MCC = \Delta/R = (TP\,TN - FP\,FN)/R`,
+  :math:`R = \sqrt{(TP+FP)(TP+FN)(TN+FP)(TN+FN)}` (``derivations/mcc.md``).
 
 Each has one chain from the logits to the counts (Eq. 8 on
-:math:`z_i = \sigma(\ell_i)`, the z-transformed output for the ASTra methods):
+:math:`p_i = \sigma(\ell_i)`, the z-transformed output :math:`z_i` for the ASTra methods,
+:math:`\hat y_i` for the sigmoid ones):
 
 .. math::
 
-    \frac{\partial J}{\partial \ell_i} = k_+\, z_i(1 - z_i)\ (y_i = 1),\qquad
+    \frac{\partial J}{\partial \ell_i} = k_+\, p_i(1 - p_i)\ (y_i = 1),\qquad
     k_-\, z_i(1 - z_i)\ (y_i = 0),
 
 :math:`k_+ = \partial J/\partial TP - \partial J/\partial FN \le 0` and
@@ -28,8 +29,8 @@ counts (:class:`LogCounts`). Each log form writes :math:`k_\pm` as products and
 quotients of sums of non-negative terms (sympy finds the factorisations, see the
 derivation files), so nothing cancels and nothing overflows: the counts are
 log-sum-exps of :math:`\log\sigma(\pm\ell_i)`, and the row gradient is
-:math:`\pm\exp(\log|k_\pm| + \log z_i + \log(1 - z_i))`, exact to rounding or the
-correctly rounded 0 when every positive's :math:`z` underflows (``x = -1e4``), when
+:math:`\pm\exp(\log|k_\pm| + \log p_i + \log(1 - p_i))`, exact to rounding or the
+correctly rounded 0 when every positive's :math:`p` underflows (``x = -1e4``), when
 every negative saturates at 1, or when a marginal of the matrix vanishes.
 
 Soft F1 and soft MCC train through that shared chain
@@ -164,7 +165,7 @@ def gmn_from_counts(tn, fp, fn, tp, m0, m1):
     r"""GMN (Eq. 9) from the approximated counts (Eq. 8): ``(J, k_neg, k_pos)`` or ``None``.
 
     ``k_neg = dJ/dFP - dJ/dTN = G/(2 TN)`` and ``k_pos = dJ/dTP - dJ/dFN = -G/(2 TP)``
-    with ``G = sqrt(TN TP/(m0 m1))``: the row gradient is ``k z (1 - z)``
+    with ``G = sqrt(TN TP/(m0 m1))``: the row gradient is ``k p (1 - p)``
     (:mod:`astra_np.core.registry`). :math:`\log(TN/m_0)` is
     formed as ``log1p(-FP/m0)`` while the rate is above 1/2 (likewise for TP), so that
     ``J = -expm1(h)`` keeps its digits as G -> 1. ``None`` when TN or TP is 0 (the
@@ -208,18 +209,18 @@ def f1_definition(tn, fp, fn, tp, xp):
 def f1_log_form(c, m0, m1):
     r"""Soft F1 loss on log counts: ``(J, log k_neg, log(-k_pos))``, or ``None`` if undefined.
 
-    With :math:`D = 2TP + FP + FN` (``derivations/f1.md``, Eq. 8),
+    With :math:`E = 2TP + FP + FN` (``derivations/f1.md``, Eq. 8),
 
     .. math::
 
-        J = \frac{FP + FN}{D},\qquad
-        k_- = \frac{\partial J}{\partial FP} - \frac{\partial J}{\partial TN} = \frac{2\,TP}{D^2},\qquad
-        -k_+ = \frac{\partial J}{\partial FN} - \frac{\partial J}{\partial TP} = \frac{2\,(TP + FP + FN)}{D^2}.
+        J = \frac{FP + FN}{E},\qquad
+        k_- = \frac{\partial J}{\partial FP} - \frac{\partial J}{\partial TN} = \frac{2\,TP}{E^2},\qquad
+        -k_+ = \frac{\partial J}{\partial FN} - \frac{\partial J}{\partial TP} = \frac{2\,(TP + FP + FN)}{E^2}.
 
     Every sum has non-negative terms: ``J`` is a quotient of log-sum-exps, never
-    ``1 - F1`` (which would cancel as F1 -> 1). ``None`` when ``D = 0``
+    ``1 - F1`` (which would cancel as F1 -> 1). ``None`` when ``E = 0``
     (``TP = FP = FN = 0``: F1 has no limit there; with a positive example
-    :math:`D \ge TP + FN = m_1 \ge 1`, so only the counts form of a rounded matrix can
+    :math:`E \ge TP + FN = m_1 \ge 1`, so only the counts form of a rounded matrix can
     ask).
     """
     log_d = _lse(_LOG2 + c.tp, c.fp, c.fn)
@@ -285,26 +286,26 @@ def _log_abs_difference(log_a, log_b):
     return sign, hi + math.log(-math.expm1(lo - hi))
 
 
-def _mcc_value(c, log_s, log_n):
+def _mcc_value(c, log_r, log_n):
     r""":math:`J = 1 - MCC` without cancellation (``derivations/mcc.md``, section 3).
 
-    :math:`MCC \le 1/2`: ``1 - MCC`` directly. :math:`MCC > 1/2`: :math:`S^2 - N^2 =
+    :math:`MCC \le 1/2`: ``1 - MCC`` directly. :math:`MCC > 1/2`: :math:`R^2 - \Delta^2 =
     n\,e_3` with :math:`e_3 = FN\,FP\,TN + FN\,FP\,TP + FN\,TN\,TP + FP\,TN\,TP`, so
-    :math:`J = n\,e_3 / (S(S + N))`, a quotient of sums of non-negative terms.
+    :math:`J = n\,e_3 / (R(R + \Delta))`, a quotient of sums of non-negative terms.
     """
-    sign, log_num = _log_abs_difference(c.tp + c.tn, c.fp + c.fn)  # N = TP TN - FP FN
-    mcc = sign * math.exp(log_num - log_s)
+    sign, log_num = _log_abs_difference(c.tp + c.tn, c.fp + c.fn)  # Delta = TP TN - FP FN
+    mcc = sign * math.exp(log_num - log_r)
     if mcc <= 0.5:
         return 1.0 - mcc
     log_e3 = _lse(c.fn + c.fp + c.tn, c.fn + c.fp + c.tp, c.fn + c.tn + c.tp, c.fp + c.tn + c.tp)
-    return math.exp(log_n + log_e3 - log_s - _lse(log_s, log_num))
+    return math.exp(log_n + log_e3 - log_r - _lse(log_r, log_num))
 
 
 def mcc_log_form(c, m0, m1):
     r"""Soft MCC loss on log counts: ``(J, log k_neg, log(-k_pos))``, or ``None`` if undefined.
 
     With :math:`P = TP + FP`, :math:`Q = TN + FN` (the predicted marginals),
-    :math:`n = m_0 + m_1` and :math:`S = \sqrt{P\,Q\,m_0 m_1}` (``derivations/mcc.md``),
+    :math:`n = m_0 + m_1` and :math:`R = \sqrt{P\,Q\,m_0 m_1}` (``derivations/mcc.md``),
 
     .. math::
 
@@ -314,7 +315,7 @@ def mcc_log_form(c, m0, m1):
     and ``J`` as in :func:`_mcc_value`. As a marginal vanishes (every output -> 0,
     :math:`P \to 0`; or -> 1, :math:`Q \to 0`), :math:`|MCC| \le \max(m_0, m_1)
     \sqrt{P/(m_0 m_1 Q)} \to 0`: ``J -> 1``, and :math:`|k_\pm|` grows like
-    :math:`P^{-1/2}` while the row gradients :math:`k z_i(1 - z_i)` shrink like
+    :math:`P^{-1/2}` while the row gradients :math:`k p_i(1 - p_i)` shrink like
     :math:`P^{1/2}`; in log space both are exact. ``None`` when ``P = 0`` or
     ``Q = 0`` exactly (only the counts form of a rounded matrix can ask).
     """
@@ -324,8 +325,8 @@ def mcc_log_form(c, m0, m1):
         return None
     log_m = math.log(m0) + math.log(m1)
     log_n = math.log(m0 + m1)
-    log_s = 0.5 * (log_p + log_q + log_m)
-    value = _mcc_value(c, log_s, log_n)
+    log_r = 0.5 * (log_p + log_q + log_m)
+    value = _mcc_value(c, log_r, log_n)
     log_den = _LOG2 + 1.5 * (log_p + log_q) + 0.5 * log_m
     log_k_neg = log_n + _lse(c.fn + c.fp, _LOG2 + c.fn + c.tp, c.tn + c.tp) - log_den
     log_mk_pos = log_n + _lse(c.fn + c.fp, _LOG2 + c.fp + c.tn, c.tn + c.tp) - log_den

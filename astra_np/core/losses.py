@@ -5,10 +5,11 @@ space.
 Two families of functions live here:
 
 * probability-space functions (``bce``, ``approx_confusion``, ``gmn`` and their
-  gradients) that follow the paper's formulas on ``p = y-hat`` in ``[0, 1]``;
+  gradients) that follow the paper's formulas on a probability ``p`` in ``[0, 1]``
+  (``z``, or ``y_hat`` for the sigmoid methods);
 * logit-space functions (``bce_with_logits``, ``gmn_with_logits``, ``head_loss``),
-  the stable path the network trains through. ``head_loss`` never forms ``y-hat``
-  or ``z``: it works with ``logit z = logit y-hat - logit tau`` and with
+  the stable path the network trains through. ``head_loss`` never forms ``y_hat``
+  or ``z``: it works with ``logit z = logit y_hat - logit tau`` and with
   ``log TP_apx`` / ``log TN_apx``, so it stays finite when every output saturates.
 
 Derivations: ``derivations/bce.md``, ``derivations/gmn.md``, ``derivations/head.md``.
@@ -264,8 +265,9 @@ def head_loss(x, beta, y, loss=registry.DEFAULT_LOSS, astra=True, z=True):
 
     Chain (``derivations/head.md``): :math:`b = b(\beta)` (Eq. 7),
     :math:`\ell_i = \operatorname{logit}\hat y_i - \operatorname{logit}\tau(b)` (Eq. 4-6 in
-    logit space), then the loss (BCE (mean), GMN (Eq. 9), soft F1 or soft MCC) on
-    :math:`\sigma(\ell_i)`.
+    logit space; :math:`\ell_i = \operatorname{logit}\hat y_i` with ``z=False``), then the
+    loss (BCE (mean), GMN (Eq. 9), soft F1 or soft MCC) on :math:`p_i = \sigma(\ell_i)`.
+    The labels are :math:`y_i \in \{0, 1\}`.
 
     .. math::
 
@@ -276,9 +278,9 @@ def head_loss(x, beta, y, loss=registry.DEFAULT_LOSS, astra=True, z=True):
             \frac{\partial \operatorname{logit}\hat y_i}{\partial b}
             - \frac{d\operatorname{logit}\tau}{db}\Big).
 
-    Every factor is bounded (``d logit y-hat / dx`` lies in ``[1, b]``), whereas the
-    naive chain ``dL/dy-hat * dy-hat/dx`` multiplies ``1/y-hat`` (overflowing when
-    ``y-hat`` underflows) by ``dy-hat/dx`` (underflowing to 0): ``inf * 0``.
+    Every factor is bounded (``d logit y_hat / dx`` lies in ``[1, b]``), whereas the
+    naive chain ``dL/dy_hat * dy_hat/dx`` multiplies ``1/y_hat`` (overflowing when
+    ``y_hat`` underflows) by ``dy_hat/dx`` (underflowing to 0): ``inf * 0``.
 
     Parameters
     ----------

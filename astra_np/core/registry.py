@@ -11,12 +11,13 @@ is a ``ValueError`` everywhere.
 
 Confusion-matrix losses (GMN, Eq. 9, and the others built on the approximated matrix
 of Eq. 8) share the chain from the counts to the logits. With
-:math:`TP = \sum_{y_i=1} z_i`, :math:`FN = \sum_{y_i=1} (1 - z_i)` and likewise
-:math:`FP`, :math:`TN` over the negatives, and :math:`dz_i/d\ell_i = z_i(1 - z_i)`,
+:math:`TP = \sum_{y_i=1} p_i`, :math:`FN = \sum_{y_i=1} (1 - p_i)` and likewise
+:math:`FP`, :math:`TN` over the negatives, and :math:`dp_i/d\ell_i = p_i(1 - p_i)` (:math:`p_i = \sigma(\ell_i)`: :math:`z_i` with
+the z-transform, :math:`\hat y_i` without),
 
 .. math::
 
-    \frac{\partial J}{\partial \ell_i} = k_+\, z_i(1-z_i)\ (y_i = 1),\qquad
+    \frac{\partial J}{\partial \ell_i} = k_+\, p_i(1-p_i)\ (y_i = 1),\qquad
     k_-\, z_i(1-z_i)\ (y_i = 0),\qquad
     k_+ = \frac{\partial J}{\partial TP} - \frac{\partial J}{\partial FN},\quad
     k_- = \frac{\partial J}{\partial FP} - \frac{\partial J}{\partial TN},

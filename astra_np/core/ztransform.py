@@ -6,7 +6,7 @@ r"""The z-transform of Eq. 6, which moves the crossing of a 0.5-pivoted loss to 
     \qquad \operatorname{logit} z = \operatorname{logit}\hat y - \operatorname{logit}\tau.
 
 The logit form is what :func:`astra_np.core.losses.head_loss` uses; the functions here
-work on probabilities ``p = y-hat`` in ``[0, 1]``. Numerator and denominator are sums
+work on the probability ``p`` = ``y_hat`` (the ASTra output) in ``[0, 1]``. Numerator and denominator are sums
 and products of non-negative terms, so Eq. 6 evaluated as written has no cancellation:
 its relative error is a few ulps for every ``p`` in ``[0, 1]`` (``z(0) = 0``,
 ``z(1) = 1``, ``z(tau) = 1/2``). See ``derivations/z_transform.md``.
