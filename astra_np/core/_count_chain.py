@@ -19,7 +19,8 @@ import numpy as np
 from ._stable import log_expit, logsumexp
 from ._validation import check_both_classes, check_logits_and_labels
 
-__all__ = ["LogCounts", "count_loss_with_logits", "counts_from_log_form", "log_counts_from_logits", "lse"]
+__all__ = ["LogCounts", "count_loss_with_logits", "counts_from_log_form", "log_counts", "log_counts_from_logits",
+           "lse"]
 
 #: ``log k`` beyond this would overflow ``exp`` (the counts functions then return None).
 _LOG_MAX = math.log(np.finfo(np.float64).max)
@@ -42,19 +43,35 @@ def lse(*terms):
     return m + math.log(math.fsum(math.exp(t - m) for t in terms))
 
 
+def _log_sum(values):
+    """``logsumexp`` of a 1-D array; ``-inf`` for an empty one (an empty count)."""
+    return logsumexp(values) if values.size else -math.inf
+
+
 def log_counts_from_logits(log_z, log_omz, pos):
     r"""The :class:`LogCounts` of Eq. 8 from :math:`\log p_i` and :math:`\log(1 - p_i)`.
 
     :math:`\log TP = \operatorname{logsumexp}_{y_i = 1}\log p_i`, likewise FN, FP, TN:
-    finite for every finite logit (no count underflows in log space). ``pos`` is the
-    boolean mask of the positives; both classes must be present.
+    finite for every finite logit (no count underflows in log space); ``-inf`` for the
+    counts of a class that has no example. ``pos`` is the boolean mask of the positives.
     """
     return LogCounts(
-        tn=logsumexp(log_omz[~pos]),
-        fp=logsumexp(log_z[~pos]),
-        fn=logsumexp(log_omz[pos]),
-        tp=logsumexp(log_z[pos]),
+        tn=_log_sum(log_omz[~pos]),
+        fp=_log_sum(log_z[~pos]),
+        fn=_log_sum(log_omz[pos]),
+        tp=_log_sum(log_z[pos]),
     )
+
+
+def log_counts(logit, pos):
+    r"""The :class:`LogCounts` of Eq. 8 from logits :math:`\ell_i` (:math:`p_i = \sigma(\ell_i)`)
+    and the boolean mask of the positives: the one computation of the approximated counts
+    from logits in astra_np (the metrics, the count losses and the network's reference
+    path use it). Each count is a log-sum-exp of :math:`\log\sigma(\pm\ell_i)` over one
+    class, ``-inf`` for an empty class.
+    """
+    logit = np.asarray(logit, dtype=np.float64)
+    return log_counts_from_logits(log_expit(logit), log_expit(-logit), np.asarray(pos, dtype=bool))
 
 
 def count_loss_with_logits(logit, y, log_form):

@@ -43,7 +43,14 @@ import math
 
 import numpy as np
 
-from ._count_chain import LogCounts, count_loss_with_logits, counts_from_log_form, log_counts_from_logits, lse
+from ._count_chain import (
+    LogCounts,
+    count_loss_with_logits,
+    counts_from_log_form,
+    log_counts,
+    log_counts_from_logits,
+    lse,
+)
 from ._stable import log_expit, logsumexp
 from ._validation import check_both_classes, check_logits_and_labels
 from .registry import _register_count_loss, register_count_loss
@@ -60,6 +67,7 @@ __all__ = [
     "gmn_log_form",
     "gmn_with_logits",
     "gmn_with_logits_value_and_grad",
+    "log_counts",
     "log_counts_from_logits",
     "mcc_definition",
     "mcc_from_counts",
@@ -146,8 +154,8 @@ def gmn_with_logits_value_and_grad(logit, y):
     pos = y == 1
     log_p = log_expit(logit)
     log_q = log_expit(-logit)
-    log_tp = logsumexp(log_p[pos])
-    log_tn = logsumexp(log_q[~pos])
+    counts = log_counts_from_logits(log_p, log_q, pos)
+    log_tp, log_tn = counts.tp, counts.tn
     h = 0.5 * (_log_rate(log_tp, log_q[pos], m1) + _log_rate(log_tn, log_p[~pos], m0))
     loss = float(-np.expm1(h))
     half_g = 0.5 * np.exp(h)

@@ -17,7 +17,7 @@ e-ratio (Eq. 11) stays finite when ``FPR_apx`` or ``FNR_apx`` underflows.
 """
 import numpy as np
 
-from ._stable import log_expit, logsumexp
+from ._count_chain import log_counts
 from ._validation import check_binary_labels, check_both_classes, check_finite, check_same_shape
 from .losses import approx_confusion
 
@@ -171,13 +171,6 @@ def _logits_labels(logit, y):
     return logit, y == 1, m0, m1
 
 
-def _log_counts(logit, pos):
-    """(log TN, log FP, log FN, log TP) of validated logits and a boolean positive mask."""
-    lp = log_expit(logit)
-    lq = log_expit(-logit)
-    return (logsumexp(lq[~pos]), logsumexp(lp[~pos]), logsumexp(lq[pos]), logsumexp(lp[pos]))
-
-
 def log_approx_confusion(logit, y):
     r"""Natural logs of the approximated matrix (Eq. 8) from logits ``l`` (``p = sigmoid(l)``).
 
@@ -186,13 +179,13 @@ def log_approx_confusion(logit, y):
     underflows. Needs both classes.
     """
     logit, pos, _, _ = _logits_labels(logit, y)
-    return _log_counts(logit, pos)
+    return log_counts(logit, pos)
 
 
 def approx_fnr_from_logits(logit, y):
     r""":math:`FNR_{apx} = FN_{apx}/m_1` from logits (the paper's validation monitor)."""
     logit, pos, _, m1 = _logits_labels(logit, y)
-    log_fn = _log_counts(logit, pos)[2]
+    log_fn = log_counts(logit, pos)[2]
     return float(np.exp(log_fn - np.log(m1)))
 
 
@@ -203,7 +196,7 @@ def log_e_ratio(logit, y):
     decimal log of Fig. 4.
     """
     logit, pos, m0, m1 = _logits_labels(logit, y)
-    _, log_fp, log_fn, _ = _log_counts(logit, pos)
+    _, log_fp, log_fn, _ = log_counts(logit, pos)
     return float((log_fn - np.log(m1)) - (log_fp - np.log(m0)))
 
 
@@ -216,7 +209,7 @@ def approx_metrics_from_logits(logit, y):
     nearly equal numbers.
     """
     logit, pos, m0, m1 = _logits_labels(logit, y)
-    log_tn, log_fp, log_fn, log_tp = _log_counts(logit, pos)
+    log_tn, log_fp, log_fn, log_tp = log_counts(logit, pos)
     lm0, lm1 = np.log(m0), np.log(m1)
     tn, fp, fn, tp = np.exp([log_tn, log_fp, log_fn, log_tp])
     return {

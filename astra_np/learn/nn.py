@@ -32,9 +32,9 @@ from typing import NamedTuple, Protocol
 
 import numpy as np
 
-from ..core._stable import log_expit, logsumexp
 from ..core._validation import check_features, is_integer
 from ..core.activation import beta_from_slope, slope_for_threshold
+from ..core.count_losses import log_counts
 from ..core.losses import head_logits, head_loss
 from ..core.registry import DEFAULT_METHOD, get_method
 
@@ -52,7 +52,6 @@ __all__ = [
     "loss_and_grad",
     "method_flags",
     "ApproxCounts",
-    "log_approx_counts",
     "log_e_ratio_from_counts",
     "EpochTerms",
     "TrainingPath",
@@ -350,10 +349,10 @@ class ApproxCounts(tuple):
     def from_logits(cls, logit, pos):
         r"""The counts of Eq. 8 from the logits of the loss's input and a boolean positive mask.
 
-        Each count is ``exp`` of :func:`log_approx_counts`: finite when every output
+        Each count is ``exp`` of :func:`astra_np.core.count_losses.log_counts`: finite when every output
         saturates; an empty class gives 0.
         """
-        log_tn, log_fp, log_fn, log_tp = log_approx_counts(logit, pos)
+        log_tn, log_fp, log_fn, log_tp = log_counts(logit, pos)
         m1 = int(np.count_nonzero(pos))
         return cls(math.exp(log_tn), math.exp(log_fp), math.exp(log_fn), math.exp(log_tp), pos.size - m1, m1)
 
@@ -373,25 +372,6 @@ class ApproxCounts(tuple):
         r"""Approximated G-Mean (Eq. 3 on Eq. 8)."""
         tn, fp, fn, tp, m0, m1 = self
         return math.sqrt(max(tn, 0.0) / m0) * math.sqrt(max(tp, 0.0) / m1)
-
-
-def log_approx_counts(logit, pos):
-    r"""``(log TN, log FP, log FN, log TP)`` of Eq. 8 from logits and a boolean positive mask.
-
-    Each is a log-sum-exp of ``log_expit(+-logit)`` over one class (``-inf`` for an
-    empty class): the one computation of the approximated counts from logits in
-    :mod:`astra_np.learn` (the reference path, :func:`astra_np.learn.train.approx_counts`,
-    and the fused kernel's reference fallback).
-    """
-    logit = np.asarray(logit, dtype=np.float64)
-    pos = np.asarray(pos, dtype=bool)
-
-    def log_sum(values):
-        return float(logsumexp(values)) if values.size else -math.inf
-
-    neg = ~pos
-    return (log_sum(log_expit(-logit[neg])), log_sum(log_expit(logit[neg])),
-            log_sum(log_expit(-logit[pos])), log_sum(log_expit(logit[pos])))
 
 
 def log_e_ratio_from_counts(log_fn, log_fp, m1, m0):
@@ -470,7 +450,7 @@ class ReferencePath:
         params = MLPParams.from_vector(theta, self.layer_sizes)
         loss, grads = loss_and_grad(params, self.X, self.y, self.method)
         grad[:] = grads.to_vector()
-        _, log_fp, log_fn, _ = log_approx_counts(self._logits(params), self.pos)
+        _, log_fp, log_fn, _ = log_counts(self._logits(params), self.pos)
         return EpochTerms(loss, log_fn, log_fp)
 
     def counts(self, theta):
