@@ -35,8 +35,9 @@ from pathlib import Path
 
 import numpy as np
 
+from ..core._io import atomic_output
 from ..core._stable import softplus
-from ..core._validation import is_integer
+from ..core._validation import check_size
 from ..core.activation import astra, astra_logit, astra_partials, slope_for_threshold, threshold_logit
 from ..core.registry import get_method, losses, paper_method_names
 from ..core.registry import methods as registered_methods
@@ -726,8 +727,7 @@ def builtin_histories(epochs=DEFAULT_EPOCHS, n_folds=DEFAULT_FOLDS, methods=PAPE
     from .datasets import make_imbalanced
     from .splits import make_splits
 
-    if not is_integer(epochs) or epochs < 1:
-        raise ValueError(f"epochs must be an integer >= 1, got {epochs!r}")
+    check_size("epochs", epochs)
     data = dict(BUILTIN_DATA if data is None else data)
     X, y = make_imbalanced(**data)
     splits = make_splits(y, n_repeats=1, n_folds=n_folds, seed=random_state, positives=positives)
@@ -846,14 +846,14 @@ def save_figure(fig, path, fmt=None):
     Returns
     -------
     pathlib.Path
-        The written file.
+        The written file (atomically: :func:`astra_np.core._io.atomic_output`).
     """
     path = Path(path)
     fmt = (fmt or path.suffix.lstrip(".")).lower()
     if fmt not in FORMATS:
         raise ValueError(f"fmt: unsupported format {fmt!r}; choose from {', '.join(FORMATS)}")
-    with _style():
-        fig.savefig(path, format=fmt, dpi=PNG_DPI, metadata=_SAVE_METADATA[fmt])
+    with _style(), atomic_output(path) as fh:
+        fig.savefig(fh, format=fmt, dpi=PNG_DPI, metadata=_SAVE_METADATA[fmt])
     return path
 
 
