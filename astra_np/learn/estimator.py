@@ -38,7 +38,7 @@ import zipfile
 
 import numpy as np
 
-from ..core._io import atomic_output
+from ..core._io import atomic_output, loads_json
 from ..core._stable import expit, log_expit
 from ..core._validation import check_random_state, check_size, check_tau
 from ..core.activation import slope_from_beta, threshold
@@ -764,9 +764,9 @@ def _float_field(arrays, name, shape):
 def _load_params(cls, arrays):
     text = str(_field(arrays, "params_json", "U", shape=()))
     try:
-        params = json.loads(text)
-    except json.JSONDecodeError as exc:
-        raise _FieldError("params_json", f"not valid JSON ({exc})") from None
+        params = loads_json(text, "params_json")
+    except ValueError as exc:
+        raise _FieldError("params_json", str(exc).removeprefix("params_json: ")) from None
     if not isinstance(params, dict):
         raise _FieldError("params_json", f"expected a JSON object of parameters, got {type(params).__name__}")
     names = set(cls._get_param_names())
