@@ -203,3 +203,27 @@ def test_ctrl_c_in_figures_is_one_line_exit_130(place, spawn):
     assert err.decode().strip().splitlines() == [
         "stopped: interrupted; the figures printed above are written, no other"]
     assert out.decode().strip().endswith("fig1.svg") and (place / "figs" / "fig1.svg").exists()
+
+
+def test_combine_of_an_incomplete_run_says_so(place, capsys, monkeypatch):
+    real = protocol.run_fold
+    calls = []
+
+    def stop_after_two(task):
+        calls.append(task)
+        if len(calls) > 2:
+            raise KeyboardInterrupt
+        return real(task)
+
+    monkeypatch.setattr(protocol, "run_fold", stop_after_two)
+    assert experiment.main(RUN) == 130
+    monkeypatch.setattr(protocol, "run_fold", real)
+    capsys.readouterr()
+    assert experiment.main(["--combine", "res", "--out", "table"]) == 0
+    err = capsys.readouterr().err.strip().splitlines()
+    assert err == ["warning: res is an incomplete run (2 of 3 folds stored); its rows of the table rest on "
+                   "the folds stored (rerun its command to complete it)"]
+    assert experiment.main(RUN) == 0  # completed
+    capsys.readouterr()
+    assert experiment.main(["--combine", "res", "--out", "table"]) == 0
+    assert capsys.readouterr().err == ""
