@@ -34,7 +34,7 @@ def _integer_options():
             name = getattr(action.type, "__name__", "")
             if name == "seed" or not action.option_strings:
                 continue
-            if name in ("positive_int", "nonneg_int", "int") or name.startswith("int_at_least"):
+            if name in ("positive_int", "int") or name.startswith("int_"):
                 found.append((command, action.option_strings[-1], None, None))
             elif name.startswith("size_"):
                 found.append((command, action.option_strings[-1], name[len("size_"):], None))

@@ -26,13 +26,11 @@ __all__ = [
     "parse",
     "fail",
     "positive_int",
-    "nonneg_int",
     "seed",
     "positive_float",
     "nonneg_float",
     "fraction",
     "threshold",
-    "int_at_least",
     "output_file",
     "output_dir",
     "input_file",
@@ -161,11 +159,6 @@ def _bounded(parse, what, ok, name, parse_what=None):
 SEED_MAX = 2 ** 63 - 1
 
 
-def int_at_least(minimum):
-    r"""An ``argparse`` type for integers ``>= minimum``."""
-    return _bounded(_int, f"an integer >= {minimum}", lambda v: v >= minimum, f"int_at_least_{minimum}")
-
-
 def size(limit, minimum=1):
     r"""An ``argparse`` type for a size: an integer in ``[minimum, SIZE_LIMITS[limit]]``."""
     maximum = SIZE_LIMITS[limit]
@@ -175,8 +168,6 @@ def size(limit, minimum=1):
 
 #: An integer >= 1.
 positive_int = _bounded(_int, "a positive integer", lambda v: v >= 1, "positive_int")
-#: An integer >= 0.
-nonneg_int = _bounded(_int, "an integer >= 0", lambda v: v >= 0, "nonneg_int")
 #: A random seed: an integer in ``[0, 2**63 - 1]``.
 seed = _bounded(_int, "a seed, an integer in [0, 2**63 - 1]", lambda v: 0 <= v <= SEED_MAX, "seed",
                 parse_what="a seed, an integer >= 0")

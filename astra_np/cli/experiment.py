@@ -86,7 +86,7 @@ CONFLICTS = (
 )
 #: Options that need another: (options, needed, reason).
 REQUIRES = (
-    (["--label", "--minority", "--format", "--delimiter"], "--data", "they describe a data file"),
+    (["--label", "--minority", "--format", "--delimiter"], "--data", "an option of the data file"),
 )
 
 

@@ -71,7 +71,7 @@ CONFLICTS = (
 )
 #: Options that need another: (options, needed, reason).
 REQUIRES = (
-    (_VALIDATE_ONLY, "--validate", "they set up a validation"),
+    (_VALIDATE_ONLY, "--validate", "an option of the validation"),
 )
 
 
