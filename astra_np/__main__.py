@@ -11,6 +11,7 @@ vectors     write the portable JSON reference vectors
 Each command lives in its own module and exposes ``main(argv) -> int``.
 """
 import importlib
+import os
 import sys
 
 COMMANDS = {
@@ -31,8 +32,50 @@ def _usage():
     return "\n".join(lines)
 
 
+class _Stdout:
+    r"""Standard output that a closed pipe (``... | head -1``) does not stop: the first
+    ``BrokenPipeError`` sends the rest to ``os.devnull`` (the recipe of Python's
+    documentation on SIGPIPE), so a command goes on to write its files and exits with
+    its own code."""
+
+    def __init__(self, stream):
+        self._stream = stream
+
+    def _to_devnull(self):
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, self._stream.fileno())
+        os.close(devnull)
+
+    def write(self, text):
+        try:
+            return self._stream.write(text)
+        except BrokenPipeError:
+            self._to_devnull()
+            return len(text)
+
+    def flush(self):
+        try:
+            self._stream.flush()
+        except BrokenPipeError:
+            self._to_devnull()
+
+    def __getattr__(self, name):
+        return getattr(self._stream, name)
+
+
 def main(argv=None):
-    """Dispatch to a command module's ``main``; returns the process exit code."""
+    """Dispatch to a command module's ``main``; returns the process exit code.
+
+    Writes to a closed standard output are dropped (see :class:`_Stdout`)."""
+    if not isinstance(sys.stdout, _Stdout) and sys.stdout is not None:
+        sys.stdout = _Stdout(sys.stdout)
+    try:
+        return _dispatch(argv)
+    finally:
+        sys.stdout.flush()
+
+
+def _dispatch(argv):
     argv = list(sys.argv[1:] if argv is None else argv)
     if argv and argv[0] in ("-h", "--help"):
         print(_usage())

@@ -117,3 +117,82 @@ def test_dispatcher_refuses_in_one_line(capsys):
     assert dispatcher.main(["train", "--epochs", "0", "--data", "x"]) == 2
     for name in CASES:
         assert dispatcher.COMMANDS[name][0] == f"astra_np.cli.{name}"
+
+
+# ------------------------------------------------------------------ meaningless options
+from astra_np.cli import vectors  # noqa: E402
+
+VALUES = {"--data": "d.csv", "--val-data": "d.csv", "--validation-fraction": "0.2", "--combine": "dir", "--splits": "file.txt",
+          "--fig4": "dir", "--dataset": "x", "--validate": "astra_np", "--out": "o.json", "--functions": "astra",
+          "--exclude-tag": "subnormal", "--vectors": "file.txt", "--label": "y", "--minority": "1",
+          "--format": "csv", "--delimiter": ";", "--methods": "bce", "--name": "n", "--learning-rate": "0.1",
+          "--tau-init": "0.2", "--timeout": "5"}
+FLAGS = {"--quick", "--no-standardize", "--no-progress", "--allow-missing", "--no-check"}
+COMMAND_TABLES = {"train": (train, ["--data", "d.csv"]), "experiment": (experiment, ["--out", "res"]),
+                  "figures": (figures, []), "vectors": (vectors, [])}
+
+
+def _given(option):
+    if option in FLAGS:
+        return [option]
+    return [option, VALUES.get(option, "3")]
+
+
+def _meaningless_cases():
+    cases = []
+    for command, (module, _) in COMMAND_TABLES.items():
+        for option, others, _ in module.CONFLICTS:
+            cases += [(command, _given(option) + _given(other), other) for other in others]
+        for options, _needed, _ in getattr(module, "REQUIRES", ()):
+            cases += [(command, _given(option), option) for option in options]
+    cases.append(("experiment", ["--data", "d.csv", "--format", "libsvm", "--delimiter", ";"], "--delimiter"))
+    cases.append(("figures", ["--only", "1", "--epochs", "30"], "--epochs"))
+    return cases
+
+
+MEANINGLESS = _meaningless_cases()
+
+
+@pytest.mark.parametrize("command, argv, refused", MEANINGLESS,
+                         ids=[f"{c} {' '.join(a)}" for c, a, _ in MEANINGLESS])
+def test_an_option_another_makes_meaningless_is_refused_in_one_line(place, capsys, monkeypatch, command,
+                                                                     argv, refused):
+    module, base = COMMAND_TABLES[command]
+    monkeypatch.setattr(vectors, "_validate", lambda *a: pytest.fail("work started"))
+    monkeypatch.setattr(vectors, "_write", lambda *a: pytest.fail("work started"))
+    (place / "dir").mkdir(exist_ok=True)  # the directory --combine and --fig4 name
+    before = _snapshot(place)
+    assert module.main(base + argv) == 2
+    out, err = capsys.readouterr()
+    lines = err.splitlines()
+    assert out == "" and len(lines) == 1, err
+    assert lines[0].startswith(f"error: {refused}: meaningless with") and "(" in lines[0], lines[0]
+    assert _snapshot(place) == before
+
+
+def test_the_meaningless_tables_cover_the_known_pairs():
+    pairs = {(c, tuple(a)) for c, a, _ in MEANINGLESS}
+    for command, argv in [("train", ["--val-data", "d.csv", "--validation-fraction", "0.2"]),
+                          ("experiment", ["--splits", "file.txt", "--repeats", "3"]),
+                          ("experiment", ["--combine", "dir", "--data", "d.csv"]),
+                          ("figures", ["--fig4", "dir", "--folds", "3"]),
+                          ("vectors", ["--validate", "astra_np", "--out", "o.json"])]:
+        assert (command, tuple(argv)) in pairs
+
+
+# --------------------------------------------------------------------------- defect 7
+@pytest.mark.parametrize("argv, refused", [
+    (["--save", "m.npz", "--history", "./m.npz"], "--history"),
+    (["--save", "sub/../m.npz", "--history", "m.npz"], "--history"),
+    (["--save", "link.npz", "--history", "m.npz"], "--history"),
+    (["--history", "d.csv"], "--history"),
+    (["--save", "./d.csv"], "--save"),
+])
+def test_defect7_output_paths_compared_after_resolving_them(place, capsys, argv, refused):
+    (place / "sub").mkdir()
+    (place / "m.npz").write_bytes(b"previous")
+    os.symlink(place / "m.npz", place / "link.npz")
+    assert train.main(["--data", "d.csv"] + argv) == 2
+    lines = capsys.readouterr().err.splitlines()
+    assert len(lines) == 1 and lines[0].startswith(f"error: {refused}: ") and "is the file of" in lines[0]
+    assert (place / "m.npz").read_bytes() == b"previous"

@@ -284,7 +284,7 @@ def test_train_command(tmp_path, capsys):
     assert train_cli.main(["--data", str(tmp_path / "none.csv")]) == 2
     assert "error:" in capsys.readouterr().err
     assert train_cli.main(["--data", str(csv), "--epochs", "0"]) == 2
-    assert "argument --epochs: expected a positive integer, got '0'" in capsys.readouterr().err
+    assert "argument --epochs: expected an integer in [1, 1000000], got '0'" in capsys.readouterr().err
 
 
 def test_importable_from_package():

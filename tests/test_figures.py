@@ -397,8 +397,8 @@ def test_cli_default_formats_and_deterministic_output(tmp_path):
     (["--format", "png,jpg"], "unsupported format 'jpg'"),
     (["--format", ""], "unsupported format"),
     (["--only", "5"], "invalid figure list '5'"),
-    (["--epochs", "0"], "expected an integer >= 1, got '0'"),
-    (["--folds", "2"], "expected an integer >= 3, got '2'"),
+    (["--epochs", "0"], "expected an integer in [1, 1000000], got '0'"),
+    (["--folds", "2"], "expected an integer in [3, 1000], got '2'"),
 ])
 def test_cli_bad_arguments_give_clear_error(tmp_path, capsys, args, message):
     rc = cli_figures.main(["--out", str(tmp_path / "x")] + args)

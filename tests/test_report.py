@@ -66,6 +66,7 @@ def test_winner_rule_win_and_tie(tmp_path):
         "bce-astra": [v + 0.01 * (k % 3 - 1) for k, v in enumerate(base)],
         "gmn-astra": base,
     }
+    values = {m: [v / 5 for v in vs] for m, vs in values.items()}  # G-Means in [0, 1]
     _make_results(tmp_path, values)
     records = ResultsStore(tmp_path).load()
     s = summarize(records)

@@ -69,6 +69,7 @@ def test_corrupted_middle_line_and_duplicates_raise(tmp_path):
 def test_refuses_other_config_or_version(tmp_path):
     s = ResultsStore(tmp_path)
     s.open(CONFIG, "0.1.0")
+    s.append(_rec(0, 0, "bce"))
     s.close()
     with pytest.raises(ConfigMismatchError, match=r"epochs: stored 20, requested 30"):
         ResultsStore(tmp_path).open(dict(CONFIG, epochs=30), "0.1.0")
@@ -110,3 +111,68 @@ def test_records_without_meta_refused(tmp_path):
     (tmp_path / "folds.jsonl").write_bytes(encode_record(_rec(0, 0, "bce")))
     with pytest.raises(ValueError, match="without meta.json"):
         ResultsStore(tmp_path).open(CONFIG, "0.1.0")
+
+
+def test_configuration_is_fixed_by_the_first_record_only(tmp_path):
+    s = ResultsStore(tmp_path)
+    s.open(CONFIG, "0.1.0")
+    s.close()  # a start that stored nothing (refused, failed, interrupted)
+    assert not (tmp_path / "meta.json").exists()
+    s = ResultsStore(tmp_path)
+    assert s.open(dict(CONFIG, epochs=30), "0.1.0") == []  # a corrected rerun is accepted
+    s.append(_rec(0, 0, "bce"))
+    s.close()
+    assert json.loads((tmp_path / "meta.json").read_text())["config"]["epochs"] == 30
+    with pytest.raises(ConfigMismatchError, match=r"epochs: stored 30, requested 20"):
+        ResultsStore(tmp_path).open(CONFIG, "0.1.0")
+
+
+@pytest.mark.parametrize("field, value, what", [
+    ("g_mean", 5, "'g_mean' must be a number in \\[0, 1\\]"),
+    ("g_mean", "0.5", "'g_mean' must be a number"),
+    ("repeat", "0", "'repeat' must be an integer >= 0"),
+    ("repeat", -1, "'repeat' must be an integer >= 0"),
+    ("repeat", True, "'repeat' must be an integer >= 0"),
+    ("method", 3, "'method' must be a method name"),
+    ("mcc", -2.0, "'mcc' must be a number in \\[-1, 1\\]"),
+    ("tp", 1.5, "'tp' must be an integer >= 0"),
+    ("stopped", 0, "'stopped' must be true or false"),
+])
+def test_records_of_wrong_types_or_ranges_refused_with_file_and_line(tmp_path, field, value, what):
+    good = encode_record(_rec(0, 0, "bce", g_mean=0.5))
+    bad = json.dumps(dict(_rec(0, 1, "bce", g_mean=0.5), **{field: value})).encode() + b"\n"
+    (tmp_path / "folds.jsonl").write_bytes(good + bad)
+    with pytest.raises(ValueError, match=f"folds.jsonl: line 2: field {what}") as err:
+        ResultsStore(tmp_path).load()
+    assert "\n" not in str(err.value)
+
+
+def test_deeply_nested_record_is_one_line(tmp_path):
+    (tmp_path / "folds.jsonl").write_bytes(b"[" * 100000 + b"]" * 100000 + b"\n")
+    with pytest.raises(ValueError, match="folds.jsonl: line 1 is corrupted.*nested too deeply") as err:
+        ResultsStore(tmp_path).load()
+    assert "\n" not in str(err.value)
+
+
+def test_a_failed_write_is_reported_and_leaves_the_files_as_they_were(tmp_path, monkeypatch):
+    s = ResultsStore(tmp_path)
+    s.open(CONFIG, "0.1.0")
+    s.append(_rec(0, 0, "bce"))
+    before = (tmp_path / "folds.jsonl").read_bytes()
+    real_write = os.write
+
+    def disk_full(fd, data):
+        real_write(fd, bytes(data[:5]))
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(os, "write", disk_full)
+    with pytest.raises(OSError, match="No space left on device"):
+        s.append(_rec(0, 1, "bce"))
+    assert (tmp_path / "folds.jsonl").read_bytes() == before  # cut back, no torn line
+    monkeypatch.setattr(os, "fsync", lambda fd: (_ for _ in ()).throw(OSError(28, "No space left on device")))
+    with pytest.raises(OSError, match="No space left on device"):  # not "Bad file descriptor"
+        s.finalize(lambda r: r["rotation"])
+    monkeypatch.undo()
+    s.close()  # closes each descriptor once
+    assert (tmp_path / "folds.jsonl").read_bytes() == before
+    assert sorted(p.name for p in tmp_path.iterdir()) == [".lock", "folds.jsonl", "meta.json"]

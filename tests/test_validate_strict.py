@@ -104,12 +104,11 @@ def test_cli_exit_codes_incomplete_pass_and_fail(partial_module, capsys):
     assert "FAIL" in capsys.readouterr().out
     assert cli.main(base + ["--functions", "sigmoid"]) == 2
     assert "unknown name 'sigmoid'" in capsys.readouterr().err
-    with pytest.raises(SystemExit) as exc:
-        cli.main(base + ["--exclude-tag", "denormal"])
-    assert exc.value.code == 2
-    with pytest.raises(SystemExit) as exc:
-        cli.main(["--allow-missing"])   # a validation option without --validate
-    assert exc.value.code == 2
+    assert cli.main(base + ["--exclude-tag", "denormal"]) == 2
+    assert "invalid choice: 'denormal'" in capsys.readouterr().err
+    assert cli.main(["--allow-missing"]) == 2   # a validation option without --validate
+    err = capsys.readouterr().err.splitlines()
+    assert len(err) == 1 and "--allow-missing: meaningless without --validate" in err[0]
 
 
 def test_the_command_table_dispatches_to_the_cli_module():
@@ -425,3 +424,73 @@ def test_an_unwritable_output_path_is_refused_before_any_work(tmp_path, capsys, 
     assert cli.main(["--out", str(tmp_path), "--no-check"]) == 2
     assert "is a directory" in capsys.readouterr().err
     assert not missing_dir.parent.exists()
+
+
+# ------------------------------------------------------------------------------------
+# Implementations that misbehave: each call fails its case, the rest still run
+# ------------------------------------------------------------------------------------
+
+def _astra_only(res):
+    return [f for f in res.failures if f.function == "astra"]
+
+
+def test_an_implementation_that_calls_sys_exit_fails_each_case(doc):
+    def exiting(x, b):
+        raise SystemExit(0)
+
+    res = V.validate(_impl(astra=exiting), doc, functions=["astra"], cases="default", verbose=False)
+    assert res.status == "FAIL" and res.report("astra").failed == res.report("astra").cases > 1
+    assert all(f.cause == "raised" and "SystemExit" in f.message for f in _astra_only(res))
+
+
+def test_an_implementation_that_modifies_its_inputs_fails_and_gets_copies(doc):
+    seen = []
+
+    def in_place(x, b):
+        seen.append(x)
+        out = astra_np.astra(x, b)
+        if np.ndim(x):
+            x[...] = 0.0  # changes its argument
+        return out
+
+    res = V.validate(_impl(astra=in_place), doc, functions=["astra"], cases="default", verbose=False)
+    bad = [f for f in _astra_only(res) if f.cause == "modified input"]
+    assert bad and all("modified its input x in place" in f.message for f in bad)
+    # later cases are not affected: the document's inputs were never touched
+    assert V.validate(_impl(), doc, functions=["astra"], cases="default", verbose=False).status == "PASS"
+    assert len({id(a) for a in seen}) == len(seen)
+
+
+def test_a_call_that_never_returns_fails_after_the_timeout(doc):
+    calls = []
+
+    def stuck(x, b):
+        calls.append(1)
+        if len(calls) == 1:
+            while True:
+                pass
+        return astra_np.astra(x, b)
+
+    res = V.validate(_impl(astra=stuck), doc, functions=["astra"], cases="default", verbose=False, timeout=0.2)
+    timed_out = [f for f in _astra_only(res) if f.cause == "timeout"]
+    assert len(timed_out) == 1 and "did not return within 0.2 s" in timed_out[0].message
+    assert res.report("astra").failed == 1  # the other cases ran and passed
+    with pytest.raises(ValueError, match="timeout must be None or a number of seconds > 0"):
+        V.validate(_impl(), doc, timeout=0)
+
+
+@pytest.mark.parametrize("vectors", [5, 0, 2.5, True])
+def test_api_arguments_of_the_wrong_kind_are_refused(vectors):
+    with pytest.raises(ValueError, match=r"vectors must be a file path, a text file or a parsed document"):
+        V.validate(_impl(), vectors, verbose=False)
+    with pytest.raises(ValueError, match="max_failures must be an integer in"):
+        V.validate(_impl(), {}, max_failures=-1)
+
+
+def test_deeply_nested_vectors_file_is_one_line(tmp_path):
+    path = tmp_path / "v.json"
+    path.write_text("[" * 100000 + "]" * 100000)
+    with pytest.raises(ValueError, match="not valid JSON \\(nested too deeply\\)") as err:
+        V.load(str(path))
+    assert "\n" not in str(err.value)
+    assert cli.main(["--validate", "astra_np", "--vectors", str(path)]) == 2

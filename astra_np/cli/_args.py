@@ -1,16 +1,25 @@
-r"""Argument types and the parser shared by the command-line interface.
+r"""Argument types, the parser and the exit codes shared by the command-line interface.
 
 Every command refuses a bad argument before it does any work and before it writes
 anything: one line on stderr naming the argument and the value, exit status 2. The
 types below do the checking at parse time; output paths are checked for being
 writable there too (a missing directory, a directory where a file is wanted, a file
-where a directory is wanted, a read-only place), without creating anything.
+where a directory is wanted, a read-only place), without creating anything. Every size
+argument has a maximum (:data:`astra_np.core._validation.SIZE_LIMITS`), stated in the
+message; an option that another option makes meaningless is refused (each command's
+``CONFLICTS`` table).
+
+Exit codes (:data:`EXIT`): 0 done, 1 failed (an error while working: a file that cannot
+be written, training that stopped on a non-finite loss, a worker that died, memory), 2
+refused (bad arguments or data, before any work), 3 incomplete validation
+(``vectors --validate``), 130 interrupted (Ctrl-C).
 """
 import argparse
 import math
 import os
 import sys
 
+from ..core._validation import SIZE_LIMITS
 from ..core.plugins import ENTRY_POINT_GROUP, PluginError, load_entry_points
 from ..core.plugins import load_plugins as load_plugins_now
 
@@ -20,19 +29,24 @@ __all__ = [
     "parse",
     "fail",
     "positive_int",
-    "nonneg_int",
     "seed",
     "positive_float",
     "nonneg_float",
     "fraction",
     "threshold",
-    "int_at_least",
     "output_file",
     "output_dir",
     "input_file",
     "input_dir",
     "delimiter",
+    "size",
+    "same_file",
+    "interrupted",
+    "EXIT",
 ]
+
+#: The exit codes of every command.
+EXIT = {"done": 0, "failed": 1, "refused": 2, "incomplete": 3, "interrupted": 130}
 
 
 def one_line(text):
@@ -58,21 +72,62 @@ class ArgumentParser(argparse.ArgumentParser):
         raise SystemExit(2)
 
 
-def parse(parser, argv):
+def _given(parser, argv):
+    r"""The options given on the command line (by option string), defaults aside."""
+    saved = [(action, action.default) for action in parser._actions]
+    try:
+        for action, _ in saved:
+            action.default = argparse.SUPPRESS
+        namespace, _ = parser.parse_known_args(argv)
+    finally:
+        for action, default in saved:
+            action.default = default
+    dests = set(vars(namespace))
+    return {a.option_strings[-1] for a in parser._actions if a.dest in dests and a.option_strings}
+
+
+def _meaningless(parser, argv, conflicts, requires):
+    r"""One line of refusal for the first option of ``argv`` that another makes
+    meaningless (see :func:`parse`), or None."""
+    given = _given(parser, argv)
+    canonical = {s: a.option_strings[-1] for a in parser._actions for s in a.option_strings}
+    for option, others, reason in conflicts:
+        if canonical[option] in given:
+            for other in others:
+                if canonical[other] in given:
+                    return other, f"meaningless with {option} ({reason})"
+    for options, needed, reason in requires:
+        if canonical[needed] not in given:
+            for option in options:
+                if canonical[option] in given:
+                    return option, f"meaningless without {needed} ({reason})"
+    return None
+
+
+def parse(parser, argv, conflicts=(), requires=()):
     r"""``(args, None)`` on success, else ``(None, exit_code)`` (0 after ``--help``, 2 on errors).
 
     ``parser`` may be the function that builds it: the plugins (:func:`load_plugins`) are
-    then loaded first, so that its method choices include their losses.
+    then loaded first, so that its method choices include their losses. Options that
+    others make meaningless are refused in one line (exit 2):
+    ``conflicts`` holds ``(option, others, reason)``: each of ``others`` is refused
+    with ``option``; ``requires`` holds ``(options, needed, reason)``: each of
+    ``options`` is refused without ``needed``.
     """
+    argv = list(sys.argv[1:] if argv is None else argv)
     if callable(parser) and not isinstance(parser, argparse.ArgumentParser):
         code = load_plugins(argv)
         if code is not None:
             return None, code
         parser = parser()
     try:
-        return parser.parse_args(list(sys.argv[1:] if argv is None else argv)), None
+        args = parser.parse_args(argv)
     except SystemExit as exc:
         return None, exc.code if isinstance(exc.code, int) else 2
+    clash = _meaningless(parser, argv, conflicts, requires) if conflicts or requires else None
+    if clash is not None:
+        return None, fail(clash[1], clash[0])
+    return args, None
 
 
 def plugin_arguments(argv):
@@ -103,11 +158,29 @@ def load_plugins(argv):
     return None
 
 
-def fail(message, argument=None):
-    r"""Print ``error: [argument: ]message`` as one line on stderr; returns 2."""
+def fail(message, argument=None, code=2):
+    r"""Print ``error: [argument: ]message`` as one line on stderr; returns ``code`` (2:
+    refused; 1: failed while working)."""
     prefix = f"{argument}: " if argument else ""
     sys.stderr.write(f"error: {prefix}{one_line(message)}\n")
-    return 2
+    return code
+
+
+def interrupted(what):
+    r"""Print ``stopped: <what>`` as one line on stderr (after Ctrl-C); returns 130."""
+    sys.stderr.write(f"stopped: {one_line(what)}\n")
+    return EXIT["interrupted"]
+
+
+def same_file(a, b):
+    r"""Whether the paths ``a`` and ``b`` name the same file once resolved (``./m.npz``
+    and ``m.npz``, symbolic and hard links)."""
+    if os.path.realpath(a) == os.path.realpath(b):
+        return True
+    try:
+        return os.path.samefile(a, b)
+    except OSError:  # one of them does not exist (yet)
+        return False
 
 
 def _int(text, what):
@@ -134,15 +207,15 @@ def _bounded(parse, what, ok, name, parse_what=None):
 SEED_MAX = 2 ** 63 - 1
 
 
-def int_at_least(minimum):
-    r"""An ``argparse`` type for integers ``>= minimum``."""
-    return _bounded(_int, f"an integer >= {minimum}", lambda v: v >= minimum, f"int_at_least_{minimum}")
+def size(limit, minimum=1):
+    r"""An ``argparse`` type for a size: an integer in ``[minimum, SIZE_LIMITS[limit]]``."""
+    maximum = SIZE_LIMITS[limit]
+    return _bounded(_int, f"an integer in [{minimum}, {maximum}]", lambda v: minimum <= v <= maximum,
+                    f"size_{limit}")
 
 
 #: An integer >= 1.
 positive_int = _bounded(_int, "a positive integer", lambda v: v >= 1, "positive_int")
-#: An integer >= 0.
-nonneg_int = _bounded(_int, "an integer >= 0", lambda v: v >= 0, "nonneg_int")
 #: A random seed: an integer in ``[0, 2**63 - 1]``.
 seed = _bounded(_int, "a seed, an integer in [0, 2**63 - 1]", lambda v: 0 <= v <= SEED_MAX, "seed",
                 parse_what="a seed, an integer >= 0")

@@ -16,6 +16,7 @@ import concurrent.futures as cf
 import os
 import sys
 
+from ..core._validation import SIZE_LIMITS
 from ..core.losses import METHODS
 from ..study.data import check_cv_feasible, load_dataset
 from ..study.protocol import METHOD_ORDER, QUICK, run_experiment
@@ -42,16 +43,20 @@ def build_parser():
                    help="file format (default: from the extension or content)")
     p.add_argument("--delimiter", metavar="CHAR", type=_args.delimiter,
                    help="field delimiter for delimited text (one character; \\t for a tab)")
-    p.add_argument("--positives", type=_args.positive_int, metavar="K",
+    p.add_argument("--positives", type=_args.size("positives"), metavar="K",
                    help="undersampled variant: keep this many positives, redrawn every repeat")
-    p.add_argument("--repeats", type=_args.positive_int, metavar="R", help="R (default 10; --quick 2)")
-    p.add_argument("--folds", type=_args.int_at_least(3), default=5, metavar="K",
-                   help="K >= 3 (training, validation and test folds; default 5)")
-    p.add_argument("--epochs", type=_args.positive_int, metavar="E", help="epochs per fold (default 10000; --quick 1000)")
+    p.add_argument("--repeats", type=_args.size("repeats"), metavar="R",
+                   help=f"R (default 10; --quick 2; at most {SIZE_LIMITS['repeats']})")
+    p.add_argument("--folds", type=_args.size("folds", 3), default=5, metavar="K",
+                   help=f"K in [3, {SIZE_LIMITS['folds']}] (training, validation and test folds; default 5)")
+    p.add_argument("--epochs", type=_args.size("epochs"), metavar="E",
+                   help=f"epochs per fold (default 10000; --quick 1000; at most {SIZE_LIMITS['epochs']})")
     p.add_argument("--methods", nargs="+", choices=[*METHODS, "all"], default=list(METHOD_ORDER),
                    metavar="METHOD", help=f"any of {', '.join(METHODS)}, or all (default: the paper's "
                    f"{', '.join(METHOD_ORDER)})")
-    p.add_argument("--workers", type=_args.positive_int, metavar="N", help="worker processes (default: CPUs available)")
+    p.add_argument("--workers", type=_args.size("workers"), metavar="N",
+                   help=f"worker processes (default: CPUs available; never more than the folds to run; "
+                        f"at most {SIZE_LIMITS['workers']})")
     p.add_argument("--seed", type=_args.seed, default=0, metavar="S", help="seed of the splits and networks (default 0)")
     p.add_argument("--quick", action="store_true",
                    help="reduced run: 2 repeats, 1000 epochs (with --select-hidden: 1 repeat, 500 epochs); "
@@ -66,9 +71,9 @@ def build_parser():
     p.add_argument("--select-by", choices=list(CRITERIA), metavar="CRITERION",
                    help=f"selection criterion, one of {', '.join(CRITERIA)} (default g_mean: the counted "
                         f"G-Mean of the validation fold); needs --select-hidden")
-    p.add_argument("--history-points", type=_args.positive_int, default=1000, metavar="N",
+    p.add_argument("--history-points", type=_args.size("history_points"), default=1000, metavar="N",
                    help="epochs kept in the sampled histories (b, tau, loss, ...; default "
-                        "1000); the log10 e-ratio is kept for every epoch")
+                        f"1000, at most {SIZE_LIMITS['history_points']}); the log10 e-ratio is kept for every epoch")
     p.add_argument("--splits", metavar="JSON", type=_args.input_file,
                    help="import the folds from this JSON file (see astra_np.study.splits)")
     p.add_argument("--name", help="data set name in the table (default: file name and IR)")
@@ -89,6 +94,22 @@ def _candidates(text):
         raise argparse.ArgumentTypeError(str(exc)) from None
 
 
+_RUN_OPTIONS = ["--data", "--label", "--minority", "--format", "--delimiter", "--positives", "--repeats",
+                "--folds", "--epochs", "--methods", "--workers", "--seed", "--quick", "--no-standardize",
+                "--learning-rate", "--tau-init", "--history-points", "--splits", "--name", "--no-progress",
+                "--select-hidden", "--select-by"]
+
+#: Options that another option makes meaningless: (option, others, reason).
+CONFLICTS = (
+    ("--combine", _RUN_OPTIONS, "it runs nothing: it reads the stored results"),
+    ("--splits", ["--repeats", "--folds", "--positives"], "the splits file fixes R, K and the positives"),
+)
+#: Options that need another: (options, needed, reason).
+REQUIRES = (
+    (["--label", "--minority", "--format", "--delimiter"], "--data", "an option of the data file"),
+)
+
+
 def _methods(names):
     r"""``--methods``: the names given, in column order; ``all`` is every registered method."""
     if "all" in names:
@@ -99,13 +120,22 @@ def _methods(names):
 
 
 def _combine(args):
-    from ..study.report import write_report
+    r"""``--combine``: the table of stored results; a warning line per incomplete run."""
+    from ..study.report import stored_and_expected, write_report
 
     try:
         for path in write_report(args.combine, out_dir=args.out):
             print(f"wrote {path}")
-    except (ValueError, OSError) as exc:
+        counts = [(d, *stored_and_expected(d)) for d in args.combine]
+    except ValueError as exc:
         return _args.fail(exc, "--combine")
+    except OSError as exc:
+        return _args.fail(exc, "--combine", code=_args.EXIT["failed"])
+    for d, stored, expected in counts:
+        if stored < expected:
+            print(f"warning: {d} is an incomplete run ({stored} of {expected} folds stored); its rows "
+                  f"of the table rest on the folds stored (rerun its command to complete it)",
+                  file=sys.stderr)
     return 0
 
 
@@ -181,30 +211,34 @@ def _selection(args):
 
 def main(argv=None):
     r"""``python -m astra_np experiment ...``; returns the exit code (130 when interrupted)."""
-    args, code = _args.parse(build_parser, argv)
+    args, code = _args.parse(build_parser, argv, CONFLICTS, REQUIRES)
     if args is None:
         return code
+    if args.delimiter is not None and args.fmt in ("libsvm", "svmlight"):
+        return _args.fail(f"meaningless with --format {args.fmt} (LIBSVM has no delimiter)", "--delimiter")
     if args.combine:
         return _combine(args)
+    failed = _args.EXIT["failed"]
     try:
         X, y, kwargs = _prepare(args)
         result = run_experiment(X, y, args.out, **kwargs)
     except cf.BrokenExecutor as exc:
         return _args.fail(f"a worker process died ({exc}); the folds finished before are stored "
-                          f"in {args.out}: rerun the same command to resume")
+                          f"in {args.out}: rerun the same command to resume", code=failed)
     except _ArgError as exc:
         return _args.fail(exc, exc.argument)
-    except (ValueError, RuntimeError, OSError) as exc:
+    except (ValueError, RuntimeError) as exc:
         return _args.fail(exc)
+    except (OSError, MemoryError) as exc:
+        return _args.fail(f"{exc or 'out of memory'}; the folds finished before are stored in {args.out}: "
+                          f"rerun the same command to resume", code=failed)
     except KeyboardInterrupt:
-        print(f"stopped: the folds finished so far are stored in {args.out} (if any); the folds in "
-              f"flight are lost and run again when you rerun the same command to resume", file=sys.stderr)
-        return 130
+        return _args.interrupted(f"the folds finished so far are stored in {args.out} (if any); the folds "
+                                 f"in flight are lost and run again when you rerun the same command to resume")
     if result.interrupted:
-        print(f"stopped: {len(result.records)} of {result.total} folds are stored in {result.out}; "
-              f"the folds in flight are lost and run again when you rerun the same command to resume",
-              file=sys.stderr)
-        return 130
+        return _args.interrupted(f"{len(result.records)} of {result.total} folds are stored in {result.out}; "
+                                 f"the folds in flight are lost and run again when you rerun the same "
+                                 f"command to resume")
     print(f"{len(result.records)} of {result.total} folds in {result.out}")
     for path in result.report_files:
         print(f"wrote {path}")

@@ -8,6 +8,7 @@ import argparse
 import sys
 from pathlib import Path
 
+from ..core._validation import SIZE_LIMITS
 from ..study.figures import (
     DEFAULT_EPOCHS,
     DEFAULT_FOLDS,
@@ -64,25 +65,58 @@ def build_parser():
                              "directory (default: train on the built-in data set)")
     parser.add_argument("--dataset", default=None, metavar="NAME",
                         help="data set of RESULTS_DIR to draw when it holds several")
-    parser.add_argument("--epochs", type=_args.int_at_least(1), default=DEFAULT_EPOCHS, metavar="N",
-                        help=f"epochs of the built-in Fig. 4 run (default: {DEFAULT_EPOCHS})")
-    parser.add_argument("--folds", type=_args.int_at_least(3), default=DEFAULT_FOLDS, metavar="K",
-                        help=f"stratified folds of the built-in Fig. 4 run, >= 3 (default: "
-                             f"{DEFAULT_FOLDS}: each rotation trains on 3 folds, validates on 1)")
+    parser.add_argument("--epochs", type=_args.size("epochs"), default=DEFAULT_EPOCHS, metavar="N",
+                        help=f"epochs of the built-in Fig. 4 run (default: {DEFAULT_EPOCHS}, at most "
+                             f"{SIZE_LIMITS['epochs']})")
+    parser.add_argument("--folds", type=_args.size("folds", 3), default=DEFAULT_FOLDS, metavar="K",
+                        help=f"stratified folds of the built-in Fig. 4 run, in [3, {SIZE_LIMITS['folds']}] "
+                             f"(default: {DEFAULT_FOLDS}: each rotation trains on 3 folds, validates on 1)")
     parser.add_argument("--only", type=_parse_only, default=None, metavar="1,2,...",
                         help="draw only these figures (default: all)")
     return parser
+
+
+#: Options that another option makes meaningless: (option, others, reason).
+CONFLICTS = (
+    ("--fig4", ["--epochs", "--folds"], "they set the built-in run that --fig4 replaces"),
+)
+#: Options that need another: (options, needed, reason).
+REQUIRES = (
+    (["--dataset"], "--fig4", "it picks a data set of the results directory"),
+)
+
+
+def _fig4_options_unused(args):
+    r"""The Fig. 4 option given when ``--only`` leaves Fig. 4 out, or None."""
+    if args.only is None or 4 in args.only:
+        return None
+    given = [o for o, v, d in (("--fig4", args.results_dir, None), ("--dataset", args.dataset, None),
+                               ("--epochs", args.epochs, DEFAULT_EPOCHS), ("--folds", args.folds, DEFAULT_FOLDS))
+             if v != d]
+    return given[0] if given else None
 
 
 def main(argv=None):
     r"""Entry point of ``python -m astra_np figures``; returns the exit code.
 
     Exit code 0 on success, 2 for bad arguments, 1 when a figure cannot be made
-    (matplotlib missing, unreadable results).
+    (matplotlib missing, unreadable results, a file that cannot be written; each file is
+    written atomically), 130 when interrupted (Ctrl-C; the figures printed are written).
     """
-    args, code = _args.parse(build_parser, argv)
+    args, code = _args.parse(build_parser, argv, CONFLICTS, REQUIRES)
     if args is None:
         return code
+    unused = _fig4_options_unused(args)
+    if unused is not None:
+        return _args.fail(f"meaningless with --only {','.join(map(str, args.only))} (it leaves out Fig. 4)",
+                          unused)
+    try:
+        return _draw(args)
+    except KeyboardInterrupt:
+        return _args.interrupted("interrupted; the figures printed above are written, no other")
+
+
+def _draw(args):
     try:
         _mpl()
         out = Path(args.out)

@@ -15,6 +15,7 @@ import time
 import numpy as np
 
 from ..check.certify import certification_rows, has_mpmath, short_reference
+from ..core._validation import SIZE_LIMITS
 from . import _args
 
 __all__ = ["main", "build_parser"]
@@ -27,12 +28,13 @@ def build_parser():
         description="Check every public derivative of astra_np against complex-step, "
         "mpmath and finite-difference references, over bulk and tails.",
     )
-    parser.add_argument("--points", type=_args.positive_int, default=2000,
-                        help="points per elementwise derivative (default 2000)")
-    parser.add_argument("--draws", type=_args.positive_int, default=8,
-                        help="random draws of 40 examples for the losses and the head (default 8)")
-    parser.add_argument("--mp-points", type=_args.nonneg_int, default=40,
-                        help="points checked against mpmath (default 40, 0 to skip)")
+    parser.add_argument("--points", type=_args.size("points"), default=2000,
+                        help=f"points per elementwise derivative (default 2000, at most {SIZE_LIMITS['points']})")
+    parser.add_argument("--draws", type=_args.size("draws"), default=8,
+                        help="random draws of 40 examples for the losses and the head (default 8, at "
+                             f"most {SIZE_LIMITS['draws']})")
+    parser.add_argument("--mp-points", type=_args.size("mp_points", 0), default=40,
+                        help=f"points checked against mpmath (default 40, 0 to skip, at most {SIZE_LIMITS['mp_points']})")
     parser.add_argument("--no-fd", action="store_true", help="skip the finite-difference row")
     parser.add_argument("--seed", type=_args.seed, default=0, help="random seed, an integer >= 0 (default 0)")
     parser.add_argument("-v", "--verbose", action="store_true", help="print the full report of every row")
@@ -78,10 +80,18 @@ def _print_rows(results, verbose):
 
 
 def main(argv=None):
-    r"""Run the command; returns 0 if every row passes, 1 otherwise, 2 for bad arguments."""
+    r"""Run the command; returns 0 if every row passes, 1 otherwise, 2 for bad arguments,
+    130 when interrupted (Ctrl-C)."""
     args, code = _args.parse(build_parser, argv)
     if args is None:
         return code
+    try:
+        return _check(args)
+    except KeyboardInterrupt:
+        return _args.interrupted("interrupted; no verdict")
+
+
+def _check(args):
     t0 = time.perf_counter()
     results = _run_rows(args)
     elapsed = time.perf_counter() - t0

@@ -18,13 +18,22 @@ report shows the learned slope ``b`` and threshold ``tau``, the best epoch, and 
 counted confusion matrix, G-Mean and MCC (Eq. 1-3) on the training and validation
 rows. ``--save`` writes the model
 (:meth:`astra_np.learn.estimator.ASTraClassifier.save`), ``--history`` the per-epoch
-history as CSV; both paths are checked before the data are read.
+history as CSV; both paths are checked before the data are read (and must name
+different files, none of them an input), and each file is written atomically
+(:func:`astra_np.core._io.atomic_output`), whatever happens to standard output.
+
+Exit codes: 0 trained; 1 failed: training stopped on a non-finite loss before the last
+epoch (the report and the requested files hold the parameters kept, and one line on
+stderr says so), a file that cannot be written, memory; 2 refused (arguments, data);
+130 interrupted (Ctrl-C: nothing is written).
 """
 import sys
 import warnings
 
 import numpy as np
 
+from ..core._io import atomic_output
+from ..core._validation import SIZE_LIMITS
 from ..core.losses import METHODS
 from ..core.metrics import confusion_matrix, g_mean, mcc
 from ..core.registry import DEFAULT_METHOD
@@ -52,11 +61,13 @@ def build_parser():
                         "columns matched by header name)")
     p.add_argument("--method", default=DEFAULT_METHOD, choices=list(METHODS),
                    help="training method (Section 4.2; default gmn-astra)")
-    p.add_argument("--epochs", type=_args.positive_int, default=10000, help="number of epochs (default 10000)")
+    p.add_argument("--epochs", type=_args.size("epochs"), default=10000,
+                   help=f"number of epochs (default 10000, at most {SIZE_LIMITS['epochs']})")
     p.add_argument("--learning-rate", type=_args.positive_float, default=0.001, help="Adam rate of the weights (0.001)")
     p.add_argument("--tau-init", type=_args.threshold, default=0.25, help="initial ASTra threshold in (0, 0.5] (0.25)")
-    p.add_argument("--hidden", type=_args.positive_int, nargs="+", default=None,
-                   help="hidden layer widths (default: one layer of ceil((n_x + 1)/2))")
+    p.add_argument("--hidden", type=_args.size("hidden_units"), nargs="+", default=None,
+                   help="hidden layer widths (default: one layer of ceil((n_x + 1)/2); at most "
+                        f"{SIZE_LIMITS['hidden_layers']} layers of {SIZE_LIMITS['hidden_units']} units)")
     p.add_argument("--monitor", default="fnr_apx", choices=sorted(MONITORS),
                    help="validation monitor (default fnr_apx, Section 4.3)")
     p.add_argument("--validation-fraction", type=_args.fraction, default=0.25,
@@ -64,7 +75,8 @@ def build_parser():
     p.add_argument("--beta-update", default="adam", choices=["adam", "sgd"], help="update rule of beta")
     p.add_argument("--metrics-on", default="z", choices=["z", "output"], help="space of the e-ratio")
     p.add_argument("--fixed-eta-b", type=_args.nonneg_float, default=None, help="fixed eta_b instead of Eq. 10")
-    p.add_argument("--batch-size", type=_args.positive_int, default=None, help="mini-batch size (default: full batch)")
+    p.add_argument("--batch-size", type=_args.size("batch_size"), default=None,
+                   help=f"mini-batch size (default: full batch; at most {SIZE_LIMITS['batch_size']})")
     p.add_argument("--no-standardize", action="store_true", help="do not standardise the features")
     p.add_argument("--seed", type=_args.seed, default=0, help="random seed, an integer >= 0 (default 0)")
     p.add_argument("--save", default=None, type=_args.output_file, help="write the fitted model to this .npz file")
@@ -156,41 +168,87 @@ def _print_fit(args, clf, X, y, validation_data, caught):
 
 
 def _write_outputs(args, clf):
+    r"""Write the requested files; ``(option, OSError)`` of the first that fails, else None."""
     if args.save:
-        clf.save(args.save)
+        try:
+            clf.save(args.save)
+        except OSError as exc:
+            return "--save", exc
         print(f"saved       {args.save}")
     if args.history:
         cols = [np.asarray(clf.history_[k], dtype=np.float64) for k in HISTORY_KEYS]
-        np.savetxt(args.history, np.column_stack(cols), delimiter=",", header=",".join(HISTORY_KEYS),
-                   comments="", fmt="%.17g")
+        try:
+            with atomic_output(args.history, "w") as fh:
+                np.savetxt(fh, np.column_stack(cols), delimiter=",", header=",".join(HISTORY_KEYS),
+                           comments="", fmt="%.17g")
+        except OSError as exc:
+            return "--history", exc
         print(f"history     {args.history}")
+    return None
+
+
+#: Options that another option makes meaningless: (option, others, reason).
+CONFLICTS = (
+    ("--val-data", ["--validation-fraction"], "the validation rows are the file's"),
+)
+
+
+def _same_paths(args):
+    r"""``(option, message)`` when two paths that must differ name the same file."""
+    outputs = [(o, p) for o, p in (("--save", args.save), ("--history", args.history)) if p]
+    inputs = [(o, p) for o, p in (("--data", args.data), ("--val-data", args.val_data)) if p]
+    for k, (option, path) in enumerate(outputs):
+        for other, other_path in outputs[:k] + inputs:
+            if _args.same_file(path, other_path):
+                return option, f"{path!r} is the file of {other} {other_path!r}"
+    return None
+
+
+def _fit(args, clf):
+    r"""Load, fit and report; ``(X, y, validation_data, caught)``."""
+    clf.check_params()
+    X, y, info, validation = _load(args)
+    _print_data(args, X, y, info, validation)
+    validation_data = None if validation is None else validation[:2]
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always", TrainingStoppedWarning)
+        clf.fit(X, y, validation_data=validation_data)
+    return X, y, validation_data, caught
 
 
 def main(argv=None):
-    r"""Run the command; returns the exit code (0 success, 2 bad input)."""
-    args, code = _args.parse(build_parser, argv)
+    r"""Run the command; returns the exit code (:data:`astra_np.cli._args.EXIT`)."""
+    args, code = _args.parse(build_parser, argv, CONFLICTS)
     if args is None:
         return code
-    if args.save and args.history and args.save == args.history:
-        return _args.fail(f"--save and --history name the same file {args.save!r}", "--history")
+    clash = _same_paths(args)
+    if clash is not None:
+        return _args.fail(clash[1], clash[0])
+    try:
+        return _run(args)
+    except KeyboardInterrupt:
+        return _args.interrupted("interrupted; no file was written but those reported above as written")
+
+
+def _run(args):
     clf = _classifier(args)
     try:
-        clf.check_params()
-        X, y, info, validation = _load(args)
-        _print_data(args, X, y, info, validation)
-        validation_data = None if validation is None else validation[:2]
-        with warnings.catch_warnings(record=True) as caught:
-            warnings.simplefilter("always", TrainingStoppedWarning)
-            clf.fit(X, y, validation_data=validation_data)
+        X, y, validation_data, caught = _fit(args, clf)
     except _ArgError as exc:
         return _args.fail(exc, exc.argument)
-    except (ValueError, OSError) as exc:
+    except ValueError as exc:
         return _args.fail(exc)
+    except (OSError, MemoryError) as exc:
+        return _args.fail(exc if str(exc) else "out of memory", code=_args.EXIT["failed"])
     _print_fit(args, clf, X, y, validation_data, caught)
-    try:
-        _write_outputs(args, clf)
-    except OSError as exc:
-        return _args.fail(exc, "--save/--history")
+    failed = _write_outputs(args, clf)
+    if failed is not None:
+        return _args.fail(failed[1], failed[0], code=_args.EXIT["failed"])
+    if clf.stopped_:
+        written = [p for p in (args.save, args.history) if p]
+        kept = f"; {', '.join(written)} hold(s) the parameters kept" if written else ""
+        return _args.fail(f"training did not complete: {clf.training_message_}{kept}",
+                          code=_args.EXIT["failed"])
     return 0
 
 

@@ -1,14 +1,17 @@
 r"""``python -m astra_np vectors``: write the reference vectors or validate against them.
 
-Exit codes: 0 written / validation PASS; 1 validation FAIL or the generated values
-disagree with the mpmath reference; 2 usage errors; 3 validation INCOMPLETE (nothing
+Exit codes: 0 written / validation PASS; 1 validation FAIL, the generated values
+disagree with the mpmath reference, or the file cannot be written (written atomically:
+the previous file stays whole); 2 usage errors; 3 validation INCOMPLETE (nothing
 failed, but some function was not checked in full; ``--allow-missing`` or
-``--functions`` checks a subset).
+``--functions`` checks a subset); 130 interrupted. A call of the implementation that
+raises, calls ``sys.exit``, changes its inputs or outlasts ``--timeout`` fails its case.
 """
 import importlib
 import sys
 
 from ..check.vectors import CASE_SETS, FUNCTIONS, REQUIREMENTS, validate, write
+from ..core._validation import SIZE_LIMITS
 from . import _args
 
 EXIT_CODES = {"PASS": 0, "FAIL": 1, "INCOMPLETE": 3}
@@ -51,27 +54,43 @@ def _parser():
                         choices=sorted(REQUIREMENTS),
                         help="with --validate: leave out cases that require TAG "
                              f"({', '.join(sorted(REQUIREMENTS))}); may be repeated")
-    parser.add_argument("--max-failures", type=int, default=10, metavar="N",
-                        help="with --validate: print the first N failing cases (default 10)")
+    parser.add_argument("--max-failures", type=_args.size("max_failures", 0), default=10, metavar="N",
+                        help="with --validate: print the first N failing cases (default 10, at most "
+                             f"{SIZE_LIMITS['max_failures']})")
+    parser.add_argument("--timeout", type=_args.positive_float, default=None, metavar="SECONDS",
+                        help="with --validate: seconds each call may take before its case fails "
+                             "(default: no limit)")
     return parser
+
+
+_VALIDATE_ONLY = ["--vectors", "--functions", "--allow-missing", "--exclude-tag", "--max-failures", "--timeout"]
+
+#: Options that another option makes meaningless: (option, others, reason).
+CONFLICTS = (
+    ("--validate", ["--out", "--no-check"], "it writes no document"),
+)
+#: Options that need another: (options, needed, reason).
+REQUIRES = (
+    (_VALIDATE_ONLY, "--validate", "an option of the validation"),
+)
 
 
 def _validate(args):
     try:
         target = _import_target(args.validate)
     except (ImportError, AttributeError) as exc:
-        print(f"cannot import {args.validate!r}: {exc}", file=sys.stderr)
-        return 2
+        return _args.fail(f"cannot import {args.validate!r}: {exc}", "--validate")
+    except (Exception, SystemExit) as exc:  # importing runs the module's code
+        return _args.fail(f"importing {args.validate!r} raised {type(exc).__name__}: {exc}", "--validate")
     functions = None
     if args.functions:
         functions = [f.strip() for f in args.functions.split(",") if f.strip()]
     try:
         res = validate(target, args.vectors, cases=args.cases, functions=functions,
                        exclude=args.exclude_tag, allow_missing=args.allow_missing,
-                       max_failures=args.max_failures)
+                       max_failures=args.max_failures, timeout=args.timeout)
     except (ValueError, OSError) as exc:
-        print(f"cannot validate: {exc}", file=sys.stderr)
-        return 2
+        return _args.fail(f"cannot validate: {exc}")
     return EXIT_CODES[res.status]
 
 
@@ -82,31 +101,27 @@ def main(argv=None):
     validation fails or the generated values disagree with the mpmath reference, 2 on
     usage errors, 3 when validation is INCOMPLETE.
     """
-    code = _args.load_plugins(argv)
-    if code is not None:
+    args, code = _args.parse(_parser, argv, CONFLICTS, REQUIRES)
+    if args is None:
         return code
-    parser = _parser()
-    args = parser.parse_args(argv)
-    if args.validate:
-        return _validate(args)
-    validate_only = [o for o, v in (("--functions", args.functions),
-                                    ("--allow-missing", args.allow_missing),
-                                    ("--exclude-tag", args.exclude_tag),
-                                    ("--vectors", args.vectors)) if v]
-    if validate_only:
-        parser.error(f"{', '.join(validate_only)} only apply with --validate")
+    try:
+        return _validate(args) if args.validate else _write(args)
+    except KeyboardInterrupt:
+        return _args.interrupted("interrupted; no verdict, no file written")
+
+
+def _write(args):
     try:
         doc = write(args.out, args.cases, check=not args.no_check)
     except ImportError as exc:
-        print(f"the cross-check needs mpmath (pip install 'astra_np[ref]'), or pass "
-              f"--no-check: {exc}", file=sys.stderr)
-        return 2
+        return _args.fail(f"the cross-check needs mpmath (pip install 'astra_np[ref]'), or pass "
+                          f"--no-check: {exc}")
     except RuntimeError as exc:
-        print(str(exc), file=sys.stderr)
-        return 1
+        return _args.fail(exc, code=_args.EXIT["failed"])
     except ValueError as exc:
-        print(f"cannot write: {exc}", file=sys.stderr)
-        return 2
+        return _args.fail(f"cannot write: {exc}", "--out")
+    except OSError as exc:
+        return _args.fail(exc, "--out", code=_args.EXIT["failed"])
     if args.out not in (None, "-"):
         n = sum(len(e["cases"]) for e in doc["functions"].values())
         print(f"wrote {n} cases ({args.cases}) to {args.out}", file=sys.stderr)

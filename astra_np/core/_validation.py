@@ -23,6 +23,8 @@ __all__ = [
     "check_both_classes",
     "check_bool",
     "check_random_state",
+    "SIZE_LIMITS",
+    "check_size",
 ]
 
 
@@ -60,6 +62,39 @@ def _refuse_bool(name, value):
 def is_integer(value):
     r"""An integer, Python or NumPy; a ``bool`` is not one (though Python counts it as ``int``)."""
     return isinstance(value, (int, np.integer)) and not isinstance(value, bool)
+
+
+#: The largest value of every size argument (of the estimator, the trainer, the protocol
+#: and the commands), checked before anything is allocated. The paper's settings sit far
+#: inside: 10,000 epochs, one hidden layer of a few units, 10 repeats of 5 folds.
+SIZE_LIMITS = {
+    "epochs": 10 ** 6,             # the per-epoch history holds 5 float64s an epoch: 40 MB
+    "hidden_units": 10 ** 5,       # units of one hidden layer
+    "hidden_layers": 100,          # hidden layers
+    "network_entries": 2 ** 28,    # training rows x hidden units + parameters (float64: 2 GiB)
+    "batch_size": 2 ** 31 - 1,
+    "repeats": 1000,
+    "folds": 1000,
+    "positives": 2 ** 31 - 1,
+    "history_points": 10 ** 6,
+    "workers": 1024,
+    "max_in_flight": 10 ** 5,
+    "points": 10 ** 6,             # gradcheck: points per elementwise derivative
+    "draws": 10 ** 4,              # gradcheck: draws of 40 examples
+    "mp_points": 10 ** 4,          # gradcheck: points checked against mpmath
+    "max_failures": 10 ** 6,       # vectors --validate: failing cases printed
+}
+
+
+def check_size(name, value, limit=None, minimum=1):
+    r"""Validate a size argument: an integer in ``[minimum, SIZE_LIMITS[limit or name]]``.
+
+    Returns it as an ``int``; ``ValueError`` naming the argument, the value and the bounds.
+    """
+    maximum = SIZE_LIMITS[limit or name]
+    if not is_integer(value) or not minimum <= value <= maximum:
+        raise ValueError(f"{name} must be an integer in [{minimum}, {maximum}], got {value!r}")
+    return int(value)
 
 
 def check_finite(name, value):

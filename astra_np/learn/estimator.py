@@ -40,8 +40,9 @@ import zipfile
 
 import numpy as np
 
+from ..core._io import atomic_output, loads_json
 from ..core._stable import expit, log_expit
-from ..core._validation import check_random_state, check_tau
+from ..core._validation import check_random_state, check_size, check_tau
 from ..core.activation import slope_from_beta, threshold
 from ..core.losses import head_logits
 from ..core.registry import DEFAULT_METHOD
@@ -352,14 +353,6 @@ def standardize_rows(A, mean, scale, name="X"):
     return out
 
 
-def _check_int(name, value, low, allow_none=False):
-    if value is None and allow_none:
-        return
-    if isinstance(value, (bool, np.bool_)) or not isinstance(value, numbers.Integral) or value < low:
-        more = "None or " if allow_none else ""
-        raise ValueError(f"{name} must be {more}an integer >= {low}, got {value!r}")
-
-
 def _check_real(name, value, low=None, strict=False):
     if isinstance(value, (bool, np.bool_)) or not isinstance(value, numbers.Real) or not math.isfinite(value):
         raise ValueError(f"{name} must be a finite real number, got {value!r}")
@@ -414,7 +407,10 @@ class ASTraClassifier:
     hidden_layer_sizes : None, int or tuple of int
         ``None``: one hidden layer of :math:`\lceil (n_x + 1)/2 \rceil` units.
     epochs : int
-        Number of (full-batch) epochs; 10,000 in the paper. No early stopping.
+        Number of (full-batch) epochs; 10,000 in the paper. No early stopping. Every size
+        parameter has a maximum, checked before anything is allocated
+        (``astra_np.core._validation.SIZE_LIMITS``: epochs 1,000,000; 100 hidden layers of
+        at most 100,000 units; rows x hidden units + parameters at most 2**28).
     learning_rate : float
         Adam learning rate of the weights (0.001).
     tau_init : float
@@ -586,8 +582,9 @@ class ASTraClassifier:
         :math:`\eta_b` rule (an :class:`astra_np.learn.optim.EtaBRule` or a fixed rate).
         """
         method_flags(self.method)
-        _check_int("epochs", self.epochs, 1)
-        _check_int("batch_size", self.batch_size, 1, allow_none=True)
+        check_size("epochs", self.epochs)
+        if self.batch_size is not None:
+            check_size("batch_size", self.batch_size)
         if self.hidden_layer_sizes is not None:
             _check_sizes(self.hidden_layer_sizes, 1)
         _check_real("learning_rate", self.learning_rate, 0.0, strict=True)
@@ -836,7 +833,7 @@ class ASTraClassifier:
             arrays["history__" + key] = np.asarray(self.history_[key])
         if hasattr(self, "feature_names_in_"):
             arrays["feature_names_json"] = np.array(json.dumps(list(self.feature_names_in_)))
-        with open(os.fspath(path), "wb") as fh:
+        with atomic_output(path) as fh:
             np.savez(fh, **arrays)
 
     @classmethod
@@ -987,11 +984,9 @@ def _float_field(arrays, name, shape):
 def _load_params(cls, arrays):
     text = str(_field(arrays, "params_json", "U", shape=()))
     try:
-        params = json.loads(text)
-    except json.JSONDecodeError as exc:
-        raise _FieldError("params_json", f"not valid JSON ({exc})") from None
-    except RecursionError:
-        raise _FieldError("params_json", "JSON nested too deeply") from None
+        params = loads_json(text, "params_json")
+    except ValueError as exc:
+        raise _FieldError("params_json", str(exc).removeprefix("params_json: ")) from None
     if not isinstance(params, dict):
         raise _FieldError("params_json", f"expected a JSON object of parameters, got {type(params).__name__}")
     names = set(cls._get_param_names())

@@ -32,7 +32,7 @@ from typing import NamedTuple, Protocol
 
 import numpy as np
 
-from ..core._validation import check_features, is_integer
+from ..core._validation import SIZE_LIMITS, check_features, check_size, is_integer
 from ..core.activation import beta_from_slope, slope_for_threshold
 from ..core.count_losses import log_counts
 from ..core.losses import head_logits, head_loss
@@ -208,7 +208,23 @@ def _check_sizes(hidden_layer_sizes, n_features):
         not is_integer(s) or s < 1 for s in sizes
     ):
         raise ValueError(f"hidden_layer_sizes must be positive integers, got {hidden_layer_sizes!r}")
-    return tuple(int(s) for s in sizes)
+    if len(sizes) > SIZE_LIMITS["hidden_layers"]:
+        raise ValueError(f"hidden_layer_sizes: at most {SIZE_LIMITS['hidden_layers']} hidden layers, "
+                         f"got {len(sizes)}")
+    return tuple(check_size("hidden_layer_sizes", s, "hidden_units") for s in sizes)
+
+
+def check_network_size(n_rows, n_features, hidden_layer_sizes):
+    r"""Refuse, before anything is allocated, a network whose training needs more than
+    ``SIZE_LIMITS["network_entries"]`` float64 entries (rows x hidden units + parameters)."""
+    sizes = (n_features,) + _check_sizes(hidden_layer_sizes, n_features) + (1,)
+    n_params = sum((n_in + 1) * n_out for n_in, n_out in zip(sizes[:-1], sizes[1:]))
+    entries = n_rows * sum(sizes[1:]) + n_params
+    limit = SIZE_LIMITS["network_entries"]
+    if entries > limit:
+        raise ValueError(f"hidden_layer_sizes={sizes[1:-1]!r}: training {n_rows} rows of {n_features} "
+                         f"features needs {entries} float64 entries (rows x units + parameters), more "
+                         f"than the limit {limit}; use fewer hidden units")
 
 
 def init_params(n_features, hidden_layer_sizes=None, tau_init=0.25, random_state=None):

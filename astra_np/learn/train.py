@@ -46,12 +46,12 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from ..core._stable import logsumexp
-from ..core._validation import check_features_and_labels, is_integer
+from ..core._validation import check_features_and_labels, check_size
 from ..core.activation import slope_from_beta, threshold
 from ..core.losses import head_logits
 from ..core.registry import DEFAULT_METHOD, get_method
 from .kernel import EpochKernel
-from .nn import ApproxCounts, MLPParams, ReferencePath, forward, init_params, log_e_ratio_from_counts, method_flags
+from .nn import ApproxCounts, MLPParams, ReferencePath, check_network_size, forward, init_params, log_e_ratio_from_counts, method_flags
 from .optim import Adam, EtaBRule
 
 __all__ = ["MONITORS", "HISTORY_KEYS", "TrainResult", "train", "approx_counts"]
@@ -132,12 +132,6 @@ def _check_data(X, y, name_X, name_y):
     return check_features_and_labels(name_X, X, name_y, y)
 
 
-def _positive_int(name, value):
-    if not is_integer(value) or value < 1:
-        raise ValueError(f"{name} must be a positive integer, got {value!r}")
-    return int(value)
-
-
 def _eta_b_rule(eta_b):
     r"""The :class:`EtaBRule` of ``eta_b`` (None: Eq. 10 with the paper's constants; a number: fixed)."""
     if eta_b is None:
@@ -181,8 +175,9 @@ def _check_validation(X_val, y_val, n_features, monitor):
     return X_val, y_val
 
 
-def _initial_params(params, n_features, hidden_layer_sizes, tau_init, rng):
+def _initial_params(params, n_rows, n_features, hidden_layer_sizes, tau_init, rng):
     if params is None:
+        check_network_size(n_rows, n_features, hidden_layer_sizes)
         return init_params(n_features, hidden_layer_sizes, tau_init=tau_init, random_state=rng)
     if not isinstance(params, MLPParams):
         raise ValueError(f"params must be an MLPParams, got {type(params).__name__}")
@@ -194,7 +189,7 @@ def _initial_params(params, n_features, hidden_layer_sizes, tau_init, rng):
 def _number_of_batches(batch_size, n, m1):
     if batch_size is None:
         return 1
-    batch_size = _positive_int("batch_size", batch_size)
+    batch_size = check_size("batch_size", batch_size)
     n_batches = -(-n // batch_size)
     if n_batches > m1:
         raise ValueError(
@@ -411,7 +406,10 @@ def train(X, y, X_val=None, y_val=None, *, method=DEFAULT_METHOD, hidden_layer_s
     hidden_layer_sizes : None, int or sequence of int
         ``None``: one layer of :math:`\lceil (n_x+1)/2 \rceil` units.
     epochs : int
-        Number of epochs (default 10,000; no early stopping).
+        Number of epochs (default 10,000; no early stopping), at most
+        ``SIZE_LIMITS["epochs"]`` (:mod:`astra_np.core._validation`). The network too is
+        bounded before it is allocated: at most ``SIZE_LIMITS["network_entries"]`` float64
+        entries (rows x hidden units + parameters).
     learning_rate : float
         Adam learning rate :math:`\eta` of the weights (0.001).
     tau_init : float
@@ -456,11 +454,12 @@ def train(X, y, X_val=None, y_val=None, *, method=DEFAULT_METHOD, hidden_layer_s
     m1 = int(y.sum())
     if m1 == 0 or m1 == y.size:
         raise ValueError(f"y needs both classes (minority = 1), got {m1} positive(s) of {y.size}")
-    epochs = _positive_int("epochs", epochs)
+    epochs = check_size("epochs", epochs)
     _check_options(learning_rate, monitor, beta_update, metrics_on)
     rule = _eta_b_rule(eta_b)
     rng = random_state if isinstance(random_state, np.random.Generator) else np.random.default_rng(random_state)
-    params = _initial_params(params, X.shape[1], hidden_layer_sizes, tau_init, rng)
+    n_rows = y.size + (0 if y_val is None else np.shape(y_val)[0])
+    params = _initial_params(params, n_rows, X.shape[1], hidden_layer_sizes, tau_init, rng)
     val = _check_validation(X_val, y_val, X.shape[1], monitor)
     n_batches = _number_of_batches(batch_size, y.size, m1)
     sizes = params.layer_sizes

@@ -35,7 +35,9 @@ from pathlib import Path
 
 import numpy as np
 
+from ..core._io import atomic_output
 from ..core._stable import softplus
+from ..core._validation import check_size
 from ..core.activation import astra, astra_logit, astra_partials, slope_for_threshold, threshold_logit
 from ..core.registry import MethodTable, get_method, losses, paper_method_names
 from ..core.ztransform import z_transform
@@ -727,6 +729,7 @@ def builtin_experiment(out, epochs=DEFAULT_EPOCHS, n_folds=DEFAULT_FOLDS, method
     from .datasets import make_imbalanced
     from .protocol import run_experiment
 
+    check_size("epochs", epochs)
     X, y = make_imbalanced(**dict(BUILTIN_DATA if data is None else data))
     m1 = int(y.sum())
     name = f"builtin-{round((y.size - m1) / (positives or m1))}"
@@ -838,14 +841,14 @@ def save_figure(fig, path, fmt=None):
     Returns
     -------
     pathlib.Path
-        The written file.
+        The written file (atomically: :func:`astra_np.core._io.atomic_output`).
     """
     path = Path(path)
     fmt = (fmt or path.suffix.lstrip(".")).lower()
     if fmt not in FORMATS:
         raise ValueError(f"fmt: unsupported format {fmt!r}; choose from {', '.join(FORMATS)}")
-    with _style():
-        fig.savefig(path, format=fmt, dpi=PNG_DPI, metadata=_SAVE_METADATA[fmt])
+    with _style(), atomic_output(path) as fh:
+        fig.savefig(fh, format=fmt, dpi=PNG_DPI, metadata=_SAVE_METADATA[fmt])
     return path
 
 

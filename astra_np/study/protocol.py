@@ -103,7 +103,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from .._version import __version__
-from ..core._validation import check_features_and_labels, is_integer
+from ..core._validation import check_features_and_labels, check_size
 from ..core.losses import METHODS
 from ..core.plugins import load_plugins, loaded_plugins, plugin_of
 from ..core.registry import get_method, losses, paper_method_names
@@ -530,7 +530,7 @@ class _Pool:
 def _make_pool(executor, workers, max_in_flight, n_pending):
     if executor is not None:
         return _Pool(executor, own=False, limit=max_in_flight or 16)
-    workers = _default_workers() if workers is None else int(workers)
+    workers = min(_default_workers() if workers is None else int(workers), max(n_pending, 1))
     limit = max_in_flight or 2 * workers
     if workers == 1 or n_pending <= 1:
         return _Pool(SerialExecutor(), own=True, limit=limit)
@@ -542,19 +542,21 @@ def _make_pool(executor, workers, max_in_flight, n_pending):
     return _Pool(pool, own=True, limit=limit, context=context)
 
 
-def _check_inputs(X, y, methods, epochs, history_points, workers):
+def _check_inputs(X, y, methods, sizes):
+    r"""Validated ``(X, y, methods)``; every size of ``sizes`` (name -> value, None for
+    "not given") is checked against :data:`astra_np.core._validation.SIZE_LIMITS`."""
     X, y = check_features_and_labels("X", X, "y", y)
+    if isinstance(methods, str):
+        raise ValueError(f"methods must be a list of method names, got the string {methods!r}")
     methods = list(methods)
     if not methods or len(set(methods)) != len(methods):
         raise ValueError(f"methods must be a non-empty list of distinct names, got {methods!r}")
     unknown = [m for m in methods if not isinstance(m, str) or m not in METHODS]
     if unknown:
         raise ValueError(f"methods: unknown method(s) {unknown!r}; choose from {list(METHODS)!r}")
-    for name, v in (("epochs", epochs), ("history_points", history_points), ("workers", workers)):
-        if v is None and name == "workers":
-            continue
-        if not is_integer(v) or v < 1:
-            raise ValueError(f"{name} must be a positive integer, got {v!r}")
+    for name, value in sizes.items():
+        if value is not None:
+            check_size(name, value, minimum=3 if name == "folds" else 1)
     return X, y, methods
 
 
@@ -745,7 +747,8 @@ def run_experiment(X, y, out, *, dataset="data", positives=None, repeats=10, fol
     executor : concurrent.futures.Executor, optional
         Runs the folds; not shut down here. Default: a process pool of ``workers``.
     workers : int, optional
-        Size of the default pool (default: CPUs available; 1 runs in this process).
+        Size of the default pool (default: CPUs available; 1 runs in this process), never
+        more than the folds still to run.
     max_in_flight : int, optional
         Folds submitted at a time.
     progress : bool
@@ -767,13 +770,22 @@ def run_experiment(X, y, out, *, dataset="data", positives=None, repeats=10, fol
         Criterion of :data:`astra_np.study.selection.CRITERIA` (default ``"g_mean"``, the
         counted G-Mean of the validation fold); only with ``candidates``.
 
+    Every size (``repeats``, ``folds``, ``epochs``, ``history_points``, ``workers``,
+    ``max_in_flight``, ``positives``) is an integer with a maximum,
+    :data:`astra_np.core._validation.SIZE_LIMITS`, checked before anything is allocated
+    or written. The configuration is fixed (``meta.json``) when the first fold is stored:
+    a run refused or failed before that leaves no configuration to conflict with.
+
     Returns
     -------
     ExperimentResult
         ``new`` counts the units of work done by this call: folds, or candidate fits with
         ``candidates``.
     """
-    X, y, methods = _check_inputs(X, y, methods, epochs, history_points, workers)
+    X, y, methods = _check_inputs(X, y, methods, dict(
+        epochs=epochs, history_points=history_points, workers=workers, max_in_flight=max_in_flight,
+        repeats=None if splits is not None else repeats, folds=None if splits is not None else folds,
+        positives=None if splits is not None else positives))
     splits, repeats, folds, positives = _resolve_splits(y, splits, repeats, folds, seed, positives, dataset)
     params = dict(estimator_params or {})
     params["epochs"] = int(epochs)

@@ -38,11 +38,12 @@ import os
 
 import numpy as np
 
+from ..core._io import write_atomic
 from ..core.registry import MethodTable, get_method
 from .selection import column_label, column_of, format_choices, method_of, with_fixed_columns
 from .store import ResultsStore, read_results
 
-__all__ = ["load_results", "summarize", "paired_p_value", "format_markdown", "write_report",
+__all__ = ["load_results", "stored_and_expected", "summarize", "paired_p_value", "format_markdown", "write_report",
            "METRICS", "METHOD_LABELS"]
 
 METRICS = (("g_mean", "G-Mean"), ("mcc", "MCC"))
@@ -54,6 +55,18 @@ def load_results(results_dir):
     r"""``(meta, records)`` of a results directory (:func:`astra_np.study.store.read_results`)."""
     _, meta, records = read_results(results_dir)
     return meta, records
+
+
+def stored_and_expected(results_dir):
+    r"""``(folds stored, folds of the complete run)`` of a results directory (from its
+    configuration: repeats x folds x methods)."""
+    _, meta, records = read_results(results_dir)
+    c = meta["config"]
+    try:
+        expected = int(c["repeats"]) * int(c["folds"]) * len(c["methods"])
+    except (KeyError, TypeError, ValueError):
+        raise ValueError(f"{results_dir}: meta.json holds no repeats, folds and methods") from None
+    return len(records), expected
 
 
 def paired_p_value(a, b):
@@ -184,13 +197,6 @@ def _csv_text(rows):
     return buf.getvalue()
 
 
-def _write(path, text):
-    tmp = f"{path}.tmp"
-    with open(tmp, "w", encoding="utf-8") as fh:
-        fh.write(text)
-    os.replace(tmp, path)
-
-
 def write_report(results_dirs, out_dir=None, alpha=0.05, figure=True):
     r"""Write ``table.md``, ``table.csv``, ``pvalues.csv`` and Fig. 4 (``fig4_<dataset>.png``).
 
@@ -243,7 +249,7 @@ def write_report(results_dirs, out_dir=None, alpha=0.05, figure=True):
     notes = [n for n in dict.fromkeys(notes) if n]
     if notes:
         text += "\n" + "\n".join(f"- {n}" for n in notes) + "\n"
-    _write(path, text)
+    write_atomic(path, text)
     written.append(path)
     rows = [["dataset", "metric", "method", "mean", "std", "n_folds", "bold", "result",
              "p_vs_best"]]
@@ -264,7 +270,7 @@ def write_report(results_dirs, out_dir=None, alpha=0.05, figure=True):
                     prows.append([d, metric, a, b, repr(p)])
     for name, data in (("table.csv", rows), ("pvalues.csv", prows)):
         path = os.path.join(out_dir, name)
-        _write(path, _csv_text(data))
+        write_atomic(path, _csv_text(data))
         written.append(path)
     if figure:
         written += _write_fig4(results_dirs, out_dir)

@@ -37,7 +37,8 @@ from collections.abc import Mapping
 
 import numpy as np
 
-from ..core._validation import is_integer
+from ..core._io import loads_json, write_atomic
+from ..core._validation import check_size, is_integer
 from .data import MAX_DENSE_ENTRIES, undersample_minority
 
 __all__ = ["CVSplits", "make_splits", "load_splits", "rotation", "labels_fingerprint"]
@@ -158,10 +159,7 @@ class CVSplits:
         r"""JSON text of :meth:`to_dict`; also written to ``path`` when given."""
         text = json.dumps(self.to_dict(), separators=(",", ":")) + "\n"
         if path is not None:
-            tmp = f"{os.fspath(path)}.tmp"
-            with open(tmp, "w", encoding="utf-8") as fh:
-                fh.write(text)
-            os.replace(tmp, path)
+            write_atomic(path, text)
         return text
 
 
@@ -191,9 +189,8 @@ def make_splits(y, n_repeats=10, n_folds=5, seed=0, positives=None):
     [1, 1, 1, 1, 1]
     """
     y = _check_labels(y)
-    for name, v, lo in (("n_repeats", n_repeats, 1), ("n_folds", n_folds, 3)):
-        if not is_integer(v) or v < lo:
-            raise ValueError(f"{name} must be an integer >= {lo}, got {v!r}")
+    check_size("n_repeats", n_repeats, "repeats")
+    check_size("n_folds", n_folds, "folds", minimum=3)
     if not is_integer(seed) or seed < 0:
         raise ValueError(f"seed must be a non-negative integer, got {seed!r}")
     m1 = int(y.sum())
@@ -293,11 +290,7 @@ def _splits_document(source):
         text = source if is_text else _read_text(source)
     else:
         raise ValueError(f"splits: source must be a file path, JSON text or a mapping, got {type(source).__name__}")
-    try:
-        doc = json.loads(text)
-    except (json.JSONDecodeError, RecursionError) as exc:
-        reason = exc if isinstance(exc, json.JSONDecodeError) else "nested too deeply"
-        raise ValueError(f"splits: not valid JSON ({reason})") from None
+    doc = loads_json(text, "splits")
     if not isinstance(doc, dict):
         raise ValueError(f"splits: the JSON must be an object, got {type(doc).__name__}")
     return doc

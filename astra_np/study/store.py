@@ -3,16 +3,19 @@ r"""Append-only, crash-safe results store for the experiment protocol.
 An experiment directory holds
 
 * ``meta.json``: the experiment's configuration and the astra_np version, written
-  once (atomically, via a temporary file and ``os.replace``). Reopening the directory
-  with a different configuration or package version is refused
-  (:class:`ConfigMismatchError`), so results of different setups never mix.
+  once, with the first record (atomically, :func:`astra_np.core._io.write_atomic`).
+  Reopening a directory that holds records with a different configuration or package
+  version is refused (:class:`ConfigMismatchError`), so results of different setups
+  never mix; a directory without records takes any configuration.
 * ``folds.jsonl``: one JSON object per line, one line per finished fold (one method
   on one rotation of one repeat). A record is appended with a **single** ``write`` of
   the complete line (opened with ``O_APPEND``) followed by ``fsync``, so a ``kill -9``
   at any moment leaves either the whole line or a torn last line without its newline.
   On opening, a torn last line is cut off (the file is truncated after the last
-  complete line); blank lines are skipped; a corrupted line elsewhere raises
-  ``ValueError`` naming the file and the line. Records are keyed by
+  complete line); blank lines are skipped; a corrupted line elsewhere, or a record
+  field of the wrong type or out of range (:data:`RECORD_FIELDS`), raises
+  ``ValueError`` naming the file and the line. A write that fails (disk full) is cut
+  back, so the file keeps its complete lines. Records are keyed by
   ``(repeat, rotation, method)``; appending a key that is already stored is refused, so
   nothing is ever duplicated.
 * ``.lock``: an advisory lock (``fcntl.lockf``, POSIX; owned by the writing process,
@@ -26,10 +29,15 @@ seed then give byte-identical ``folds.jsonl`` files (records hold no timing fiel
 JSON is written with sorted keys and Python's shortest round-trip float repr.
 """
 import json
+import math
 import os
 from pathlib import Path
 
-__all__ = ["ResultsStore", "ConfigMismatchError", "KEY_FIELDS", "record_key", "encode_record"]
+from ..core._io import loads_json, write_atomic
+from ..core._validation import is_integer
+
+__all__ = ["ResultsStore", "ConfigMismatchError", "KEY_FIELDS", "RECORD_FIELDS", "record_key", "check_record",
+           "encode_record"]
 
 FORMAT = "astra_np-results"
 VERSION = 1
@@ -57,27 +65,49 @@ def encode_record(record):
     return (json.dumps(record, sort_keys=True, separators=(",", ":"), allow_nan=False) + "\n").encode()
 
 
-def _fsync_dir(path):
-    try:
-        fd = os.open(path, os.O_RDONLY)
-    except OSError:  # pragma: no cover - platforms without directory fds
-        return
-    try:
-        os.fsync(fd)
-    except OSError:  # pragma: no cover
-        pass
-    finally:
-        os.close(fd)
+def _count(v):
+    return is_integer(v) and v >= 0
 
 
-def _write_atomic(path, data):
-    tmp = f"{path}.tmp"
-    with open(tmp, "wb") as fh:
-        fh.write(data)
-        fh.flush()
-        os.fsync(fh.fileno())
-    os.replace(tmp, path)
-    _fsync_dir(os.path.dirname(os.path.abspath(path)))
+def _number_in(low, high):
+    return lambda v: isinstance(v, (int, float)) and not isinstance(v, bool) and low <= v <= high
+
+
+def _optional(check):
+    return lambda v: v is None or check(v)
+
+
+_ANY_NUMBER = _number_in(-math.inf, math.inf)
+
+#: The type and range of every field a fold record may hold (a field absent is not
+#: checked here; the report names the one it needs). Keyed by field name: (test, what).
+RECORD_FIELDS = {
+    "repeat": (_count, "an integer >= 0"),
+    "rotation": (_count, "an integer >= 0"),
+    "method": (lambda v: isinstance(v, str), "a method name (a string)"),
+    "dataset": (lambda v: isinstance(v, str), "a string"),
+    **{k: (_count, "an integer >= 0") for k in (
+        "test_fold", "val_fold", "random_state", "n_train", "n_train_pos", "n_val", "n_val_pos",
+        "n_test", "n_test_pos", "tp", "fp", "tn", "fn")},
+    "g_mean": (_number_in(0.0, 1.0), "a number in [0, 1]"),
+    "mcc": (_number_in(-1.0, 1.0), "a number in [-1, 1]"),
+    **{k: (_optional(_count), "null or an integer >= 0") for k in (
+        "best_epoch", "n_epochs", "epochs_off_fused_path")},
+    **{k: (_optional(_ANY_NUMBER), "null or a number") for k in ("b", "tau", "b_last", "tau_last")},
+    "stopped": (lambda v: isinstance(v, bool), "true or false"),
+    "warnings": (lambda v: isinstance(v, list) and all(isinstance(w, str) for w in v), "a list of strings"),
+    "history": (lambda v: isinstance(v, dict), "an object"),
+    "history_sampled": (lambda v: isinstance(v, dict), "an object"),
+}
+
+
+def check_record(record):
+    r"""``ValueError`` naming the first field of ``record`` of a wrong type or out of range
+    (:data:`RECORD_FIELDS`); the key fields must be present."""
+    record_key(record)
+    for name, (ok, what) in RECORD_FIELDS.items():
+        if name in record and not ok(record[name]):
+            raise ValueError(f"field {name!r} must be {what}, got {record[name]!r}")
 
 
 class ResultsStore:
@@ -89,9 +119,9 @@ class ResultsStore:
 
     Notes
     -----
-    Typical use: ``store.open(config, version)`` (creates or checks ``meta.json``,
-    repairs a torn last line, takes the lock), then :meth:`append` per finished fold,
-    :meth:`finalize` when complete, :meth:`close`.
+    Typical use: ``store.open(config, version)`` (checks ``meta.json``, repairs a torn
+    last line, takes the lock), then :meth:`append` per finished fold (the first one
+    writes ``meta.json``), :meth:`finalize` when complete, :meth:`close`.
     """
 
     def __init__(self, directory):
@@ -102,17 +132,15 @@ class ResultsStore:
         self._lock_fd = None
         self._lock_key = None
         self._keys = set()
+        self._meta_to_write = None
 
     # -- metadata ---------------------------------------------------------------------
     def read_meta(self):
         r"""The stored ``meta.json`` mapping, or None when the directory has none."""
         if not os.path.exists(self.meta_path):
             return None
-        with open(self.meta_path, encoding="utf-8") as fh:
-            try:
-                meta = json.load(fh)
-            except json.JSONDecodeError as exc:
-                raise ValueError(f"{self.meta_path}: not valid JSON ({exc})") from None
+        with open(self.meta_path, "rb") as fh:
+            meta = loads_json(fh.read(), self.meta_path)
         if not isinstance(meta, dict) or meta.get("format") != FORMAT:
             meta = meta if isinstance(meta, dict) else {}
             raise ValueError(
@@ -122,8 +150,25 @@ class ResultsStore:
             raise ValueError(f"{self.meta_path}: damaged: no 'config' object")
         return meta
 
+    def _check_meta(self, meta, config, package_version):
+        diffs = sorted(k for k in set(config) | set(meta["config"]) if config.get(k) != meta["config"].get(k))
+        if diffs:
+            shown = "; ".join(f"{k}: stored {meta['config'].get(k)!r}, requested {config.get(k)!r}" for k in diffs)
+            raise ConfigMismatchError(
+                f"{self.directory} holds results of a different configuration ({shown}); "
+                f"use another output directory or the same options to resume"
+            )
+        if meta.get("package_version") != package_version:
+            raise ConfigMismatchError(
+                f"{self.directory} was written by astra_np {meta.get('package_version')!r}, "
+                f"this is {package_version!r}; use another output directory"
+            )
+
     def open(self, config, package_version):
         r"""Create or reopen the store for ``config``; returns the stored records.
+
+        The configuration is fixed once a record is stored: ``meta.json`` is written with
+        the first record, so a directory without records takes any configuration.
 
         Raises
         ------
@@ -135,31 +180,14 @@ class ResultsStore:
         try:
             config = json.loads(json.dumps(config, sort_keys=True))  # normalise types
             meta = self.read_meta()
-            if meta is None:
-                if os.path.exists(self.records_path) and os.path.getsize(self.records_path):
-                    raise ValueError(
-                        f"{self.records_path} exists without {META_FILE}; refusing to mix results"
-                    )
-                doc = {"format": FORMAT, "version": VERSION, "package_version": package_version,
-                       "config": config}
-                _write_atomic(self.meta_path, (json.dumps(doc, sort_keys=True, indent=1) + "\n").encode())
-            else:
-                diffs = sorted(k for k in set(config) | set(meta["config"])
-                               if config.get(k) != meta["config"].get(k))
-                if diffs:
-                    shown = "; ".join(
-                        f"{k}: stored {meta['config'].get(k)!r}, requested {config.get(k)!r}" for k in diffs
-                    )
-                    raise ConfigMismatchError(
-                        f"{self.directory} holds results of a different configuration ({shown}); "
-                        f"use another output directory or the same options to resume"
-                    )
-                if meta.get("package_version") != package_version:
-                    raise ConfigMismatchError(
-                        f"{self.directory} was written by astra_np {meta.get('package_version')!r}, "
-                        f"this is {package_version!r}; use another output directory"
-                    )
             records = self.load(repair=True)
+            if meta is None and records:
+                raise ValueError(f"{self.records_path} exists without {META_FILE}; refusing to mix results")
+            if records:
+                self._check_meta(meta, config, package_version)
+            else:  # written with the first record
+                self._meta_to_write = {"format": FORMAT, "version": VERSION,
+                                       "package_version": package_version, "config": config}
             self._keys = {record_key(r) for r in records}
             self._fd = os.open(self.records_path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
             return records
@@ -224,15 +252,14 @@ class ResultsStore:
         r"""The record of one line; ``ValueError`` naming the file and the line otherwise."""
         where = f"{self.records_path}: line {lineno}"
         try:
-            rec = json.loads(line)
-        except (json.JSONDecodeError, UnicodeDecodeError) as exc:
-            raise ValueError(f"{where} is corrupted ({exc})") from None
+            rec = loads_json(line, where)
+        except ValueError as exc:
+            raise ValueError(f"{where} is corrupted ({str(exc).removeprefix(where + ': ')})") from None
         if not isinstance(rec, dict):
             raise ValueError(f"{where} is not a fold record (a JSON object), got {type(rec).__name__}")
         try:
-            key = record_key(rec)
-            hash(key)
-        except (ValueError, TypeError) as exc:
+            check_record(rec)
+        except ValueError as exc:
             raise ValueError(f"{where}: {exc}") from None
         return rec
 
@@ -240,28 +267,40 @@ class ResultsStore:
         return tuple(key) in self._keys
 
     def append(self, record):
-        r"""Durably append one fold record (single write of the whole line, then fsync)."""
+        r"""Durably append one fold record (single write of the whole line, then fsync).
+
+        The first record also writes ``meta.json``. When the write fails (disk full, a
+        file-size limit) the file is cut back to its previous length and the
+        ``OSError`` is raised.
+        """
         if self._fd is None:
             raise RuntimeError("store is not open; call open(config, version) first")
         key = record_key(record)
         if key in self._keys:
             raise ValueError(f"record {key!r} is already stored")
         data = encode_record(record)
-        view = memoryview(data)
-        while view:  # a regular-file write is complete unless interrupted or the disk is full
-            n = os.write(self._fd, view)
-            view = view[n:]
-        os.fsync(self._fd)
+        if self._meta_to_write is not None:
+            write_atomic(self.meta_path, json.dumps(self._meta_to_write, sort_keys=True, indent=1) + "\n")
+            self._meta_to_write = None
+        size = os.fstat(self._fd).st_size
+        try:
+            view = memoryview(data)
+            while view:  # a regular-file write is complete unless interrupted or the disk is full
+                n = os.write(self._fd, view)
+                view = view[n:]
+            os.fsync(self._fd)
+        except OSError as exc:
+            os.ftruncate(self._fd, size)
+            raise OSError(exc.errno, f"cannot write {self.records_path!r}: {exc.strerror}") from None
         self._keys.add(key)
 
     def finalize(self, sort_key):
         r"""Rewrite the records atomically in ``sorted(records, key=sort_key)`` order."""
         records = sorted(self.load(), key=sort_key)
-        data = b"".join(encode_record(r) for r in records)
-        if self._fd is not None:
+        write_atomic(self.records_path, b"".join(encode_record(r) for r in records))
+        if self._fd is not None:  # the appending descriptor points at the replaced file
             os.close(self._fd)
-        _write_atomic(self.records_path, data)
-        if self._fd is not None:
+            self._fd = None
             self._fd = os.open(self.records_path, os.O_WRONLY | os.O_APPEND)
         return records
 

@@ -19,7 +19,9 @@ from .spec import TINY, head_method
 
 #: Cause labels, in the order the rules try them.
 CAUSES = {
-    "raised": "the implementation raised an exception",
+    "raised": "the implementation raised an exception (or called sys.exit)",
+    "timeout": "the call did not return within the time allowed",
+    "modified input": "the implementation changed an input array in place",
     "shape/dtype": "shape or dtype mismatch",
     "float32": "float32 result",
     "subnormal": "subnormal input",

@@ -1,11 +1,11 @@
 r"""The document: generating, writing and loading the reference vectors."""
-import json
 import math
 import os
 import sys
 
 import numpy as np
 
+from ...core._io import loads_json, write_atomic
 from .cases import _all_raw_cases
 from .crosscheck import _cross_check, _reference
 from .encoding import _tensor, decode, dumps
@@ -180,8 +180,7 @@ def write(path, cases="all", *, check=True):
     if path in (None, "-"):
         sys.stdout.write(text)
     else:
-        with open(path, "w", encoding="ascii", newline="\n") as fh:
-            fh.write(text)
+        write_atomic(path, text.encode("ascii"))
     return doc
 
 
@@ -208,10 +207,15 @@ def load(source):
     if isinstance(source, dict):
         doc = source
     elif hasattr(source, "read"):
-        doc = json.load(source)
-    else:
-        with open(source, encoding="utf-8") as fh:
-            doc = json.load(fh)
+        doc = loads_json(source.read(), "vectors")
+    elif isinstance(source, (str, bytes, os.PathLike)):
+        with open(source, "rb") as fh:
+            doc = loads_json(fh.read(), f"vectors {os.fsdecode(source)!r}")
+    else:  # an int would be taken by open() for a file descriptor
+        raise ValueError(f"vectors must be a file path, a text file or a parsed document (dict), "
+                         f"got {type(source).__name__} {source!r}")
+    if not isinstance(doc, dict):
+        raise ValueError(f"vectors: expected a JSON object, got {type(doc).__name__}")
     errors = schema_errors(doc)
     if errors:
         raise ValueError("reference vectors violate the schema:\n  " + "\n  ".join(errors[:20]))

@@ -1,12 +1,17 @@
 r"""Validation of another implementation against the reference vectors: :func:`validate`."""
+import contextlib
 import difflib
 import math
+import numbers
+import signal
 import sys
+import threading
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
 import numpy as np
 
+from ...core._validation import check_size
 from .causes import CAUSES, classify, constant_factors, describe_factor
 from .document import _selected, generate, load
 from .encoding import decode
@@ -376,20 +381,62 @@ class _CaseCheck:
             self.add(key, int(j), float(e[j]), float(g[j]), float(rel[j]), focus=exp.shape)
 
 
-def _check_case(fn, entry, case, lookup):
+class _Timeout(Exception):
+    pass
+
+
+@contextlib.contextmanager
+def _time_limit(seconds):
+    r"""Raise :class:`_Timeout` in the block after ``seconds`` (None: no limit; SIGALRM,
+    so the main thread of a POSIX process only)."""
+    if seconds is None:
+        yield
+        return
+
+    def expire(signum, frame):
+        raise _Timeout
+
+    previous = signal.signal(signal.SIGALRM, expire)
+    signal.setitimer(signal.ITIMER_REAL, seconds)
+    try:
+        yield
+    finally:
+        signal.setitimer(signal.ITIMER_REAL, 0)
+        signal.signal(signal.SIGALRM, previous)
+
+
+def _run_call(entry, lookup, inputs, timeout):
+    r"""``(outputs, None)``, or ``(None, (message, cause))`` when the call fails. The
+    implementation gets copies of the inputs: a change it makes to them is reported."""
+    copies = {k: v.copy() for k, v in inputs.items()}
+    try:
+        with _time_limit(timeout):
+            outputs, _ = _call(entry, lookup, copies)
+    except ProtocolError as exc:
+        return None, (str(exc), "shape/dtype")
+    except _Timeout:
+        return None, (f"did not return within {timeout:g} s", "timeout")
+    except SystemExit as exc:  # sys.exit() in the implementation under test is a failure
+        return None, (f"raised SystemExit (sys.exit({exc.code!r}))", "raised")
+    except Exception as exc:  # the implementation under test raised
+        return None, (f"raised {type(exc).__name__}: {exc}", "raised")
+    changed = [k for k, v in inputs.items() if not np.array_equal(copies[k], v, equal_nan=v.dtype.kind == "f")]
+    if changed:
+        return None, (f"modified its input{'s' * (len(changed) > 1)} {', '.join(changed)} in place (the "
+                      f"validator passes copies; an implementation must not change its arguments)",
+                      "modified input")
+    return outputs, None
+
+
+def _check_case(fn, entry, case, lookup, timeout=None):
     """Run one case (at least one of its calls is provided): its :class:`_CaseCheck`."""
     inputs = {k: decode(t) for k, t in case["inputs"].items()}
     inputs = {k: (np.float64(v) if v.ndim == 0 and v.dtype.kind == "f" else v)
               for k, v in inputs.items()}
     check = _CaseCheck(fn, case, {k: np.asarray(v) for k, v in inputs.items()})
-    try:
-        outputs, _ = _call(entry, lookup, inputs)
-    except ProtocolError as exc:
-        check.add("*", -1, math.nan, math.nan, math.inf, str(exc), "shape/dtype")
-        return check
-    except Exception as exc:  # the implementation under test raised
-        check.add("*", -1, math.nan, math.nan, math.inf,
-                  f"raised {type(exc).__name__}: {exc}", "raised")
+    outputs, problem = _run_call(entry, lookup, inputs, timeout)
+    if problem is not None:
+        check.add("*", -1, math.nan, math.nan, math.inf, problem[0], problem[1])
         return check
     expected = {"value": decode(case["value"])}
     expected.update({"gradient." + k: decode(t) for k, t in case["gradient"].items()})
@@ -440,6 +487,9 @@ def _check_arguments(module_or_mapping, cases, functions, exclude):
                 raise ValueError(f"functions: unknown name {name!r}"
                                  + (f" (did you mean {hint!r}?)" if hint else "")
                                  + f"; known: {list(FUNCTIONS)}")
+    if isinstance(functions, (bytes, numbers.Number)) or isinstance(exclude, (bytes, numbers.Number)):
+        raise ValueError(f"functions and exclude must be names or lists of names, got {functions!r} "
+                         f"and {exclude!r}")
     tags = (exclude,) if isinstance(exclude, str) else tuple(exclude or ())
     for tag in tags:
         if tag not in REQUIREMENTS:
@@ -448,7 +498,7 @@ def _check_arguments(module_or_mapping, cases, functions, exclude):
     return wanted, tags
 
 
-def _check_function(fn, entry, lookup, cases, tags, result):
+def _check_function(fn, entry, lookup, cases, tags, result, timeout=None):
     """Run the cases of one function; append its report and failures to ``result``."""
     n_cases = n_failed = excluded = 0
     worst = (-1.0, 0.0, "")  # (ratio, rel, case id)
@@ -464,7 +514,7 @@ def _check_function(fn, entry, lookup, cases, tags, result):
             excluded += 1
             result.excluded[hit[0]] = result.excluded.get(hit[0], 0) + 1
             continue
-        check = _check_case(fn, entry, case, lookup)
+        check = _check_case(fn, entry, case, lookup, timeout)
         n_cases += 1
         if check.entries:
             n_failed += 1
@@ -508,8 +558,18 @@ def _print(result, out, max_failures):
         print("  " + str(f).replace("\n", "\n  "), file=out)
 
 
+def _check_timeout(timeout):
+    if timeout is None:
+        return None
+    if isinstance(timeout, bool) or not isinstance(timeout, numbers.Real) or not 0 < timeout < math.inf:
+        raise ValueError(f"timeout must be None or a number of seconds > 0, got {timeout!r}")
+    if not hasattr(signal, "setitimer") or threading.current_thread() is not threading.main_thread():
+        raise ValueError("timeout needs the main thread of a POSIX process (it uses SIGALRM)")
+    return float(timeout)
+
+
 def validate(module_or_mapping, vectors=None, *, cases="all", functions=None, exclude=(),
-             allow_missing=False, file=None, verbose=True, max_failures=10):
+             allow_missing=False, file=None, verbose=True, max_failures=10, timeout=None):
     r"""Check another implementation's values and gradients against the reference vectors.
 
     Strict by default: the result passes only when every function of the document
@@ -550,6 +610,15 @@ def validate(module_or_mapping, vectors=None, *, cases="all", functions=None, ex
         Print the table, the verdict and the first failing cases.
     max_failures : int
         How many failing cases to print.
+    timeout : float, optional
+        Seconds each call may take; a call that has not returned by then fails its case
+        ("did not return"). POSIX, main thread only (SIGALRM); the limit takes effect
+        between Python bytecodes, so a long call inside compiled code ends first.
+
+    Every call gets copies of the case's inputs: an implementation that changes its
+    arguments in place fails the case ("modified its input"), and one that raises,
+    ``SystemExit`` included (``sys.exit()``), fails the case ("raised"); the remaining
+    cases still run.
 
     Returns
     -------
@@ -578,13 +647,15 @@ def validate(module_or_mapping, vectors=None, *, cases="all", functions=None, ex
     False
     """
     wanted, tags = _check_arguments(module_or_mapping, cases, functions, exclude)
+    timeout = _check_timeout(timeout)
+    max_failures = check_size("max_failures", max_failures, minimum=0)
     doc = _resolve_vectors(vectors, cases, None if wanted is None else sorted(set(wanted)))
     lookup = _lookup(module_or_mapping)
     result = ValidationResult(unknown=_unknown_names(module_or_mapping, doc),
                               allow_missing=bool(allow_missing))
     for fn, entry in doc["functions"].items():
         if wanted is None or fn in wanted:
-            _check_function(fn, entry, lookup, cases, tags, result)
+            _check_function(fn, entry, lookup, cases, tags, result, timeout)
     _attach_factors(result)
     if verbose:
         _print(result, sys.stdout if file is None else file, max_failures)
