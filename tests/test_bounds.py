@@ -13,7 +13,7 @@ from astra_np.learn.estimator import ASTraClassifier
 from astra_np.learn.train import train as train_network
 from astra_np.study import protocol
 from astra_np.study.datasets import make_imbalanced
-from astra_np.study.figures import builtin_histories
+from astra_np.study.figures import builtin_experiment
 from astra_np.study.protocol import run_experiment
 from astra_np.study.splits import make_splits
 
@@ -129,7 +129,7 @@ def test_trainer_and_splits_and_figure_sizes_refused(data):
         (lambda: train_network(X, y, hidden_layer_sizes=(SIZE_LIMITS["hidden_units"],)), "more than the limit"),
         (lambda: make_splits(y, n_repeats=SIZE_LIMITS["repeats"] + 1), "n_repeats must be an integer in [1, 1000]"),
         (lambda: make_splits(y, n_folds=SIZE_LIMITS["folds"] + 1), "n_folds must be an integer in [3, 1000]"),
-        (lambda: builtin_histories(epochs=SIZE_LIMITS["epochs"] + 1), "[1, 1000000]"),
+        (lambda: builtin_experiment("unused", epochs=SIZE_LIMITS["epochs"] + 1), "[1, 1000000]"),
     ):
         peak, message = _peak_bytes(call)
         assert bound in message

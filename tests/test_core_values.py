@@ -609,3 +609,21 @@ def test_live_head_loss(data, n, beta, loss, astra, z):
     }
     got = Lo.head_loss(x, beta, y, loss=loss, astra=astra, z=z)
     check_head(x, y, beta, res, got, "live")
+
+
+# ---------------------------------------------------------------------------
+# Counted MCC stays within its bounds
+# ---------------------------------------------------------------------------
+@given(tp=st.integers(1, 10**7), tn=st.integers(1, 10**7))
+def test_a_perfect_classifier_has_mcc_exactly_one(tp, tn):
+    from astra_np.core.metrics import mcc
+
+    assert mcc([[tn, 0], [0, tp]]) == 1.0   # not 1.0000000000000002 or 0.9999999999999998
+    assert mcc([[0, tn], [tp, 0]]) == -1.0
+
+
+@given(st.lists(st.integers(0, 10**9), min_size=4, max_size=4))
+def test_counted_mcc_never_leaves_its_bounds(counts):
+    from astra_np.core.metrics import mcc
+
+    assert -1.0 <= mcc(np.array(counts, dtype=float).reshape(2, 2)) <= 1.0

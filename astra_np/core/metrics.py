@@ -113,6 +113,8 @@ def mcc(cm):
 
     >>> mcc([[5, 0], [0, 5]]), mcc([[5, 5], [0, 0]])
     (1.0, 0.0)
+    >>> mcc([[99, 0], [0, 3]]), mcc([[0, 99], [3, 0]])    # never beyond +-1 by rounding
+    (1.0, -1.0)
     """
     cm = _check_cm(cm)
     top = cm.max()
@@ -122,7 +124,14 @@ def mcc(cm):
     den = np.sqrt(tp + fp) * np.sqrt(tp + fn) * np.sqrt(tn + fp) * np.sqrt(tn + fn)
     if den == 0:
         return 0.0
-    return float((tp * tn - fp * fn) / den)
+    if fp == 0 and fn == 0:   # a perfect classifier: exactly 1, not the rounded quotient
+        return 1.0
+    if tp == 0 and tn == 0:   # every example on the wrong side: exactly -1
+        return -1.0
+    # |MCC| <= 1 (Cauchy-Schwarz). The roundings of the four square roots, their product
+    # and the quotient can put a quotient within an ulp or two of the bound beyond it;
+    # the bound is then the nearer float to the exact value, so it is returned.
+    return float(min(max((tp * tn - fp * fn) / den, -1.0), 1.0))
 
 
 def g_mean(cm):
