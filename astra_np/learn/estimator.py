@@ -39,7 +39,7 @@ from ..core._stable import expit, log_expit
 from ..core._validation import check_random_state, check_size, check_tau
 from ..core.activation import slope_from_beta, threshold
 from ..core.losses import head_logits
-from ..core.registry import DEFAULT_METHOD
+from ..core.registry import DEFAULT_METHOD, get_method
 from .model_file import MODEL_FORMAT, read_model, write_model
 from .nn import _check_sizes, forward, method_flags
 from .optim import EtaBRule
@@ -56,7 +56,7 @@ from .preprocess import (
     standardization,
     standardize_rows,
 )
-from .train import MONITORS, train
+from .train import MONITORS, TrainingConfig, checked_training_data, train_checked
 
 __all__ = [
     "ASTraClassifier",
@@ -295,13 +295,15 @@ class ASTraClassifier:
         r"""Validate every constructor parameter against its declared constraint.
 
         Raises ``ValueError`` naming the parameter and the value; called by ``fit``
-        (and by the experiment protocol before anything is written). Returns the
-        :math:`\eta_b` rule (an :class:`astra_np.learn.optim.EtaBRule` or a fixed rate).
+        (and by the experiment protocol and the ``train`` command before anything is
+        written). Returns the training options it validated, a
+        :class:`astra_np.learn.train.TrainingConfig` (the method resolved in the registry,
+        the :math:`\eta_b` rule of Eq. 10 or a fixed rate), which ``fit`` passes down to
+        the trainer: nothing below checks them again.
         """
-        method_flags(self.method)
-        check_size("epochs", self.epochs)
-        if self.batch_size is not None:
-            check_size("batch_size", self.batch_size)
+        method = get_method(self.method)
+        epochs = check_size("epochs", self.epochs)
+        batch_size = None if self.batch_size is None else check_size("batch_size", self.batch_size)
         if self.hidden_layer_sizes is not None:
             _check_sizes(self.hidden_layer_sizes, 1)
         _check_real("learning_rate", self.learning_rate, 0.0, strict=True)
@@ -325,9 +327,15 @@ class ASTraClassifier:
         if pc is not None and not isinstance(pc, (str, bytes, numbers.Number, np.generic)):
             raise ValueError(f"positive_class must be None or a single class label, got {pc!r}")
         if self.adaptive_eta_b:
-            return EtaBRule(init=float(self.eta_b), min=float(self.eta_b_min), max=float(self.eta_b_max),
+            rule = EtaBRule(init=float(self.eta_b), min=float(self.eta_b_min), max=float(self.eta_b_max),
                             k_mult=float(self.k_mult), k_dec=float(self.k_dec))
-        return float(self.eta_b)
+        else:
+            rule = EtaBRule.fixed(float(self.eta_b))
+        return TrainingConfig(
+            method=method, epochs=epochs, hidden_layer_sizes=self.hidden_layer_sizes,
+            learning_rate=float(self.learning_rate), tau_init=float(self.tau_init), monitor=self.monitor,
+            eta_b=rule, beta_update=self.beta_update, metrics_on=self.metrics_on, batch_size=batch_size,
+        )
 
     def _labels_to01(self, y, name="y"):
         return labels_to01(y, self.classes_, self._pos_index_, name)
@@ -366,7 +374,11 @@ class ASTraClassifier:
             validation fold). Without it, ``validation_fraction`` of each class is held
             out, stratified.
         """
-        rule = self.check_params()
+        return self._fit_with(self.check_params(), X, y, validation_data)
+
+    def _fit_with(self, config, X, y, validation_data=None):
+        r""":meth:`fit` with the options already validated: ``config`` from :meth:`check_params`
+        (the ``train`` command validates them before it reads the data)."""
         feature_names = _feature_names(X)
         X = _check_X(X)
         y = _check_y(y, X.shape[0])
@@ -388,22 +400,20 @@ class ASTraClassifier:
         X_tr = standardize_rows(X_tr, mean, scale)
         if X_val is not None:
             X_val = standardize_rows(X_val, mean, scale, "X_val")
-        result = train(
-            X_tr, y_tr, X_val, y_val, method=self.method, hidden_layer_sizes=self.hidden_layer_sizes,
-            epochs=int(self.epochs), learning_rate=float(self.learning_rate), tau_init=float(self.tau_init),
-            monitor=self.monitor, eta_b=rule, beta_update=self.beta_update, metrics_on=self.metrics_on,
-            batch_size=self.batch_size, random_state=rng,
-        )
-        self._set_fitted(result.params, mean, scale, result.history, result.best_epoch, result.best_score,
-                         result.n_epochs, result.stopped, result.message)
+        data = checked_training_data(X_tr, y_tr, X_val, y_val, config.monitor)
+        result = train_checked(data, config, random_state=rng)
+        self._set_fitted(config.method, result.params, mean, scale, result.history, result.best_epoch,
+                         result.best_score, result.n_epochs, result.stopped, result.message)
         self.validation_indices_ = held_out
         self.epochs_off_fused_path_ = int(result.epochs_off_fused_path)
         if result.stopped:
-            warnings.warn(result.message, TrainingStoppedWarning, stacklevel=2)
+            warnings.warn(result.message, TrainingStoppedWarning, stacklevel=3)
         return self
 
-    def _set_fitted(self, params, mean, scale, history, best_epoch, best_score, n_epochs, stopped, message):
-        flags = method_flags(self.method)
+    def _set_fitted(self, method, params, mean, scale, history, best_epoch, best_score, n_epochs, stopped,
+                    message):
+        r"""The fitted attributes; ``method`` the registry's :class:`~astra_np.core.registry.Method`
+        of ``self.method``."""
         self.params_ = params
         self.n_features_in_ = int(params.layer_sizes[0])
         self.mean_ = np.asarray(mean, dtype=np.float64)
@@ -415,7 +425,7 @@ class ASTraClassifier:
         self.n_epochs_ = int(n_epochs)
         self.stopped_ = bool(stopped)
         self.training_message_ = str(message)
-        if flags["astra"]:
+        if method.astra:
             self.beta_ = float(params.beta)
             self.slope_ = float(slope_from_beta(params.beta))
             self.threshold_ = float(threshold(self.slope_))

@@ -217,10 +217,10 @@ def _load_params(cls, arrays):
         params["hidden_layer_sizes"] = tuple(params["hidden_layer_sizes"])
     est = cls(**params)
     try:
-        est.check_params()
+        config = est.check_params()
     except ValueError as exc:
         raise _FieldError("params_json", str(exc)) from None
-    return est
+    return est, config.method
 
 
 def _load_network(est, arrays):
@@ -294,14 +294,14 @@ def _model_from_fields(cls, arrays):
     if int(version) != _MODEL_VERSION:
         raise _FieldError("version", f"unsupported model file version {int(version)} "
                                      f"(this astra_np reads {_MODEL_VERSION})")
-    est = _load_params(cls, arrays)
+    est, method = _load_params(cls, arrays)
     sizes, params = _load_network(est, arrays)
     classes, pos_index = _load_classes(est, arrays)
     mean, scale = _load_scaling(arrays, sizes[0])
     (best_epoch, best_score, n_epochs, stopped, message), history = _load_fit_info(est, arrays)
     est.classes_ = classes
     est._pos_index_ = pos_index
-    est._set_fitted(params, mean, scale, history, best_epoch, best_score, n_epochs, stopped, message)
+    est._set_fitted(method, params, mean, scale, history, best_epoch, best_score, n_epochs, stopped, message)
     if "feature_names_json" in arrays:  # absent for a model fitted without column names
         est.feature_names_in_ = _load_feature_names(arrays, sizes[0])
     return est
