@@ -61,7 +61,7 @@ TABLE = {
         0: (["--data", "d.csv", "--epochs", "3"], None),
         1: (["--data", "d.csv", "--epochs", "3", "--learning-rate", "1e308"], None),
         2: (["--data", "d.csv", "--epochs", "0"], None),
-        130: (["--data", "d.csv", "--epochs", "3"], {(ASTraClassifier, "fit"): _interrupt}),
+        130: (["--data", "d.csv", "--epochs", "3"], {(ASTraClassifier, "_fit_with"): _interrupt}),
     },
     "experiment": {
         0: (RUN, None),

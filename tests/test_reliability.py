@@ -55,13 +55,13 @@ def test_defect1_validation_file_takes_the_training_positive_class(train_and_val
     Xv, yv = load_dataset(d / "val.csv", minority=info["positive"], classes=info["classes"])
     assert int(yv.sum()) == 40  # not inverted to the file's rarer class
     seen = {}
-    fit = ASTraClassifier.fit
+    fit = ASTraClassifier._fit_with  # the training of fit and of the train command
 
-    def spy(self, X, y, validation_data=None):
+    def spy(self, config, X, y, validation_data=None):
         seen["y_val"], seen["positive_class"] = validation_data[1], self.positive_class
-        return fit(self, X, y, validation_data=validation_data)
+        return fit(self, config, X, y, validation_data=validation_data)
 
-    monkeypatch.setattr(ASTraClassifier, "fit", spy)
+    monkeypatch.setattr(ASTraClassifier, "_fit_with", spy)
     assert train_cli.main(["--data", str(d / "train.csv"), "--val-data", str(d / "val.csv"),
                            "--epochs", "5"]) == 0
     assert int(seen["y_val"].sum()) == 40 and seen["positive_class"] == 1
@@ -126,7 +126,7 @@ def test_defect3_output_paths_checked_before_any_work(train_and_val, tmp_path, c
     def no_training(*a, **k):
         raise AssertionError("training started")
 
-    monkeypatch.setattr(ASTraClassifier, "fit", no_training)
+    monkeypatch.setattr(ASTraClassifier, "_fit_with", no_training)  # the training of fit and of the command
     data = str(train_and_val / "train.csv")
     (tmp_path / "file.txt").write_text("")
     for option, path in [("--save", tmp_path / "missing" / "m.npz"), ("--save", tmp_path),

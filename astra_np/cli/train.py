@@ -206,13 +206,13 @@ def _same_paths(args):
 
 def _fit(args, clf):
     r"""Load, fit and report; ``(X, y, validation_data, caught)``."""
-    clf.check_params()
+    config = clf.check_params()  # the options, refused before the data are read
     X, y, info, validation = _load(args)
     _print_data(args, X, y, info, validation)
     validation_data = None if validation is None else validation[:2]
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always", TrainingStoppedWarning)
-        clf.fit(X, y, validation_data=validation_data)
+        clf._fit_with(config, X, y, validation_data=validation_data)
     return X, y, validation_data, caught
 
 

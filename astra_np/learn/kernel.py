@@ -406,9 +406,24 @@ class EpochKernel:
         entry = registry.get_method(method)
         if metrics_on not in ("z", "output"):
             raise ValueError(f"metrics_on must be 'z' or 'output', got {metrics_on!r}")
+        self._build(X, positive, layer_sizes, entry, metrics_on, need_grad)
+
+    @classmethod
+    def from_checked(cls, X, positive, layer_sizes, method, metrics_on="z", need_grad=True):
+        r"""The kernel of rows and options checked by the caller (the trainer checks them once).
+
+        ``X`` float64, finite, shape ``(n, n_x)``; ``positive`` a boolean mask of shape
+        ``(n,)``; ``method`` a registry :class:`astra_np.core.registry.Method`;
+        ``metrics_on`` ``"z"`` or ``"output"``. Nothing of them is checked again.
+        """
+        kernel = cls.__new__(cls)
+        kernel._build(X, positive, layer_sizes, method, metrics_on, need_grad)
+        return kernel
+
+    def _build(self, X, positive, layer_sizes, entry, metrics_on, need_grad):
         if entry.loss.fused not in self._FAMILIES:
             raise ValueError(f"no fused terms for loss {entry.loss.name!r} (fused={entry.loss.fused!r})")
-        self.method, self.loss, self.astra = method, entry.loss, entry.astra
+        self.method, self.loss, self.astra = entry, entry.loss, entry.astra
         self.metrics_z = metrics_on == "z" or not self.astra
         self.layer_sizes = tuple(int(s) for s in layer_sizes)
         if self.layer_sizes[0] != X.shape[1] or self.layer_sizes[-1] != 1:
@@ -495,7 +510,11 @@ class EpochKernel:
 
         Reuses every buffer (mini-batches of a fixed composition).
         """
-        X, positive = _check_xy(X, y)
+        self.set_checked_rows(*_check_xy(X, y))
+
+    def set_checked_rows(self, X, positive):
+        r""":meth:`set_rows` for rows checked by the caller (float64 ``X``, a boolean mask
+        ``positive``; see :meth:`from_checked`)."""
         if X.shape != (self.n, self.layer_sizes[0]) or int(positive.sum()) != self.m1:
             raise ValueError(
                 f"set_rows needs {self.n} rows with {self.m1} positives and {self.layer_sizes[0]} features, "
@@ -1046,8 +1065,8 @@ class EpochKernel:
         return self._reference_path().loss_and_grad(theta, grad)._replace(fallback=True)
 
     def _reference_path(self):
-        return ReferencePath(self.Xa[:-1].T, self.y_sorted, self.layer_sizes, self.method,
-                             "z" if self.metrics_z else "output")
+        return ReferencePath.from_checked(self.Xa[:-1].T, self.y_sorted, self.layer_sizes, self.method,
+                                          "z" if self.metrics_z else "output")
 
 
 def fast_loss_and_grad(params, X, y, method=registry.DEFAULT_METHOD):

@@ -32,7 +32,7 @@ from typing import NamedTuple, Protocol
 
 import numpy as np
 
-from ..core._validation import SIZE_LIMITS, check_features, check_size, is_integer
+from ..core._validation import SIZE_LIMITS, check_features, check_features_and_labels, check_size, is_integer
 from ..core.activation import beta_from_slope, slope_for_threshold
 from ..core.count_losses import log_counts
 from ..core.losses import head_logits, head_loss
@@ -293,7 +293,11 @@ def forward(params, X):
     and :func:`astra_np.core.losses.head_logits`.
     """
     _check_params(params)
-    X = _check_X(X, params.layer_sizes[0])
+    return _forward(params, _check_X(X, params.layer_sizes[0]))
+
+
+def _forward(params, X):
+    r""":func:`forward` of checked parameters and rows (float64 ``X`` of the right width)."""
     inputs, preacts = [X], []
     a = X
     for W, c in zip(params.weights[:-1], params.biases[:-1]):
@@ -451,21 +455,44 @@ class ReferencePath:
     """
 
     def __init__(self, X, y, layer_sizes, method=DEFAULT_METHOD, metrics_on="z"):
+        X, y = check_features_and_labels("X", X, "y", y)
         entry = get_method(method)
+        if metrics_on not in ("z", "output"):
+            raise ValueError(f"metrics_on must be 'z' or 'output', got {metrics_on!r}")
+        self._build(X, y, layer_sizes, entry, metrics_on)
+
+    @classmethod
+    def from_checked(cls, X, y, layer_sizes, method, metrics_on="z"):
+        r"""The path of rows and options checked by the caller (the trainer checks them once).
+
+        ``X`` float64, finite, shape ``(n, n_x)``; ``y`` 0/1 of shape ``(n,)``; ``method`` a
+        registry :class:`astra_np.core.registry.Method`. Nothing of them is checked again.
+        """
+        path = cls.__new__(cls)
+        path._build(X, y, layer_sizes, method, metrics_on)
+        return path
+
+    def _build(self, X, y, layer_sizes, entry, metrics_on):
         self.X, self.y = X, np.asarray(y, dtype=np.float64)
         self.pos = self.y == 1
-        self.layer_sizes, self.method = tuple(layer_sizes), method
+        self.layer_sizes, self.method = tuple(layer_sizes), entry
         self.astra = entry.astra
         self.metrics_z = entry.z and metrics_on == "z"
+        self.head_kwargs = entry.head_kwargs()
+        if self.layer_sizes[0] != X.shape[1]:
+            raise ValueError(f"layer_sizes {self.layer_sizes} do not fit X of shape {X.shape}")
 
     def _logits(self, params):
-        x, _ = forward(params, self.X)
+        x, _ = _forward(params, self.X)
         return head_logits(x, params.beta, astra=self.astra, z=self.metrics_z)
 
     def loss_and_grad(self, theta, grad):
+        r""":func:`loss_and_grad` (:func:`forward`, :func:`astra_np.core.losses.head_loss`,
+        :func:`backward`) at ``theta``, with the method resolved once."""
         params = MLPParams.from_vector(theta, self.layer_sizes)
-        loss, grads = loss_and_grad(params, self.X, self.y, self.method)
-        grad[:] = grads.to_vector()
+        x, cache = _forward(params, self.X)
+        loss, g_x, g_beta = head_loss(x, params.beta, self.y, **self.head_kwargs)
+        grad[:] = backward(params, cache, g_x, g_beta).to_vector()
         _, log_fp, log_fn, _ = log_counts(self._logits(params), self.pos)
         return EpochTerms(loss, log_fn, log_fp)
 

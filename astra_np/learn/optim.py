@@ -209,6 +209,12 @@ class EtaBRule:
         if not 0 < self.k_dec <= 1:
             raise ValueError(f"k_dec must be in (0, 1], got {self.k_dec!r}")
 
+    @classmethod
+    def fixed(cls, rate):
+        r"""The rule that keeps :math:`\eta_b` = ``rate`` (>= 0) for the whole run."""
+        bound = max(float(rate), 1e-300)
+        return cls(init=float(rate), min=bound, max=bound, adaptive=False)
+
     def update(self, eta_b, log_e_ratio):
         r"""Next :math:`\eta_b` from the current one and :math:`\log(e\text{-ratio})` (Eq. 10).
 

@@ -49,12 +49,24 @@ from ..core._stable import logsumexp
 from ..core._validation import check_features_and_labels, check_size
 from ..core.activation import slope_from_beta, threshold
 from ..core.losses import head_logits
-from ..core.registry import DEFAULT_METHOD, get_method
+from ..core.registry import DEFAULT_METHOD, Method, get_method
 from .kernel import EpochKernel
 from .nn import ApproxCounts, MLPParams, ReferencePath, check_network_size, forward, init_params, log_e_ratio_from_counts, method_flags
 from .optim import Adam, EtaBRule
 
-__all__ = ["MONITORS", "HISTORY_KEYS", "TrainResult", "train", "approx_counts"]
+__all__ = [
+    "MONITORS",
+    "HISTORY_KEYS",
+    "TrainingConfig",
+    "TrainingData",
+    "TrainResult",
+    "approx_counts",
+    "training_config",
+    "training_data",
+    "checked_training_data",
+    "train",
+    "train_checked",
+]
 
 #: Validation monitors: name -> (direction, description). ``-1``: lower is better.
 MONITORS = {
@@ -114,6 +126,95 @@ class TrainResult:
     epochs_off_fused_path: int = 0
 
 
+@dataclass(frozen=True)
+class TrainingConfig:
+    r"""The options of a training run, validated once (:func:`training_config`, or
+    :meth:`astra_np.learn.estimator.ASTraClassifier.check_params`).
+
+    What :func:`train_checked` and the training paths below it take: they check
+    nothing of it again. ``method`` is the registry's :class:`astra_np.core.registry.Method`
+    (resolved from its name once), ``eta_b`` an :class:`astra_np.learn.optim.EtaBRule`,
+    ``epochs`` and ``batch_size`` bounded sizes; the others as in :func:`train`.
+    ``hidden_layer_sizes`` is checked with the data (its default and its bound depend
+    on the number of features and rows).
+    """
+
+    method: Method
+    epochs: int = 10000
+    hidden_layer_sizes: object = None
+    learning_rate: float = 1e-3
+    tau_init: float = 0.25
+    monitor: str = "fnr_apx"
+    eta_b: EtaBRule = field(default_factory=EtaBRule)
+    beta_update: str = "adam"
+    metrics_on: str = "z"
+    batch_size: int | None = None
+    betas: tuple = (0.9, 0.999)
+    eps: float = 1e-8
+    fast: bool = True
+    blas_threads: int | None = 1
+
+
+@dataclass(frozen=True, eq=False)
+class TrainingData:
+    r"""The rows of a training run, validated once (:func:`training_data`).
+
+    ``X`` float64, finite, shape ``(n, n_x)``; ``y`` int64 0/1 (minority = 1) with both
+    classes; ``X_val``, ``y_val`` the same, or both None. With validation rows, ``y_val``
+    holds the classes the monitor needs (a positive; a negative too except for
+    ``fnr_apx``).
+    """
+
+    X: np.ndarray
+    y: np.ndarray
+    X_val: np.ndarray | None = None
+    y_val: np.ndarray | None = None
+
+
+def training_config(method=DEFAULT_METHOD, *, hidden_layer_sizes=None, epochs=10000, learning_rate=1e-3,
+                    tau_init=0.25, monitor="fnr_apx", eta_b=None, beta_update="adam", metrics_on="z",
+                    batch_size=None, betas=(0.9, 0.999), eps=1e-8, fast=True, blas_threads=1):
+    r"""The :class:`TrainingConfig` of the options of :func:`train`, each checked once here
+    (``ValueError`` naming the option and the value); the method name resolved in the
+    registry."""
+    entry = get_method(method)
+    epochs = check_size("epochs", epochs)
+    _check_options(learning_rate, monitor, beta_update, metrics_on)
+    rule = _eta_b_rule(eta_b)
+    if batch_size is not None:
+        batch_size = check_size("batch_size", batch_size)
+    return TrainingConfig(
+        method=entry, epochs=epochs, hidden_layer_sizes=hidden_layer_sizes, learning_rate=learning_rate,
+        tau_init=tau_init, monitor=monitor, eta_b=rule, beta_update=beta_update, metrics_on=metrics_on,
+        batch_size=batch_size, betas=betas, eps=eps, fast=fast, blas_threads=blas_threads,
+    )
+
+
+def training_data(X, y, X_val=None, y_val=None, monitor="fnr_apx"):
+    r"""The :class:`TrainingData` of the arrays of :func:`train`: each array checked once
+    here (:func:`astra_np.core._validation.check_features_and_labels`), then
+    :func:`checked_training_data`."""
+    X, y = _check_data(X, y, "X", "y")
+    if X_val is not None and y_val is not None:
+        X_val, y_val = _check_data(X_val, y_val, "X_val", "y_val")
+    return checked_training_data(X, y, X_val, y_val, monitor)
+
+
+def checked_training_data(X, y, X_val, y_val, monitor):
+    r"""The :class:`TrainingData` of arrays already checked (float64 ``X``, 0/1 ``y``;
+    the estimator checks them with scikit-learn's messages): what concerns the problem
+    rather than the arrays, both classes in ``y``, the validation rows given together,
+    with ``X``'s features and the classes that ``monitor`` needs."""
+    m1 = int(y.sum())
+    if m1 == 0 or m1 == y.size:
+        raise ValueError(f"y needs both classes (minority = 1), got {m1} positive(s) of {y.size}")
+    if (X_val is None) != (y_val is None):
+        raise ValueError("X_val and y_val must be given together")
+    if X_val is not None:
+        _check_validation(X_val, y_val, X.shape[1], monitor)
+    return TrainingData(X, y, X_val, y_val)
+
+
 def approx_counts(params, X, y, method=DEFAULT_METHOD, metrics_on="z"):
     r"""Approximated confusion counts (Eq. 8) of a network on ``(X, y)``; reference path.
 
@@ -141,8 +242,7 @@ def _eta_b_rule(eta_b):
     if isinstance(eta_b, (int, float, np.floating)) and not isinstance(eta_b, bool):
         if not (math.isfinite(eta_b) and eta_b >= 0):
             raise ValueError(f"eta_b must be a finite number >= 0, got {eta_b!r}")
-        return EtaBRule(init=float(eta_b), min=max(float(eta_b), 1e-300), max=max(float(eta_b), 1e-300),
-                        adaptive=False)
+        return EtaBRule.fixed(eta_b)
     raise ValueError(f"eta_b must be None, a number or an EtaBRule, got {eta_b!r}")
 
 
@@ -159,12 +259,7 @@ def _check_options(learning_rate, monitor, beta_update, metrics_on):
 
 
 def _check_validation(X_val, y_val, n_features, monitor):
-    r"""The validation rows (both or neither), checked; ``None`` without them."""
-    if X_val is None and y_val is None:
-        return None
-    if X_val is None or y_val is None:
-        raise ValueError("X_val and y_val must be given together")
-    X_val, y_val = _check_data(X_val, y_val, "X_val", "y_val")
+    r"""Checked validation rows: ``X``'s features, the classes the monitor needs."""
     if X_val.shape[1] != n_features:
         raise ValueError(f"X_val has {X_val.shape[1]} features, X has {n_features}")
     v1 = int(y_val.sum())
@@ -172,7 +267,6 @@ def _check_validation(X_val, y_val, n_features, monitor):
         raise ValueError(f"y_val has no positive (label 1) example; monitor {monitor!r} needs one")
     if monitor != "fnr_apx" and v1 == y_val.size:
         raise ValueError(f"y_val has no negative (label 0) example; monitor {monitor!r} needs one")
-    return X_val, y_val
 
 
 def _initial_params(params, n_rows, n_features, hidden_layer_sizes, tau_init, rng):
@@ -189,7 +283,6 @@ def _initial_params(params, n_rows, n_features, hidden_layer_sizes, tau_init, rn
 def _number_of_batches(batch_size, n, m1):
     if batch_size is None:
         return 1
-    batch_size = check_size("batch_size", batch_size)
     n_batches = -(-n // batch_size)
     if n_batches > m1:
         raise ValueError(
@@ -223,10 +316,10 @@ class _Batches:
         Xb, yb = self.X[rows], self.y[rows]
         key = (int(yb.sum()), int(yb.size))
         path = self.by_composition.get(key)
-        if path is None or not hasattr(path, "set_rows"):
+        if path is None or not hasattr(path, "set_checked_rows"):
             path = self.by_composition[key] = self.make_path(Xb, yb)
         else:
-            path.set_rows(Xb, yb)
+            path.set_checked_rows(Xb, yb == 1)
         return path
 
 
@@ -393,6 +486,9 @@ def train(X, y, X_val=None, y_val=None, *, method=DEFAULT_METHOD, hidden_layer_s
           eps=1e-8, fast=True, blas_threads=1):
     r"""Train a network with one of the registered methods (Section 4.2); return a :class:`TrainResult`.
 
+    The options are checked once (:func:`training_config`), the arrays once
+    (:func:`training_data`), then :func:`train_checked` trains on them.
+
     Parameters
     ----------
     X, y : arrays, shapes (n, n_x) and (n,)
@@ -449,34 +545,65 @@ def train(X, y, X_val=None, y_val=None, *, method=DEFAULT_METHOD, hidden_layer_s
     -------
     TrainResult
     """
-    astra = get_method(method).astra
-    X, y = _check_data(X, y, "X", "y")
-    m1 = int(y.sum())
-    if m1 == 0 or m1 == y.size:
-        raise ValueError(f"y needs both classes (minority = 1), got {m1} positive(s) of {y.size}")
-    epochs = check_size("epochs", epochs)
-    _check_options(learning_rate, monitor, beta_update, metrics_on)
-    rule = _eta_b_rule(eta_b)
-    rng = random_state if isinstance(random_state, np.random.Generator) else np.random.default_rng(random_state)
-    n_rows = y.size + (0 if y_val is None else np.shape(y_val)[0])
-    params = _initial_params(params, n_rows, X.shape[1], hidden_layer_sizes, tau_init, rng)
-    val = _check_validation(X_val, y_val, X.shape[1], monitor)
-    n_batches = _number_of_batches(batch_size, y.size, m1)
-    sizes = params.layer_sizes
+    config = training_config(
+        method, hidden_layer_sizes=hidden_layer_sizes, epochs=epochs, learning_rate=learning_rate,
+        tau_init=tau_init, monitor=monitor, eta_b=eta_b, beta_update=beta_update, metrics_on=metrics_on,
+        batch_size=batch_size, betas=betas, eps=eps, fast=fast, blas_threads=blas_threads,
+    )
+    data = training_data(X, y, X_val, y_val, config.monitor)
+    return train_checked(data, config, random_state=random_state, params=params)
 
+
+def _make_path(config, sizes):
+    r"""The training path of a set of checked rows: the fused kernel or the reference path."""
     def make_path(Xb, yb, need_grad=True):
-        if fast:
-            return EpochKernel(Xb, yb, sizes, method=method, metrics_on=metrics_on, need_grad=need_grad)
-        return ReferencePath(Xb, yb, sizes, method, metrics_on)
+        if config.fast:
+            return EpochKernel.from_checked(Xb, yb == 1, sizes, config.method, config.metrics_on,
+                                            need_grad=need_grad)
+        return ReferencePath.from_checked(Xb, yb, sizes, config.method, config.metrics_on)
+    return make_path
 
+
+def train_checked(data, config, random_state=None, params=None):
+    r"""Train on validated rows with validated options: the body of :func:`train`.
+
+    Parameters
+    ----------
+    data : TrainingData
+        From :func:`training_data` (or :func:`checked_training_data`).
+    config : TrainingConfig
+        From :func:`training_config` (or the estimator's ``check_params``).
+    random_state, params :
+        As in :func:`train`.
+
+    Nothing of ``data`` or ``config`` is checked again here or in the training paths
+    (the kernel and the reference path are built by their ``from_checked``); what
+    depends on both is checked once: the network's size (or ``params``' features) and
+    the number of mini-batches.
+
+    Returns
+    -------
+    TrainResult
+    """
+    X, y, astra, monitor = data.X, data.y, config.method.astra, config.monitor
+    m1 = int(y.sum())
+    rng = random_state if isinstance(random_state, np.random.Generator) else np.random.default_rng(random_state)
+    n_rows = y.size + (0 if data.y_val is None else data.y_val.size)
+    params = _initial_params(params, n_rows, X.shape[1], config.hidden_layer_sizes, config.tau_init, rng)
+    val = None if data.X_val is None else (data.X_val, data.y_val)
+    n_batches = _number_of_batches(config.batch_size, y.size, m1)
+    sizes = params.layer_sizes
+    make_path = _make_path(config, sizes)
     batches = _Batches(X, y, make_path, n_batches, rng)
-    score_fn = _validation_score(val, lambda Xv, yv: make_path(Xv, yv, need_grad=False), monitor, fast)
+    score_fn = _validation_score(val, lambda Xv, yv: make_path(Xv, yv, need_grad=False), monitor, config.fast)
     theta = params.to_vector()
-    step = _ParameterStep(theta.size, learning_rate, betas, eps, astra, beta_update)
-    log = _EpochLog(theta, epochs, monitor)
-    with _blas_limit(blas_threads), np.errstate(over="raise", divide="raise", invalid="raise", under="ignore"):
-        message = _run(theta, epochs, batches, step, rule, score_fn, log, astra, m1, y.size - m1)
-    return _result(log, theta, sizes, method, monitor, message, have_val=val is not None, astra=astra)
+    step = _ParameterStep(theta.size, config.learning_rate, config.betas, config.eps, astra, config.beta_update)
+    log = _EpochLog(theta, config.epochs, monitor)
+    with _blas_limit(config.blas_threads), np.errstate(over="raise", divide="raise", invalid="raise",
+                                                       under="ignore"):
+        message = _run(theta, config.epochs, batches, step, config.eta_b, score_fn, log, astra, m1, y.size - m1)
+    return _result(log, theta, sizes, config.method.name, monitor, message, have_val=val is not None,
+                   astra=astra)
 
 
 def _result(log, theta, sizes, method, monitor, message, have_val, astra):

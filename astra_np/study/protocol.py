@@ -225,7 +225,7 @@ def _store_history(cols, history_points):
 
 
 def _standardise(X_train, *others):
-    from ..learn.estimator import standardization, standardize_rows
+    from ..learn.preprocess import standardization, standardize_rows
 
     mu, sd = standardization(X_train, "X_train")  # a constant column is centred only
     return [standardize_rows(A, mu, sd, name) for A, name in zip((X_train,) + others, ("X_train", "X_val", "X_test"))]

@@ -244,7 +244,7 @@ def validation_scores(clf, X_val, y_val):
     G-Mean, one minus GMN (Eq. 9) of the approximated confusion matrix (Eq. 8) of the
     validation logits in the space the trainer monitors (``metrics_on``)."""
     from ..core.metrics import confusion_matrix, g_mean, mcc
-    from ..learn.estimator import standardize_rows
+    from ..learn.preprocess import standardize_rows
     from ..learn.train import approx_counts
 
     y01 = clf._labels_to01(np.asarray(y_val), "y_val")
@@ -295,7 +295,8 @@ def select_architecture(X, y, *, validation_data, candidates=(PAPER, (32,), (64,
         ``n_parameters``, ``best_epoch``, the scores of :func:`validation_scores`, and
         ``chosen``.
     """
-    from ..learn.estimator import ASTraClassifier, _check_X
+    from ..learn.estimator import ASTraClassifier
+    from ..learn.preprocess import _check_X
 
     if "hidden_layer_sizes" in params:
         raise ValueError("hidden_layer_sizes: give the networks as candidates, not as a parameter")
@@ -458,8 +459,8 @@ class SelectionPlan:
     def fold_record(self, key, group, context):
         r"""The fold record of one fold and method from its candidates' records: the choice
         first (validation scores only), then every candidate's test metrics."""
-        from ..learn.estimator import standardization, standardize_rows
         from ..learn.nn import forward
+        from ..learn.preprocess import standardization, standardize_rows
         from .protocol import _test_fields
 
         rows = [group[c.name] for c in self.candidates]
