@@ -126,7 +126,7 @@ VALUES = {"--data": "d.csv", "--val-data": "d.csv", "--validation-fraction": "0.
           "--fig4": "dir", "--dataset": "x", "--validate": "astra_np", "--out": "o.json", "--functions": "astra",
           "--exclude-tag": "subnormal", "--vectors": "file.txt", "--label": "y", "--minority": "1",
           "--format": "csv", "--delimiter": ";", "--methods": "bce", "--name": "n", "--learning-rate": "0.1",
-          "--tau-init": "0.2", "--timeout": "5"}
+          "--tau-init": "0.2", "--timeout": "5", "--select-hidden": "paper;32", "--select-by": "mcc"}
 FLAGS = {"--quick", "--no-standardize", "--no-progress", "--allow-missing", "--no-check"}
 COMMAND_TABLES = {"train": (train, ["--data", "d.csv"]), "experiment": (experiment, ["--out", "res"]),
                   "figures": (figures, []), "vectors": (vectors, [])}

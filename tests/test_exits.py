@@ -71,7 +71,7 @@ TABLE = {
     },
     "gradcheck": {
         0: (["--points", "10", "--draws", "1", "--mp-points", "0", "--no-fd"], None),
-        1: (["--points", "5"], {(gradcheck, "_build_rows"): _failing_rows}),
+        1: (["--points", "5"], {(gradcheck, "certification_rows"): _failing_rows}),
         2: (["--points", "-5"], None),
         130: (["--points", "5"], {(gradcheck, "_run_rows"): _interrupt}),
     },

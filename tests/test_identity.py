@@ -421,8 +421,9 @@ def test_defect4_a_header_claiming_8_tib_is_refused_without_allocating(saved_mod
     _replace_members(path, tmp_path / "a.npz", {"theta": huge})
     with pytest.raises(ValueError, match=r"field 'theta': shape \(1099511627776,\), expected \(\d+,\)"):
         ASTraClassifier.load(tmp_path / "a.npz")
-    # layer sizes that agree with such a header: refused by the member's size
-    n_x, hidden = 2 ** 19, 2 ** 20
+    # layer sizes within the size bounds that agree with such a header (a gigabyte of
+    # parameters): refused by the member's size
+    n_x, hidden = 2 ** 15, 2 ** 12
     n_params = (n_x + 1) * hidden + hidden + 1 + 1
     members = {
         "layer_sizes": _array_bytes(np.array([n_x, hidden, 1], dtype=np.int64)),

@@ -542,6 +542,19 @@ def _make_pool(executor, workers, max_in_flight, n_pending):
     return _Pool(pool, own=True, limit=limit, context=context)
 
 
+def _refuse_stored_selection(store, plan):
+    r"""A run without candidates in a directory whose candidate fits are stored is a
+    different configuration (the fold store itself may hold no record yet)."""
+    from .selection import SelectionPlan
+
+    stored = SelectionPlan.stored_config(store.directory) if plan is None else None
+    if stored is not None:
+        raise ConfigMismatchError(
+            f"{store.directory} holds results of a different configuration (candidates: stored "
+            f"{stored['candidates']!r}, requested None; selection: stored {stored['selection']!r}, "
+            f"requested None); use another output directory or the same options to resume")
+
+
 def _check_inputs(X, y, methods, sizes):
     r"""Validated ``(X, y, methods)``; every size of ``sizes`` (name -> value, None for
     "not given") is checked against :data:`astra_np.core._validation.SIZE_LIMITS`."""
@@ -657,13 +670,14 @@ def _fold_key(record):
 class _Work:
     r"""The units of work of a run: keys still to do, the function a worker runs on a
     unit's task, the sink storing each finished record, the key a record must carry,
-    and the progress line's total and unit."""
+    and the progress line's total and unit (``run=None``: :func:`run_fold`, looked up
+    when the run starts)."""
 
     pending: list
     make_task: object
     store: object
     total: int
-    run: object = run_fold
+    run: object = None
     key_of: object = _fold_key
     unit: str = "folds"
 
@@ -673,6 +687,7 @@ def _run_folds(work, pool, bar):
     as it finishes. Returns ``(new, interrupted)``; on Ctrl-C the units finished so far
     are kept and those in flight are abandoned (they rerun on resume)."""
     in_flight, queue, new = {}, list(work.pending), 0
+    run = run_fold if work.run is None else work.run
 
     def harvest(fut):
         nonlocal new
@@ -689,7 +704,7 @@ def _run_folds(work, pool, bar):
         while queue or in_flight:
             while queue and len(in_flight) < pool.limit:
                 key = queue.pop(0)
-                in_flight[pool.executor.submit(work.run, work.make_task(key))] = key
+                in_flight[pool.executor.submit(run, work.make_task(key))] = key
             finished, _ = cf.wait(list(in_flight), return_when=cf.FIRST_COMPLETED)
             for fut in sorted(finished, key=lambda f: in_flight[f]):
                 harvest(fut)
@@ -807,6 +822,7 @@ def run_experiment(X, y, out, *, dataset="data", positives=None, repeats=10, fol
         config.update(plan.config())
     store = ResultsStore(out)
     _refuse_missing_plugins(store)
+    _refuse_stored_selection(store, plan)
     existing = store.open(config, __version__)
     try:
         splits.to_json(os.path.join(store.directory, "splits.json"))

@@ -407,6 +407,21 @@ class SelectionPlan:
             raise ValueError("estimator: architecture selection needs an estimator with hidden_layer_sizes")
         return cls(check_candidates(candidates, n_features), crit)
 
+    @staticmethod
+    def stored_config(directory):
+        r"""The selection entries (``candidates``, ``selection``) of the candidate fits
+        stored under ``directory``, or None when it holds none: a run's configuration is
+        fixed by its first stored unit of work, a candidate fit included."""
+        root = os.path.join(directory, "candidates")
+        if not os.path.isdir(root):
+            return None
+        for name in sorted(os.listdir(root)):
+            store = ResultsStore(os.path.join(root, name))
+            meta = store.read_meta() if os.path.isdir(store.directory) else None
+            if meta is not None:
+                return {k: meta["config"].get(k) for k in ("candidates", "selection")}
+        return None
+
     def config(self):
         r"""The configuration entries of the selection (a resume with others is refused)."""
         return {"candidates": [c.name for c in self.candidates], "selection": self.criterion.name}
