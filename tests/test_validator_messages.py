@@ -2,7 +2,6 @@
 float32-sized, constant factors only when far from 1, ties named as ties, NaN in a value
 as such, pitfalls of the function that failed, and counts in cases
 (astra_np.check.vectors.causes and validation)."""
-import json
 import re
 from pathlib import Path
 
@@ -17,15 +16,12 @@ ROOT = Path(__file__).resolve().parents[1]
 
 
 @pytest.fixture(scope="module")
-def doc():
-    with np.errstate(over="raise", divide="raise", invalid="raise", under="ignore"):
-        return V.load(json.loads(V.dumps(V.generate("all", check=False))))
+def doc(vectors_file):
+    return V.load(vectors_file)
 
 
 def _impl(**overrides):
-    impl = V._package_impl()
-    impl.update(overrides)
-    return impl
+    return {**V._package_impl(), **overrides}
 
 
 # ------------------------------------------------------------------------------------

@@ -72,9 +72,9 @@ class WrongEntry:
         return "\n".join(lines)
 
 
-def _first_entry(name):
-    return property(lambda self: getattr(self.entries[0], name),
-                    doc=f"``{name}`` of the case's first wrong entry.")
+#: The fields of a :class:`WrongEntry` a :class:`CaseFailure` reads from its first entry.
+_FIRST_ENTRY_FIELDS = ("quantity", "index", "expected", "got", "rel_error", "rtol", "atol", "message",
+                       "description", "inputs", "cause", "explanation", "ratio")
 
 
 @dataclass(frozen=True)
@@ -92,19 +92,10 @@ class CaseFailure:
     case: str
     entries: tuple
 
-    quantity = _first_entry("quantity")
-    index = _first_entry("index")
-    expected = _first_entry("expected")
-    got = _first_entry("got")
-    rel_error = _first_entry("rel_error")
-    rtol = _first_entry("rtol")
-    atol = _first_entry("atol")
-    message = _first_entry("message")
-    description = _first_entry("description")
-    inputs = _first_entry("inputs")
-    cause = _first_entry("cause")
-    explanation = _first_entry("explanation")
-    ratio = _first_entry("ratio")
+    def __getattr__(self, name):
+        if name in _FIRST_ENTRY_FIELDS:
+            return getattr(self.entries[0], name)
+        raise AttributeError(f"{type(self).__name__!r} object has no attribute {name!r}")
 
     def __str__(self):
         text = str(self.entries[0])
