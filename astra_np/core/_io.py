@@ -17,7 +17,7 @@ import json
 import os
 import secrets
 
-__all__ = ["atomic_output", "write_atomic", "loads_json", "fsync_dir"]
+__all__ = ["atomic_output", "write_atomic", "write_error", "loads_json", "fsync_dir"]
 
 def fsync_dir(directory):
     r"""Make a rename in ``directory`` durable (no-op where directories cannot be opened)."""
@@ -33,7 +33,8 @@ def fsync_dir(directory):
         os.close(fd)
 
 
-def _one_line_error(exc, path):
+def write_error(exc, path):
+    r"""The ``OSError`` of a failed write of ``path``, as one line naming the file."""
     reason = exc.strerror or str(exc)
     return OSError(exc.errno, f"cannot write {os.fspath(path)!r}: {reason}")
 
@@ -57,7 +58,7 @@ def atomic_output(path, mode="wb"):
     try:
         fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666)
     except OSError as exc:
-        raise _one_line_error(exc, path) from None
+        raise write_error(exc, path) from None
     try:
         # fdopen owns the descriptor from here on: it is closed exactly once
         with os.fdopen(fd, mode, **({"encoding": "utf-8", "newline": "\n"} if mode == "w" else {})) as fh:
@@ -69,7 +70,7 @@ def atomic_output(path, mode="wb"):
         with contextlib.suppress(OSError):
             os.unlink(tmp)
         if isinstance(exc, OSError):
-            raise _one_line_error(exc, path) from None
+            raise write_error(exc, path) from None
         raise
     fsync_dir(directory)
 

@@ -532,7 +532,7 @@ def _make_pool(executor, workers, max_in_flight, n_pending):
         return _Pool(executor, own=False, limit=max_in_flight or 16)
     workers = min(_default_workers() if workers is None else int(workers), max(n_pending, 1))
     limit = max_in_flight or 2 * workers
-    if workers == 1 or n_pending <= 1:
+    if workers == 1:   # also when at most one fold is pending (workers is capped at them)
         return _Pool(SerialExecutor(), own=True, limit=limit)
     import multiprocessing
 
@@ -540,19 +540,6 @@ def _make_pool(executor, workers, max_in_flight, n_pending):
     pool = cf.ProcessPoolExecutor(workers, mp_context=context, initializer=_worker_init,
                                   initargs=(_worker_plugins(),))
     return _Pool(pool, own=True, limit=limit, context=context)
-
-
-def _refuse_stored_selection(store, plan):
-    r"""A run without candidates in a directory whose candidate fits are stored is a
-    different configuration (the fold store itself may hold no record yet)."""
-    from .selection import SelectionPlan
-
-    stored = SelectionPlan.stored_config(store.directory) if plan is None else None
-    if stored is not None:
-        raise ConfigMismatchError(
-            f"{store.directory} holds results of a different configuration (candidates: stored "
-            f"{stored['candidates']!r}, requested None; selection: stored {stored['selection']!r}, "
-            f"requested None); use another output directory or the same options to resume")
 
 
 def _check_inputs(X, y, methods, sizes):
@@ -822,7 +809,6 @@ def run_experiment(X, y, out, *, dataset="data", positives=None, repeats=10, fol
         config.update(plan.config())
     store = ResultsStore(out)
     _refuse_missing_plugins(store)
-    _refuse_stored_selection(store, plan)
     existing = store.open(config, __version__)
     try:
         splits.to_json(os.path.join(store.directory, "splits.json"))

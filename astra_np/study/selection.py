@@ -376,6 +376,7 @@ class _CandidateSink:
         self.plan, self.fold_store, self.groups, self.context = plan, fold_store, groups, context
 
     def append(self, record):
+        self.fold_store.fix_configuration()   # a candidate fit is the run's unit of work
         self.plan.stores[record["candidate"]].append(record)
         key = (record["repeat"], record["rotation"], record["method"])
         group = self.groups.setdefault(key, {})
@@ -406,21 +407,6 @@ class SelectionPlan:
         if not _accepts(_factory(estimator), "hidden_layer_sizes"):
             raise ValueError("estimator: architecture selection needs an estimator with hidden_layer_sizes")
         return cls(check_candidates(candidates, n_features), crit)
-
-    @staticmethod
-    def stored_config(directory):
-        r"""The selection entries (``candidates``, ``selection``) of the candidate fits
-        stored under ``directory``, or None when it holds none: a run's configuration is
-        fixed by its first stored unit of work, a candidate fit included."""
-        root = os.path.join(directory, "candidates")
-        if not os.path.isdir(root):
-            return None
-        for name in sorted(os.listdir(root)):
-            store = ResultsStore(os.path.join(root, name))
-            meta = store.read_meta() if os.path.isdir(store.directory) else None
-            if meta is not None:
-                return {k: meta["config"].get(k) for k in ("candidates", "selection")}
-        return None
 
     def config(self):
         r"""The configuration entries of the selection (a resume with others is refused)."""

@@ -33,7 +33,7 @@ import math
 import os
 from pathlib import Path
 
-from ..core._io import loads_json, write_atomic
+from ..core._io import loads_json, write_atomic, write_error
 from ..core._validation import is_integer
 
 __all__ = ["ResultsStore", "ConfigMismatchError", "KEY_FIELDS", "RECORD_FIELDS", "record_key", "check_record",
@@ -167,8 +167,10 @@ class ResultsStore:
     def open(self, config, package_version):
         r"""Create or reopen the store for ``config``; returns the stored records.
 
-        The configuration is fixed once a record is stored: ``meta.json`` is written with
-        the first record, so a directory without records takes any configuration.
+        The configuration is fixed once the run's first unit of work is stored:
+        ``meta.json`` is written with the first record (or by :meth:`fix_configuration`,
+        when the unit of work is stored elsewhere first), so a directory without it takes
+        any configuration.
 
         Raises
         ------
@@ -183,7 +185,7 @@ class ResultsStore:
             records = self.load(repair=True)
             if meta is None and records:
                 raise ValueError(f"{self.records_path} exists without {META_FILE}; refusing to mix results")
-            if records:
+            if meta is not None:
                 self._check_meta(meta, config, package_version)
             else:  # written with the first record
                 self._meta_to_write = {"format": FORMAT, "version": VERSION,
@@ -279,9 +281,7 @@ class ResultsStore:
         if key in self._keys:
             raise ValueError(f"record {key!r} is already stored")
         data = encode_record(record)
-        if self._meta_to_write is not None:
-            write_atomic(self.meta_path, json.dumps(self._meta_to_write, sort_keys=True, indent=1) + "\n")
-            self._meta_to_write = None
+        self.fix_configuration()
         size = os.fstat(self._fd).st_size
         try:
             view = memoryview(data)
@@ -291,8 +291,17 @@ class ResultsStore:
             os.fsync(self._fd)
         except OSError as exc:
             os.ftruncate(self._fd, size)
-            raise OSError(exc.errno, f"cannot write {self.records_path!r}: {exc.strerror}") from None
+            raise write_error(exc, self.records_path) from None
         self._keys.add(key)
+
+    def fix_configuration(self):
+        r"""Write ``meta.json`` now, if it is not written yet: from here on a reopening with
+        another configuration is refused. :meth:`append` does it with the first record; a
+        run whose units of work are stored elsewhere first (the candidate fits of an
+        architecture selection) calls it before storing the first of them."""
+        if self._meta_to_write is not None:
+            write_atomic(self.meta_path, json.dumps(self._meta_to_write, sort_keys=True, indent=1) + "\n")
+            self._meta_to_write = None
 
     def finalize(self, sort_key):
         r"""Rewrite the records atomically in ``sorted(records, key=sort_key)`` order."""
