@@ -91,7 +91,6 @@ __all__ = [
     "bce_with_logits",
     "approx_confusion",
     "gmn",
-    "log_counts",
     "count_loss_from_logits",
     "loss_form",
     "head_logits",
@@ -456,15 +455,6 @@ def gmn(p, y):
     tp = np.sum(p[pos])
     tn = np.sum(1.0 - p[~pos])
     return 1.0 - sqrt(tn / m0) * sqrt(tp / m1)
-
-
-def log_counts(logits, y):
-    r"""``(log TN, log FP, log FN, log TP)`` of Eq. 8 on ``sigmoid(l)``: log-sum-exps of
-    ``-softplus(+-l)`` over one class each; complex-step safe, finite for every finite ``l``."""
-    logits = np.asarray(logits)
-    pos = _labels(y)
-    return (logsumexp(-softplus(logits[~pos])), logsumexp(-softplus(-logits[~pos])),
-            logsumexp(-softplus(logits[pos])), logsumexp(-softplus(-logits[pos])))
 
 
 def count_loss_from_logits(definition, logits, y):

@@ -51,7 +51,7 @@ from ._count_chain import (
     log_counts_from_logits,
     lse,
 )
-from ._stable import log_expit, logsumexp
+from ._stable import log_expit
 from ._validation import check_both_classes, check_logits_and_labels
 from .registry import _register_count_loss, register_count_loss
 
@@ -76,8 +76,6 @@ __all__ = [
 ]
 
 _LOG2 = math.log(2.0)
-_lse = lse
-_from_counts = counts_from_log_form
 
 
 # ---------------------------------------------------------------------------
@@ -91,13 +89,6 @@ def gmn_definition(tn, fp, fn, tp, xp):
     return 1 - xp.sqrt(tn / (tn + fp) * (tp / (tp + fn)))
 
 
-def _log_rate_of_counts(log_count, log_other, m):
-    r""":math:`\log(C/m)`: ``log1p(-C'/m)`` while the rate is above 1/2 (as :func:`_log_rate`)."""
-    if log_count > math.log(0.5 * m):
-        return math.log1p(-math.exp(log_other) / m)
-    return log_count - math.log(m)
-
-
 def gmn_log_form(c, m0, m1):
     r"""GMN (Eq. 9) on log counts: ``(J, log k_neg, log(-k_pos))``, or ``None`` if undefined.
 
@@ -107,20 +98,20 @@ def gmn_log_form(c, m0, m1):
     """
     if c.tn == -math.inf or c.tp == -math.inf:
         return None
-    h = 0.5 * (_log_rate_of_counts(c.tn, c.fp, m0) + _log_rate_of_counts(c.tp, c.fn, m1))
+    h = 0.5 * (_log_rate(c.tn, c.fp, m0) + _log_rate(c.tp, c.fn, m1))
     return -math.expm1(h), h - _LOG2 - c.tn, h - _LOG2 - c.tp
 
 
-def _log_rate(log_count, log_others, m):
+def _log_rate(log_count, log_other, m):
     r""":math:`\log(C/m)` of an approximated count ``C = e^{log_count}`` of ``m`` rows.
 
     While the rate is above 1/2 it is formed as ``log1p(-C'/m)`` from the complementary
-    count ``C' = m - C`` (log-sum-exp of ``log_others``), so that a rate next to 1 keeps
-    its digits and ``J = -expm1(h)`` stays accurate relative to itself as ``J -> 0`` (a
-    near-perfect classifier); below 1/2 it is ``log C - log m``.
+    count ``C' = m - C = e^{log_other}``, so that a rate next to 1 keeps its digits and
+    ``J = -expm1(h)`` stays accurate relative to itself as ``J -> 0`` (a near-perfect
+    classifier); below 1/2 it is ``log C - log m``.
     """
     if log_count > np.log(0.5 * m):
-        return float(np.log1p(-np.exp(logsumexp(log_others)) / m))
+        return float(np.log1p(-np.exp(log_other) / m))
     return float(log_count - np.log(m))
 
 
@@ -156,7 +147,7 @@ def gmn_with_logits_value_and_grad(logit, y):
     log_q = log_expit(-logit)
     counts = log_counts_from_logits(log_p, log_q, pos)
     log_tp, log_tn = counts.tp, counts.tn
-    h = 0.5 * (_log_rate(log_tp, log_q[pos], m1) + _log_rate(log_tn, log_p[~pos], m0))
+    h = 0.5 * (_log_rate(log_tp, counts.fn, m1) + _log_rate(log_tn, counts.fp, m0))
     loss = float(-np.expm1(h))
     half_g = 0.5 * np.exp(h)
     w = np.exp(np.where(pos, log_p - log_tp, log_q - log_tn))
@@ -231,12 +222,12 @@ def f1_log_form(c, m0, m1):
     :math:`E \ge TP + FN = m_1 \ge 1`, so only the counts form of a rounded matrix can
     ask).
     """
-    log_d = _lse(_LOG2 + c.tp, c.fp, c.fn)
+    log_d = lse(_LOG2 + c.tp, c.fp, c.fn)
     if log_d == -math.inf:
         return None
-    value = math.exp(_lse(c.fp, c.fn) - log_d)
+    value = math.exp(lse(c.fp, c.fn) - log_d)
     log_k_neg = _LOG2 + c.tp - 2.0 * log_d
-    log_mk_pos = _LOG2 + _lse(c.tp, c.fp, c.fn) - 2.0 * log_d
+    log_mk_pos = _LOG2 + lse(c.tp, c.fp, c.fn) - 2.0 * log_d
     return value, log_k_neg, log_mk_pos
 
 
@@ -262,7 +253,7 @@ def f1_from_counts(tn, fp, fn, tp, m0, m1):
     >>> round(J, 12), round(k_neg, 12), round(k_pos, 12)
     (0.5, 0.125, -0.375)
     """
-    return _from_counts(f1_log_form, tn, fp, fn, tp, m0, m1)
+    return counts_from_log_form(f1_log_form, tn, fp, fn, tp, m0, m1)
 
 
 register_count_loss(
@@ -305,8 +296,8 @@ def _mcc_value(c, log_r, log_n):
     mcc = sign * math.exp(log_num - log_r)
     if mcc <= 0.5:
         return 1.0 - mcc
-    log_e3 = _lse(c.fn + c.fp + c.tn, c.fn + c.fp + c.tp, c.fn + c.tn + c.tp, c.fp + c.tn + c.tp)
-    return math.exp(log_n + log_e3 - log_r - _lse(log_r, log_num))
+    log_e3 = lse(c.fn + c.fp + c.tn, c.fn + c.fp + c.tp, c.fn + c.tn + c.tp, c.fp + c.tn + c.tp)
+    return math.exp(log_n + log_e3 - log_r - lse(log_r, log_num))
 
 
 def mcc_log_form(c, m0, m1):
@@ -327,8 +318,8 @@ def mcc_log_form(c, m0, m1):
     :math:`P^{1/2}`; in log space both are exact. ``None`` when ``P = 0`` or
     ``Q = 0`` exactly (only the counts form of a rounded matrix can ask).
     """
-    log_p = _lse(c.tp, c.fp)
-    log_q = _lse(c.tn, c.fn)
+    log_p = lse(c.tp, c.fp)
+    log_q = lse(c.tn, c.fn)
     if log_p == -math.inf or log_q == -math.inf:
         return None
     log_m = math.log(m0) + math.log(m1)
@@ -336,8 +327,8 @@ def mcc_log_form(c, m0, m1):
     log_r = 0.5 * (log_p + log_q + log_m)
     value = _mcc_value(c, log_r, log_n)
     log_den = _LOG2 + 1.5 * (log_p + log_q) + 0.5 * log_m
-    log_k_neg = log_n + _lse(c.fn + c.fp, _LOG2 + c.fn + c.tp, c.tn + c.tp) - log_den
-    log_mk_pos = log_n + _lse(c.fn + c.fp, _LOG2 + c.fp + c.tn, c.tn + c.tp) - log_den
+    log_k_neg = log_n + lse(c.fn + c.fp, _LOG2 + c.fn + c.tp, c.tn + c.tp) - log_den
+    log_mk_pos = log_n + lse(c.fn + c.fp, _LOG2 + c.fp + c.tn, c.tn + c.tp) - log_den
     return value, log_k_neg, log_mk_pos
 
 
@@ -363,7 +354,7 @@ def mcc_from_counts(tn, fp, fn, tp, m0, m1):
     >>> round(J, 12), round(k_neg, 12), round(k_pos, 12)
     (0.75, 0.28125, -0.46875)
     """
-    return _from_counts(mcc_log_form, tn, fp, fn, tp, m0, m1)
+    return counts_from_log_form(mcc_log_form, tn, fp, fn, tp, m0, m1)
 
 
 register_count_loss(

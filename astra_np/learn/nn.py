@@ -482,8 +482,11 @@ class ReferencePath:
         if self.layer_sizes[0] != X.shape[1]:
             raise ValueError(f"layer_sizes {self.layer_sizes} do not fit X of shape {X.shape}")
 
-    def _logits(self, params):
-        x, _ = _forward(params, self.X)
+    def _logits(self, params, x=None):
+        r"""The logits the metrics see, from the output pre-activations ``x`` (computed
+        here when not given)."""
+        if x is None:
+            x, _ = _forward(params, self.X)
         return head_logits(x, params.beta, astra=self.astra, z=self.metrics_z)
 
     def loss_and_grad(self, theta, grad):
@@ -493,7 +496,7 @@ class ReferencePath:
         x, cache = _forward(params, self.X)
         loss, g_x, g_beta = head_loss(x, params.beta, self.y, **self.head_kwargs)
         grad[:] = backward(params, cache, g_x, g_beta).to_vector()
-        _, log_fp, log_fn, _ = log_counts(self._logits(params), self.pos)
+        _, log_fp, log_fn, _ = log_counts(self._logits(params, x), self.pos)
         return EpochTerms(loss, log_fn, log_fp)
 
     def counts(self, theta):

@@ -36,7 +36,6 @@ CAUSES = {
 }
 
 _F32_EPS = float(np.finfo(np.float32).eps)
-_F32_BITS = 24             # significant bits of a float32 number
 _SHORT_BITS = 12           # a result with this few significant bits is no evidence of float32
 _F64_EPS = 2.0 ** -52
 #: A factor is named only when it is this many tolerances away from 1.
