@@ -246,3 +246,10 @@ def test_spawned_workers_import_a_loss_registered_by_a_plain_import(tmp_path):
     assert out.returncode == 0, out.stderr
     assert out.stdout.split()[-1] == "3"
     assert _meta(tmp_path / "run")["config"]["plugin_losses"] == {"fbeta2": "fbeta_loss"}
+
+
+def test_an_abbreviated_plugin_option_is_refused_not_ignored(capsys):
+    from astra_np.cli import gradcheck as cli_gradcheck
+
+    assert cli_gradcheck.main(["--plug", str(EXAMPLE), "--points", "10"]) == 2
+    assert "unrecognized arguments: --plug" in capsys.readouterr().err

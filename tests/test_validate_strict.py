@@ -494,3 +494,9 @@ def test_deeply_nested_vectors_file_is_one_line(tmp_path):
         V.load(str(path))
     assert "\n" not in str(err.value)
     assert cli.main(["--validate", "astra_np", "--vectors", str(path)]) == 2
+
+
+@pytest.mark.parametrize("functions", [5, b"astra", 2.0])
+def test_functions_of_the_wrong_kind_are_a_value_error(doc, functions):
+    with pytest.raises(ValueError, match="functions and exclude must be names or lists of names"):
+        V.validate(astra_np, doc, functions=functions, verbose=False)

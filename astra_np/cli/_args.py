@@ -61,6 +61,9 @@ class ArgumentParser(argparse.ArgumentParser):
     """
 
     def __init__(self, *args, **kwargs):
+        # no abbreviated options: --plugin is read before the parser exists, by its full
+        # name only, so an abbreviation would parse and load nothing
+        kwargs.setdefault("allow_abbrev", False)
         super().__init__(*args, **kwargs)
         self.add_argument("--plugin", action="append", default=[], metavar="MODULE_OR_PY_FILE",
                           help="import this module or Python file first (repeatable): the losses it "

@@ -469,6 +469,9 @@ def _check_arguments(module_or_mapping, cases, functions, exclude):
     if module_or_mapping is None or isinstance(module_or_mapping, (str, bytes)):
         raise ValueError(f"module_or_mapping must be a module or a mapping of callables, "
                          f"got {module_or_mapping!r}")
+    if isinstance(functions, (bytes, numbers.Number)) or isinstance(exclude, (bytes, numbers.Number)):
+        raise ValueError(f"functions and exclude must be names or lists of names, got {functions!r} "
+                         f"and {exclude!r}")
     wanted = None
     if functions is not None:
         wanted = [functions] if isinstance(functions, str) else list(functions)
@@ -478,9 +481,6 @@ def _check_arguments(module_or_mapping, cases, functions, exclude):
                 raise ValueError(f"functions: unknown name {name!r}"
                                  + (f" (did you mean {hint!r}?)" if hint else "")
                                  + f"; known: {list(FUNCTIONS)}")
-    if isinstance(functions, (bytes, numbers.Number)) or isinstance(exclude, (bytes, numbers.Number)):
-        raise ValueError(f"functions and exclude must be names or lists of names, got {functions!r} "
-                         f"and {exclude!r}")
     tags = (exclude,) if isinstance(exclude, str) else tuple(exclude or ())
     for tag in tags:
         if tag not in REQUIREMENTS:
