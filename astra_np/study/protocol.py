@@ -775,8 +775,9 @@ def run_experiment(X, y, out, *, dataset="data", positives=None, repeats=10, fol
     Every size (``repeats``, ``folds``, ``epochs``, ``history_points``, ``workers``,
     ``max_in_flight``, ``positives``) is an integer with a maximum,
     :data:`astra_np.core._validation.SIZE_LIMITS`, checked before anything is allocated
-    or written. The configuration is fixed (``meta.json``) when the first fold is stored:
-    a run refused or failed before that leaves no configuration to conflict with.
+    or written. The configuration is fixed (``meta.json``) when the first unit of work
+    (a fold, or a candidate fit) is stored: a run refused or failed before that leaves no
+    configuration to conflict with.
 
     Returns
     -------
