@@ -142,6 +142,14 @@ DPS = 60
 # ASTra, Eq. 4 (work on mpf at the current working precision)
 
 
+def _astra_s_mp(mp, x, b):
+    r"""``(u, L, s)``: :math:`u = b e^{bx}`, :math:`L = \log(1 + u)` and :math:`s = L/b`
+    (so that :math:`1 - y = e^{-s}`) at ``mpf`` inputs."""
+    u = b * mp.exp(b * x)
+    L = mp.log1p(u)
+    return u, L, L / b
+
+
 def astra_terms_mp(x, b):
     r"""All ASTra quantities (Eq. 4) at ``mpf`` inputs, at the current working precision.
 
@@ -151,9 +159,7 @@ def astra_terms_mp(x, b):
     :func:`astra_all`.
     """
     mp = import_mpmath().mp
-    u = b * mp.exp(b * x)  # b e^{bx}
-    L = mp.log1p(u)  # log(1 + u)
-    s = L / b  # -log(1 - y)
+    u, L, s = _astra_s_mp(mp, x, b)  # b e^{bx}, log(1 + u), -log(1 - y)
     yc = mp.exp(-s)  # 1 - y
     y = -mp.expm1(-s)  # y
     logit = mp.log(mp.expm1(s))
@@ -192,13 +198,16 @@ def astra_mp(x, b):
     at any fixed precision far enough in the tail) would lose. A form to differentiate,
     never to compare as a value (:func:`astra` is the value).
     """
-    terms = astra_terms_mp(x, b)
-    return terms["y"] if x < 0.5 else -terms["yc"]
+    mp = import_mpmath().mp
+    _, _, s = _astra_s_mp(mp, x, b)
+    return -mp.expm1(-s) if x < 0.5 else -mp.exp(-s)
 
 
 def astra_logit_mp(x, b):
     r"""The ASTra logit ``log(expm1(log1p(b e^{bx}) / b))`` (Eq. 4) at ``mpf`` inputs."""
-    return astra_terms_mp(x, b)["logit"]
+    mp = import_mpmath().mp
+    _, _, s = _astra_s_mp(mp, x, b)
+    return mp.log(mp.expm1(s))
 
 
 def _extra_digits(x, b):
