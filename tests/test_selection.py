@@ -372,3 +372,11 @@ def test_the_guide_s_selection_block_runs():
     namespace = {}
     exec(compile(block, "docs/protocol.md", "exec"), namespace)
     assert namespace["clf"].params_.layer_sizes[1:-1] in [tuple(r["hidden_layer_sizes"]) for r in namespace["table"]]
+
+
+def test_a_candidate_fit_fixes_the_configuration_before_any_fold_record(tmp_path):
+    _counted_run(tmp_path / "run", stop_at=2)   # two candidate fits stored, no fold record yet
+    assert not (tmp_path / "run" / "folds.jsonl").read_bytes()
+    X, y = make_imbalanced(**SMALL)
+    with pytest.raises(ConfigMismatchError, match="candidates: stored"):
+        run_experiment(X, y, tmp_path / "run", candidates=[(3,), (5,)], **RUN)   # none in common
